@@ -1,0 +1,93 @@
+//! Envoy-compatible command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Version string in Envoy's shape: `<build>/<version>/<status>/<type>/<tls>`.
+pub const VERSION_LINE: &str = concat!("legate/", env!("CARGO_PKG_VERSION"), "/Clean/RELEASE/rustls");
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Load the config and serve (default).
+    Serve,
+    /// Validate the config and exit.
+    Validate,
+    /// Initialise everything (bind listeners, resolve DNS) and exit.
+    #[value(name = "init_only")]
+    InitOnly,
+}
+
+/// Log levels Envoy accepts for `-l`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// trace
+    Trace,
+    /// debug
+    Debug,
+    /// info
+    Info,
+    /// warning
+    #[value(alias = "warn")]
+    Warning,
+    /// error
+    Error,
+    /// critical (mapped to error)
+    Critical,
+    /// off
+    Off,
+}
+
+impl LogLevel {
+    /// The tracing filter directive of the level.
+    pub fn directive(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warning => "warn",
+            Self::Error | Self::Critical => "error",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// Legate: an Envoy-compatible L7 proxy. Takes Envoy's flags and Envoy v3 bootstrap configs.
+#[derive(Debug, Parser)]
+#[command(name = "legate", about, long_about = None)]
+pub struct Cli {
+    /// Path to the Envoy v3 bootstrap (YAML or JSON).
+    #[arg(short = 'c', long = "config-path")]
+    pub config_path: Option<PathBuf>,
+    /// Bootstrap YAML merged over the file (protobuf merge semantics).
+    #[arg(long = "config-yaml")]
+    pub config_yaml: Option<String>,
+    /// serve | validate | init_only.
+    #[arg(long, value_enum, default_value = "serve")]
+    pub mode: Mode,
+    /// Number of worker threads (default: number of cores).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Log level.
+    #[arg(short = 'l', long = "log-level", value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+    /// Node id (overrides `node.id`).
+    #[arg(long = "service-node")]
+    pub service_node: Option<String>,
+    /// Node cluster (overrides `node.cluster`).
+    #[arg(long = "service-cluster")]
+    pub service_cluster: Option<String>,
+    /// Hot-restart base id; Legate has no shared-memory hot restart, so the id is only checked.
+    #[arg(long = "base-id")]
+    pub base_id: Option<u32>,
+    /// Accepted for Envoy compatibility: Legate has no shared-memory region to collide on.
+    #[arg(long = "use-dynamic-base-id")]
+    pub use_dynamic_base_id: bool,
+    /// Accepted for Envoy compatibility: Legate has no hot-restart shared memory to disable.
+    #[arg(long = "disable-hot-restart")]
+    pub disable_hot_restart: bool,
+    /// Print the version in Envoy's format and exit.
+    #[arg(long)]
+    pub version: bool,
+}

@@ -1,0 +1,43 @@
+//! `legate`: an Envoy-compatible L7 proxy. Takes Envoy's command line and v3 bootstrap.
+
+mod cli;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Mode, VERSION_LINE};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        println!("\nlegate  version: {VERSION_LINE}\n");
+        return ExitCode::SUCCESS;
+    }
+    init_logging(cli.log_level.directive());
+    let description = cli.config_path.as_ref().map_or_else(|| "<inline>".to_string(), |p| p.display().to_string());
+    let loaded = match legate_config::load(cli.config_path.as_deref(), cli.config_yaml.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error initializing configuration '{description}': {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.mode == Mode::Validate {
+        println!("configuration '{description}' OK");
+        return ExitCode::SUCCESS;
+    }
+    match server::run(&cli, loaded) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Installs the log subscriber; `server` changes the level at run time through /logging.
+fn init_logging(level: &str) {
+    server::logging::install(level);
+}

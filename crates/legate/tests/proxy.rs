@@ -1,0 +1,162 @@
+//! End-to-end tests of the `legate` binary: routing, local replies, HTTP/1 strictness, streaming,
+//! connection reuse and stats, against real upstream sockets on loopback.
+
+mod support;
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn routes_by_prefix_to_two_clusters_and_counts_stats() {
+    let a = Upstream::start("alpha");
+    let b = Upstream::start("beta");
+    let legate = Legate::start(&two_cluster_config(a.addr, b.addr), &[]);
+    let ra = request(legate.listener, "GET /a/1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(ra.status, 200);
+    assert_eq!(ra.header("x-upstream"), Some("alpha"));
+    assert!(ra.header("x-envoy-upstream-service-time").is_some());
+    assert!(ra.header("server").is_some());
+    let rb = request(legate.listener, "GET /b/2?q=1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(rb.header("x-upstream"), Some("beta"));
+    assert_eq!(rb.text(), "beta GET /b/2?q=1 HTTP/1.1\r");
+    let nr = request(legate.listener, "GET /zzz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(nr.status, 404);
+    assert!(nr.body.is_empty());
+    assert_eq!(legate.stat("cluster.a.upstream_rq_total"), Some(1));
+    assert_eq!(legate.stat("cluster.b.upstream_rq_2xx"), Some(1));
+    assert_eq!(legate.stat("http.ingress_http.no_route"), Some(1));
+    assert_eq!(legate.stat("http.ingress_http.downstream_rq_total"), Some(3));
+    assert_eq!(legate.stat("http.ingress_http.downstream_rq_4xx"), Some(1));
+}
+
+#[test]
+fn upstream_receives_forwarding_headers_and_timeout_hint() {
+    let a = Upstream::start("alpha");
+    let b = Upstream::start("beta");
+    let legate = Legate::start(&two_cluster_config(a.addr, b.addr), &[]);
+    request(legate.listener, "GET /b HTTP/1.1\r\nhost: x\r\nx-envoy-retry-on: 5xx\r\nconnection: close\r\n\r\n");
+    let head = b.requests.lock().unwrap().last().unwrap().to_ascii_lowercase();
+    assert!(head.contains("x-forwarded-proto: http"), "{head}");
+    assert!(head.contains("x-envoy-expected-rq-timeout-ms: 500"), "{head}");
+    assert!(head.contains("x-request-id: "), "{head}");
+    assert!(!head.contains("x-envoy-retry-on"), "external x-envoy headers are stripped: {head}");
+    assert!(head.contains("host: x"), "{head}");
+}
+
+#[test]
+fn keep_alive_requests_reuse_one_upstream_connection() {
+    let a = Upstream::start("alpha");
+    let legate = Legate::start(&two_cluster_config(a.addr, a.addr), &["--concurrency", "1"]);
+    let s = TcpStream::connect(legate.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    for i in 0..20 {
+        w.write_all(format!("GET /a/{i} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).unwrap();
+        let resp = read_response(&mut r).unwrap();
+        assert_eq!(resp.status, 200);
+    }
+    assert_eq!(a.connections.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(legate.stat("cluster.a.upstream_cx_total"), Some(1));
+}
+
+#[test]
+fn unreachable_upstream_gets_envoy_503_body() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let legate = Legate::start(&two_cluster_config(closed, closed), &[]);
+    let resp = request(legate.listener, "GET /a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(resp.status, 503);
+    assert!(
+        resp.text().starts_with("upstream connect error or disconnect/reset before headers. reset reason: "),
+        "{}",
+        resp.text()
+    );
+    assert_eq!(legate.stat("cluster.a.upstream_cx_connect_fail"), Some(1));
+}
+
+#[test]
+fn slow_upstream_times_out_with_504() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    // Accepts and never answers.
+    let _keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let legate = Legate::start(&two_cluster_config(addr, addr), &[]);
+    let resp = request(legate.listener, "GET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(resp.status, 504);
+    assert_eq!(resp.text(), "upstream request timeout");
+    assert_eq!(legate.stat("cluster.b.upstream_rq_timeout"), Some(1));
+}
+
+#[test]
+fn malformed_requests_get_envoy_statuses_and_the_listener_keeps_serving() {
+    let a = Upstream::start("alpha");
+    let legate = Legate::start(&two_cluster_config(a.addr, a.addr), &[]);
+    let cases = [
+        ("GET /a HTTP/1.0\r\nhost: x\r\n\r\n", 426),
+        ("GET /a HTTP/1.1\r\n\r\n", 400),
+        ("POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\nab", 400),
+        ("POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        ("POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+        ("GET /a HTTP/1.1\r\nhost: x\r\nbad header: v\r\n\r\n", 400),
+        ("BLAH\r\n\r\n", 400),
+    ];
+    for (raw, want) in cases {
+        let resp = request(legate.listener, raw);
+        assert_eq!(resp.status, want, "request {raw:?}");
+    }
+    let big = format!("GET /a HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "v".repeat(70 * 1024));
+    assert_eq!(request(legate.listener, &big).status, 431);
+    let ok = request(legate.listener, "GET /a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(ok.status, 200);
+}
+
+#[test]
+fn large_bodies_stream_both_ways_intact() {
+    let a = Upstream::start("alpha");
+    let legate = Legate::start(&two_cluster_config(a.addr, a.addr), &[]);
+    let body: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut s = TcpStream::connect(legate.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /a/echo-body HTTP/1.1\r\nhost: x\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n")
+        .unwrap();
+    for chunk in body.chunks(64 * 1024) {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).unwrap();
+        s.write_all(chunk).unwrap();
+        s.write_all(b"\r\n").unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let resp = read_response(&mut BufReader::new(&raw[..])).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.len(), body.len());
+    assert!(resp.body == body, "echoed body differs");
+}
+
+#[test]
+fn expect_100_continue_is_answered_and_not_forwarded() {
+    let a = Upstream::start("alpha");
+    let legate = Legate::start(&two_cluster_config(a.addr, a.addr), &[]);
+    let mut s = TcpStream::connect(legate.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"POST /a/echo-body HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 25];
+    s.read_exact(&mut buf).unwrap();
+    assert!(buf.starts_with(b"HTTP/1.1 100 Continue"), "{:?}", String::from_utf8_lossy(&buf));
+    s.write_all(b"hello").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains("200 OK") && text.ends_with("hello"), "{text}");
+    let head = a.requests.lock().unwrap().last().unwrap().to_ascii_lowercase();
+    assert!(!head.contains("expect:"), "{head}");
+}

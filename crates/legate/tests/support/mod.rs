@@ -1,0 +1,325 @@
+//! Test support: start the real `legate` binary against upstreams on loopback and talk raw HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running legate process, killed on drop.
+pub struct Legate {
+    pub child: Child,
+    pub admin: SocketAddr,
+    pub listener: SocketAddr,
+    pub config_path: std::path::PathBuf,
+}
+
+impl Drop for Legate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config_path);
+    }
+}
+
+static CONFIG_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes `config` to a temp file and returns its path.
+pub fn write_config(config: &str) -> std::path::PathBuf {
+    let n = CONFIG_SEQ.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("legate-test-{}-{n}.yaml", std::process::id()));
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// Runs `legate` with `args` to completion, returning (exit code, stdout, stderr).
+pub fn run_legate(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_legate")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Legate {
+    /// Starts legate with `config` (placeholders `{listener_port}` and `{admin_port}` are
+    /// substituted) and waits until admin /ready answers 200.
+    pub fn start(config: &str, extra_args: &[&str]) -> Legate {
+        let listener_port = free_port();
+        let admin_port = free_port();
+        let config = config
+            .replace("{listener_port}", &listener_port.to_string())
+            .replace("{admin_port}", &admin_port.to_string());
+        let config_path = write_config(&config);
+        let child = Command::new(env!("CARGO_BIN_EXE_legate"))
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--concurrency", "2", "-l", "warning"])
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let legate = Legate {
+            child,
+            admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
+            listener: SocketAddr::from(([127, 0, 0, 1], listener_port)),
+            config_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(resp) = try_request(legate.admin, "GET /ready HTTP/1.1\r\nhost: a\r\n\r\n") {
+                if resp.status == 200 {
+                    return legate;
+                }
+            }
+            assert!(Instant::now() < deadline, "legate did not become ready");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// GETs an admin path and returns the body.
+    pub fn admin_get(&self, path: &str) -> Response {
+        request(self.admin, &format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n"))
+    }
+
+    /// Reads a stat value from /stats.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        let body = self.admin_get(&format!("/stats?filter=^{}$", regex_escape(name))).text();
+        body.lines().find_map(|l| {
+            let (n, v) = l.split_once(": ")?;
+            (n == name).then(|| v.trim().parse().ok()).flatten()
+        })
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars().flat_map(|c| if ".[]()*+?".contains(c) { vec!['\\', c] } else { vec![c] }).collect()
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends raw bytes and parses one response (panics on I/O errors).
+pub fn request(addr: SocketAddr, raw: &str) -> Response {
+    try_request(addr, raw).unwrap()
+}
+
+/// Sends raw bytes on a fresh connection and parses one response.
+pub fn try_request(addr: SocketAddr, raw: &str) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(raw.as_bytes())?;
+    let mut r = BufReader::new(s);
+    read_response(&mut r)
+}
+
+/// Reads one response from a buffered stream.
+pub fn read_response(r: &mut impl BufRead) -> std::io::Result<Response> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l)?;
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = l.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let mut resp = Response { status, headers, body: Vec::new() };
+    if let Some(len) = resp.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        let mut body = vec![0; len];
+        r.read_exact(&mut body)?;
+        resp.body = body;
+    } else if resp.header("transfer-encoding").is_some() {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            resp.body.extend_from_slice(&chunk[..n]);
+        }
+    } else if status >= 200 && status != 204 && status != 304 {
+        r.read_to_end(&mut resp.body)?;
+    }
+    Ok(resp)
+}
+
+/// A minimal HTTP/1.1 upstream on loopback: answers every request with `name` in the body and
+/// an `x-upstream` header, echoing the request head in `x-echo-*` headers; keeps connections
+/// alive. Counts accepted connections.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub connections: Arc<AtomicUsize>,
+    pub requests: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Upstream {
+    pub fn start(name: &'static str) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, reqs) = (connections.clone(), requests.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                c.fetch_add(1, Ordering::Relaxed);
+                let reqs = reqs.clone();
+                thread::spawn(move || serve_upstream_conn(name, stream, reqs));
+            }
+        });
+        Upstream { addr, connections, requests }
+    }
+}
+
+fn serve_upstream_conn(name: &str, stream: TcpStream, reqs: Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut l = String::new();
+            match r.read_line(&mut l) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if l == "\r\n" {
+                break;
+            }
+            head.push_str(&l);
+        }
+        let lower = head.to_ascii_lowercase();
+        let mut body = Vec::new();
+        if let Some(len) = find_header(&lower, "content-length").and_then(|v| v.parse::<usize>().ok()) {
+            body.resize(len, 0);
+            if r.read_exact(&mut body).is_err() {
+                return;
+            }
+        } else if find_header(&lower, "transfer-encoding").is_some() {
+            loop {
+                let mut size = String::new();
+                if r.read_line(&mut size).is_err() {
+                    return;
+                }
+                let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return };
+                let mut chunk = vec![0; n + 2];
+                if r.read_exact(&mut chunk).is_err() {
+                    return;
+                }
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
+        reqs.lock().unwrap().push(head.clone());
+        let reply = if head.starts_with("POST /echo-body") {
+            body
+        } else {
+            format!("{name} {}", head.lines().next().unwrap_or("")).into_bytes()
+        };
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-upstream: {name}\r\ncontent-length: {}\r\n\r\n",
+            reply.len()
+        );
+        if w.write_all(resp.as_bytes()).is_err() || w.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+fn find_header<'a>(lower_head: &'a str, name: &str) -> Option<&'a str> {
+    lower_head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        (n.trim() == name).then(|| v.trim())
+    })
+}
+
+/// A bootstrap with one listener routing `/a` to cluster `a` and `/b` to cluster `b` (STATIC).
+pub fn two_cluster_config(a: SocketAddr, b: SocketAddr) -> String {
+    format!(
+        r#"
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {{admin_port}}}}}}
+static_resources:
+  listeners:
+  - name: main
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {{listener_port}}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress_http
+          route_config:
+            virtual_hosts:
+            - name: backend
+              domains: ["*"]
+              routes:
+              - match: {{prefix: "/a"}}
+                route: {{cluster: a}}
+              - match: {{prefix: "/b"}}
+                route: {{cluster: b, timeout: 0.5s}}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: a
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: a
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: {}, port_value: {}}}}}}}
+  - name: b
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: b
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: {}, port_value: {}}}}}}}
+"#,
+        a.ip(),
+        a.port(),
+        b.ip(),
+        b.port()
+    )
+}

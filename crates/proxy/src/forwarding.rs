@@ -1,0 +1,303 @@
+//! Envoy's connection-manager request header mutations: hop-by-hop removal, x-forwarded-for /
+//! x-forwarded-proto, internal/external classification, x-envoy-* sanitizing, x-request-id.
+//!
+//! Mirrors `ConnectionManagerUtility::mutateRequestHeaders` of Envoy.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use legate_config::model::InternalAddressConfig;
+
+/// Header names Envoy strips or sets, pre-built.
+pub mod names {
+    use http::header::HeaderName;
+    /// `x-forwarded-for`.
+    pub const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+    /// `x-forwarded-proto`.
+    pub const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    /// `x-request-id`.
+    pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    /// `x-envoy-internal`.
+    pub const ENVOY_INTERNAL: HeaderName = HeaderName::from_static("x-envoy-internal");
+    /// `x-envoy-external-address`.
+    pub const ENVOY_EXTERNAL_ADDRESS: HeaderName = HeaderName::from_static("x-envoy-external-address");
+    /// `x-envoy-expected-rq-timeout-ms`.
+    pub const EXPECTED_RQ_TIMEOUT: HeaderName = HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
+    /// `x-envoy-upstream-service-time`.
+    pub const UPSTREAM_SERVICE_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
+    /// `x-envoy-original-path`.
+    pub const ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
+    /// `x-envoy-upstream-rq-timeout-ms`.
+    pub const UPSTREAM_RQ_TIMEOUT: HeaderName = HeaderName::from_static("x-envoy-upstream-rq-timeout-ms");
+    /// `keep-alive`.
+    pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    /// `proxy-connection`.
+    pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+}
+
+/// Headers removed from requests that are not internal (Envoy's list).
+const EXTERNAL_STRIPPED: [&str; 10] = [
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-force-trace",
+    "x-envoy-ip-tags",
+];
+
+/// Headers additionally removed from edge requests.
+const EDGE_STRIPPED: [&str; 3] =
+    ["x-envoy-decorator-operation", "x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node"];
+
+/// The connection facts header mutation depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// The downstream peer address.
+    pub remote: SocketAddr,
+    /// Our local address of the connection.
+    pub local: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// The HCM options header mutation depends on.
+#[derive(Debug, Clone)]
+pub struct ForwardingPolicy {
+    /// `use_remote_address`.
+    pub use_remote_address: bool,
+    /// `xff_num_trusted_hops`.
+    pub xff_num_trusted_hops: u32,
+    /// `internal_address_config`.
+    pub internal: InternalAddressConfig,
+    /// `generate_request_id`.
+    pub generate_request_id: bool,
+    /// `preserve_external_request_id`.
+    pub preserve_external_request_id: bool,
+}
+
+/// Outcome of request mutation.
+#[derive(Debug, Clone, Copy)]
+pub struct Classified {
+    /// The trusted client address (for logging and hashing).
+    pub client: IpAddr,
+    /// Whether the request counts as internal.
+    pub internal: bool,
+    /// Whether the request is an edge request (external and use_remote_address).
+    pub edge: bool,
+}
+
+impl ForwardingPolicy {
+    fn is_internal(&self, ip: IpAddr) -> bool {
+        self.internal.cidr_ranges.iter().any(|r| r.contains(ip))
+    }
+
+    /// Applies Envoy's request header mutations in place.
+    pub fn mutate(&self, headers: &mut HeaderMap, peer: &Peer) -> Classified {
+        headers.remove(http::header::CONNECTION);
+        headers.remove(http::header::UPGRADE);
+        headers.remove(&names::ENVOY_INTERNAL);
+        headers.remove(&names::KEEP_ALIVE);
+        headers.remove(&names::PROXY_CONNECTION);
+        headers.remove(http::header::TRANSFER_ENCODING);
+        headers.remove(http::header::TE);
+
+        let proto = if peer.tls { "https" } else { "http" };
+        let final_remote: Option<IpAddr>;
+        let single_xff: bool;
+        if self.use_remote_address {
+            single_xff = !headers.contains_key(&names::XFF);
+            let mut trusted = None;
+            if self.xff_num_trusted_hops > 0 {
+                trusted = last_xff_address(headers, self.xff_num_trusted_hops - 1).0;
+            }
+            final_remote = Some(trusted.unwrap_or(peer.remote.ip()));
+            let appended = if peer.remote.ip().is_loopback() { peer.local.ip() } else { peer.remote.ip() };
+            append_xff(headers, appended);
+            headers.insert(names::XFP, HeaderValue::from_static(proto));
+        } else {
+            let (addr, single) = last_xff_address(headers, self.xff_num_trusted_hops);
+            final_remote = addr;
+            single_xff = single;
+        }
+        if !headers.contains_key(&names::XFP) {
+            headers.insert(names::XFP, HeaderValue::from_static(proto));
+        }
+        let internal = single_xff && final_remote.is_some_and(|ip| self.is_internal(ip));
+        let client = final_remote.unwrap_or(peer.remote.ip());
+        let edge = !internal && self.use_remote_address;
+        if internal {
+            headers.insert(names::ENVOY_INTERNAL, HeaderValue::from_static("true"));
+        } else {
+            if edge {
+                for h in EDGE_STRIPPED {
+                    headers.remove(h);
+                }
+            }
+            for h in EXTERNAL_STRIPPED {
+                headers.remove(h);
+            }
+        }
+        if edge {
+            if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
+                headers.insert(names::ENVOY_EXTERNAL_ADDRESS, v);
+            }
+        }
+        if self.generate_request_id
+            && ((edge && !self.preserve_external_request_id) || !headers.contains_key(&names::REQUEST_ID))
+        {
+            headers.insert(names::REQUEST_ID, new_request_id());
+        }
+        Classified { client, internal, edge }
+    }
+}
+
+/// A fresh UUIDv4 header value.
+pub fn new_request_id() -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(s).expect("a UUID is a valid header value")
+}
+
+/// Appends `ip` to x-forwarded-for (`a, b`), creating it if absent.
+fn append_xff(headers: &mut HeaderMap, ip: IpAddr) {
+    let ip = ip.to_string();
+    let joined = match headers.get(&names::XFF).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing},{ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&joined) {
+        headers.insert(names::XFF, v);
+    }
+}
+
+/// Envoy's `getLastAddressFromXFF`: the address `skip` entries from the right, and whether XFF
+/// holds a single address.
+fn last_xff_address(headers: &HeaderMap, skip: u32) -> (Option<IpAddr>, bool) {
+    let Some(value) = headers.get(&names::XFF).and_then(|v| v.to_str().ok()) else {
+        return (None, false);
+    };
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    let single = parts.len() == 1;
+    let skip = skip as usize;
+    if skip >= parts.len() {
+        return (None, single);
+    }
+    let candidate = parts[parts.len() - 1 - skip];
+    (candidate.parse().ok(), single)
+}
+
+/// Removes hop-by-hop headers from an upstream response before it goes downstream.
+pub fn clean_response_headers(headers: &mut HeaderMap) {
+    headers.remove(http::header::CONNECTION);
+    headers.remove(http::header::TRANSFER_ENCODING);
+    headers.remove(&names::KEEP_ALIVE);
+    headers.remove(&names::PROXY_CONNECTION);
+    headers.remove(http::header::UPGRADE);
+}
+
+/// Parses a header as a u64 (for x-envoy-upstream-rq-timeout-ms).
+pub fn header_u64(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use legate_config::model::CidrRange;
+
+    fn peer(remote: &str) -> Peer {
+        Peer { remote: remote.parse().unwrap(), local: "10.0.0.1:8080".parse().unwrap(), tls: false }
+    }
+
+    fn policy(use_remote: bool, internal: &[&str]) -> ForwardingPolicy {
+        ForwardingPolicy {
+            use_remote_address: use_remote,
+            xff_num_trusted_hops: 0,
+            internal: InternalAddressConfig {
+                unix_sockets: false,
+                cidr_ranges: internal
+                    .iter()
+                    .map(|c| {
+                        let (a, l) = c.split_once('/').unwrap();
+                        CidrRange { address: a.parse().unwrap(), prefix_len: l.parse().unwrap() }
+                    })
+                    .collect(),
+            },
+            generate_request_id: true,
+            preserve_external_request_id: false,
+        }
+    }
+
+    #[test]
+    fn edge_request_gets_xff_external_address_and_fresh_request_id() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("client-chosen"));
+        h.insert("x-envoy-retry-on", HeaderValue::from_static("5xx"));
+        h.insert("x-envoy-downstream-service-node", HeaderValue::from_static("n"));
+        let c = policy(true, &[]).mutate(&mut h, &peer("203.0.113.9:5555"));
+        assert!(c.edge && !c.internal);
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-envoy-external-address"], "203.0.113.9");
+        assert_ne!(h["x-request-id"], "client-chosen");
+        assert!(!h.contains_key("x-envoy-retry-on"));
+        assert!(!h.contains_key("x-envoy-downstream-service-node"));
+    }
+
+    #[test]
+    fn loopback_peer_appends_local_address() {
+        let mut h = HeaderMap::new();
+        policy(true, &[]).mutate(&mut h, &peer("127.0.0.1:4000"));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+    }
+
+    #[test]
+    fn internal_request_keeps_request_id_and_envoy_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("abc"));
+        h.insert("x-envoy-retry-on", HeaderValue::from_static("5xx"));
+        let c = policy(true, &["10.0.0.0/8"]).mutate(&mut h, &peer("10.1.2.3:1"));
+        assert!(c.internal && !c.edge);
+        assert_eq!(h["x-request-id"], "abc");
+        assert_eq!(h["x-envoy-internal"], "true");
+        assert!(h.contains_key("x-envoy-retry-on"));
+        assert!(!h.contains_key("x-envoy-external-address"));
+    }
+
+    #[test]
+    fn without_remote_address_xff_is_trusted_and_kept() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.9.9.9"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let c = policy(false, &["10.0.0.0/8"]).mutate(&mut h, &peer("192.0.2.1:1"));
+        assert!(c.internal);
+        assert_eq!(h["x-forwarded-for"], "10.9.9.9");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(c.client, "10.9.9.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        for n in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"] {
+            h.insert(HeaderName::from_static(n), HeaderValue::from_static("x"));
+        }
+        policy(false, &[]).mutate(&mut h, &peer("192.0.2.1:1"));
+        assert_eq!(h.len(), 2, "only xfp and x-request-id remain: {h:?}");
+    }
+
+    #[test]
+    fn trusted_hops_pick_the_client_from_xff() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.7, 10.0.0.2"));
+        let mut p = policy(true, &[]);
+        p.xff_num_trusted_hops = 1;
+        let c = p.mutate(&mut h, &peer("192.0.2.1:1"));
+        assert_eq!(c.client, "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(h["x-forwarded-for"], "198.51.100.7, 10.0.0.2,192.0.2.1");
+    }
+}

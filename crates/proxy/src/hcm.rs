@@ -1,0 +1,157 @@
+//! The HTTP connection manager: per-request processing from downstream headers to the router.
+//!
+//! Invariant: every request that enters [`Hcm::handle`] is counted once in
+//! `downstream_rq_total` and completed once (response class + `downstream_rq_completed`), and its
+//! [`StreamGuard`] ends the active-request gauge when the response body ends or is dropped.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{HeaderValue, HOST, SERVER};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use legate_config::model::{HttpConnectionManager, ServerHeaderTransformation};
+use legate_stats::Store;
+use legate_upstream::ClusterManager;
+
+use crate::body::{ProxyBody, StreamGuard};
+use crate::forwarding::{ForwardingPolicy, Peer};
+use crate::local_reply::{local_reply, protocol_error};
+use crate::route::RouteTable;
+use crate::router::{self, RouteContext};
+use crate::stats::HcmStats;
+use crate::validate::check_http1;
+
+/// Shared, immutable state of one HTTP connection manager (one per listener filter chain).
+pub struct Hcm {
+    /// The configuration.
+    pub config: HttpConnectionManager,
+    /// The compiled route table.
+    pub routes: RouteTable,
+    /// Stats of this HCM.
+    pub stats: HcmStats,
+    /// Header forwarding policy.
+    pub forwarding: ForwardingPolicy,
+    /// Clusters.
+    pub clusters: Arc<ClusterManager>,
+    /// `server` header value.
+    pub server_name: HeaderValue,
+    /// This machine's hostname, for `%HOSTNAME%`.
+    pub hostname: String,
+}
+
+impl Hcm {
+    /// Builds the HCM for `config` on the listener whose stat scope is `listener_scope`.
+    pub fn new(
+        config: &HttpConnectionManager,
+        listener_scope: &str,
+        clusters: Arc<ClusterManager>,
+        store: &Store,
+    ) -> Self {
+        let server_name =
+            HeaderValue::from_str(&config.server_name).unwrap_or_else(|_| HeaderValue::from_static("envoy"));
+        Self {
+            routes: RouteTable::new(&config.route_config),
+            stats: HcmStats::new(store, &config.stat_prefix, listener_scope),
+            forwarding: ForwardingPolicy {
+                use_remote_address: config.use_remote_address,
+                xff_num_trusted_hops: config.xff_num_trusted_hops,
+                internal: config.internal_address_config.clone(),
+                generate_request_id: config.generate_request_id,
+                preserve_external_request_id: config.preserve_external_request_id,
+            },
+            clusters,
+            server_name,
+            hostname: hostname(),
+            config: config.clone(),
+        }
+    }
+
+    /// Handles one downstream request and produces the downstream response.
+    pub async fn handle(
+        self: Arc<Self>,
+        worker: Arc<crate::worker::WorkerContext>,
+        peer: Peer,
+        req: Request<Incoming>,
+    ) -> Result<Response<ProxyBody>, Infallible> {
+        let start = Instant::now();
+        let stats = &self.stats;
+        stats.downstream_rq_total.inc();
+        match req.version() {
+            Version::HTTP_2 => stats.downstream_rq_http2_total.inc(),
+            _ => stats.downstream_rq_http1_total.inc(),
+        }
+        if let Some(rejection) = check_http1(&req) {
+            stats.downstream_cx_protocol_error.inc();
+            let mut resp = protocol_error(rejection.status, rejection.body);
+            self.finish_headers(&mut resp);
+            stats.record_response(rejection.status.as_u16());
+            return Ok(resp);
+        }
+        let guard = StreamGuard::new(stats.clone(), start);
+        let mut resp = self.process(&worker, peer, req, guard).await;
+        self.finish_headers(&mut resp);
+        stats.record_response(resp.status().as_u16());
+        Ok(resp)
+    }
+
+    async fn process(
+        &self,
+        worker: &crate::worker::WorkerContext,
+        peer: Peer,
+        req: Request<Incoming>,
+        guard: StreamGuard,
+    ) -> Response<ProxyBody> {
+        let (mut parts, body) = req.into_parts();
+        // Absolute-form targets route by their authority, which replaces Host (as Envoy does).
+        if let Some(authority) = parts.uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
+                parts.headers.insert(HOST, v);
+            }
+        }
+        let path_and_query = match parts.uri.path_and_query() {
+            Some(pq) if pq.as_str().starts_with('/') => pq.as_str().to_string(),
+            _ if parts.method == http::Method::OPTIONS && parts.uri.path() == "*" => "*".to_string(),
+            _ => {
+                self.stats.downstream_rq_non_relative_path.inc();
+                return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
+            }
+        };
+        let classified = self.forwarding.mutate(&mut parts.headers, &peer);
+        let ctx = RouteContext {
+            hcm: self,
+            worker,
+            peer,
+            classified,
+            path_and_query,
+            start: Instant::now(),
+        };
+        router::route_and_forward(ctx, parts, body, guard).await
+    }
+
+    /// Response headers every downstream response gets: `server` per the transformation.
+    fn finish_headers(&self, resp: &mut Response<ProxyBody>) {
+        let h = resp.headers_mut();
+        match self.config.server_header_transformation {
+            ServerHeaderTransformation::Overwrite => {
+                h.insert(SERVER, self.server_name.clone());
+            }
+            ServerHeaderTransformation::AppendIfAbsent => {
+                if !h.contains_key(SERVER) {
+                    h.insert(SERVER, self.server_name.clone());
+                }
+            }
+            ServerHeaderTransformation::PassThrough => {}
+        }
+    }
+}
+
+/// The machine's hostname (`HOSTNAME` env or /proc/sys/kernel/hostname).
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_default()
+}

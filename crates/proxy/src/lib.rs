@@ -1,0 +1,123 @@
+//! Legate's data plane: listeners bound once per worker (SO_REUSEPORT), the HTTP connection
+//! manager and the router.
+
+pub mod body;
+pub mod conn;
+pub mod forwarding;
+pub mod hcm;
+pub mod listener;
+pub mod local_reply;
+pub mod route;
+pub mod router;
+pub mod stats;
+pub mod validate;
+pub mod worker;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use legate_config::model::Bootstrap;
+use legate_stats::Store;
+use legate_upstream::ClusterManager;
+use tokio::sync::watch;
+
+use crate::listener::{bind_reuseport, ListenerRuntime};
+
+/// Errors starting the data plane.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// A listener could not be bound.
+    #[error("cannot bind listener '{name}' to {address}: {source}")]
+    Bind {
+        /// Listener name.
+        name: String,
+        /// Address.
+        address: std::net::SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Invalid configuration reaching the data plane.
+    #[error("{0}")]
+    Config(String),
+    /// A worker thread or runtime could not be started.
+    #[error("cannot start worker: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The running data plane: worker threads serving all listeners.
+pub struct DataPlane {
+    listeners: Vec<Arc<ListenerRuntime>>,
+    workers: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl DataPlane {
+    /// Instantiates the listeners of `bootstrap`, binds `concurrency` sockets per listener and
+    /// starts one worker thread per socket set.
+    pub fn start(
+        bootstrap: &Bootstrap,
+        clusters: &Arc<ClusterManager>,
+        store: &Store,
+        concurrency: usize,
+    ) -> Result<Self, ProxyError> {
+        let concurrency = concurrency.max(1);
+        let mut listeners = Vec::with_capacity(bootstrap.listeners.len());
+        for l in &bootstrap.listeners {
+            listeners.push(Arc::new(ListenerRuntime::new(l, clusters, store)?));
+        }
+        // sockets[worker][listener]
+        let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..concurrency).map(|_| Vec::new()).collect();
+        for l in &mut listeners {
+            let mut address = l.config.address;
+            for worker_sockets in sockets.iter_mut() {
+                let socket = bind_reuseport(address).map_err(|source| ProxyError::Bind {
+                    name: l.config.name.clone(),
+                    address,
+                    source,
+                })?;
+                // Port 0: every worker binds the port the first socket got.
+                if address.port() == 0 {
+                    if let Ok(bound) = socket.local_addr() {
+                        address = bound;
+                    }
+                }
+                worker_sockets.push(socket);
+            }
+            if address != l.config.address {
+                let rt = Arc::get_mut(l).expect("listener runtime not yet shared");
+                rt.config.address = address;
+            }
+        }
+        let (shutdown, rx) = watch::channel(false);
+        let mut workers = Vec::with_capacity(concurrency);
+        for (index, worker_sockets) in sockets.into_iter().enumerate() {
+            workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone())?);
+        }
+        store_listener_gauges(store, listeners.len());
+        Ok(Self { listeners, workers, shutdown })
+    }
+
+    /// The bound listeners (name, address), with port 0 resolved.
+    pub fn listener_addresses(&self) -> Vec<(String, std::net::SocketAddr)> {
+        self.listeners.iter().map(|l| (l.config.name.clone(), l.config.address)).collect()
+    }
+
+    /// Stops accepting and joins the workers.
+    pub fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+/// `listener_manager.*` gauges and counters for statically configured listeners.
+fn store_listener_gauges(store: &Store, count: usize) {
+    use legate_stats::GaugeMode;
+    let count = count as u64;
+    store.counter("listener_manager.listener_added").add(count);
+    store.counter("listener_manager.listener_create_success").add(count);
+    store.gauge("listener_manager.total_listeners_active", GaugeMode::NeverImport).set(count);
+    store.gauge("listener_manager.total_listeners_warming", GaugeMode::NeverImport).set(0);
+    store.gauge("listener_manager.total_listeners_draining", GaugeMode::NeverImport).set(0);
+}

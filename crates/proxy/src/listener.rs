@@ -1,0 +1,67 @@
+//! Listener runtime state and socket binding.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use legate_config::model::{Listener, NetworkFilter};
+use legate_stats::Store;
+use legate_upstream::ClusterManager;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::hcm::Hcm;
+use crate::stats::ListenerStats;
+use crate::ProxyError;
+
+/// Backlog of listening sockets.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A configured listener with its filter chain instantiated.
+pub struct ListenerRuntime {
+    /// The listener configuration.
+    pub config: Listener,
+    /// Stat scope `listener.<address>.`.
+    pub scope: String,
+    /// Listener stats.
+    pub stats: ListenerStats,
+    /// The terminal filter.
+    pub filter: TerminalFilter,
+    /// The stats store (for per-worker stats).
+    pub store: Store,
+}
+
+/// The instantiated terminal network filter of a listener.
+pub enum TerminalFilter {
+    /// HTTP connection manager.
+    Http(Arc<Hcm>),
+}
+
+impl ListenerRuntime {
+    /// Instantiates `config`.
+    pub fn new(config: &Listener, clusters: &Arc<ClusterManager>, store: &Store) -> Result<Self, ProxyError> {
+        let scope = format!("listener.{}.", config.stat_prefix());
+        let chain = config
+            .filter_chains
+            .first()
+            .ok_or_else(|| ProxyError::Config(format!("listener {}: no filter chain", config.name)))?;
+        let filter = match &chain.terminal {
+            NetworkFilter::HttpConnectionManager(hcm) => {
+                TerminalFilter::Http(Arc::new(Hcm::new(hcm, &scope, clusters.clone(), store)))
+            }
+        };
+        Ok(Self { stats: ListenerStats::new(store, &scope), scope, filter, store: store.clone(), config: config.clone() })
+    }
+}
+
+/// Binds a listening socket with SO_REUSEADDR and SO_REUSEPORT, so each worker can own one.
+pub fn bind_reuseport(addr: SocketAddr) -> Result<std::net::TcpListener, std::io::Error> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}

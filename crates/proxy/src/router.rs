@@ -1,0 +1,203 @@
+//! The router filter: route selection, direct responses, redirects and forwarding to a cluster,
+//! with Envoy's local replies when that fails.
+
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderValue, EXPECT, HOST, LOCATION};
+use http::request::Parts;
+use http::{Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use legate_config::model::RouteAction;
+use legate_upstream::{LbContext, RequestBody};
+
+use crate::body::{ms_since, ProxyBody, StreamGuard, UpstreamCompletion};
+use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
+use crate::hcm::Hcm;
+use crate::local_reply::{local_reply, text_reply};
+use crate::route::{FormatContext, RequestView};
+use crate::worker::WorkerContext;
+
+/// What the router needs to know about the request besides its headers and body.
+pub struct RouteContext<'a> {
+    /// The connection manager handling the request.
+    pub hcm: &'a Hcm,
+    /// The worker the request runs on.
+    pub worker: &'a WorkerContext,
+    /// Connection addresses.
+    pub peer: Peer,
+    /// Internal/external classification of the request.
+    pub classified: Classified,
+    /// Path and query as received.
+    pub path_and_query: String,
+    /// When routing began.
+    pub start: Instant,
+}
+
+/// Body of Envoy's reply when the upstream could not be reached.
+const RESET_PREFIX: &str = "upstream connect error or disconnect/reset before headers. reset reason: ";
+
+/// Routes the request and forwards it or answers locally.
+pub async fn route_and_forward(
+    ctx: RouteContext<'_>,
+    mut parts: Parts,
+    body: Incoming,
+    mut guard: StreamGuard,
+) -> Response<ProxyBody> {
+    let hcm = ctx.hcm;
+    let stats = &hcm.stats;
+    let authority = parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let scheme = if ctx.peer.tls { "https" } else { "http" };
+    let view = RequestView {
+        authority: &authority,
+        path: &ctx.path_and_query,
+        method: &parts.method,
+        headers: &parts.headers,
+        scheme,
+        is_internal: ctx.classified.internal,
+    };
+    let Some(matched) = hcm.routes.route(&view) else {
+        stats.no_route.inc();
+        return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
+    };
+    let format_ctx = FormatContext {
+        downstream_remote: ctx.peer.remote,
+        downstream_local: ctx.peer.local,
+        protocol: protocol_name(parts.version),
+        hostname: &hcm.hostname,
+        upstream_remote: None,
+        request_headers: None,
+    };
+    if let Some(location) = matched.tls_redirect(&view) {
+        stats.rq_redirect.inc();
+        let mut resp = local_reply(StatusCode::MOVED_PERMANENTLY, "", Some(guard));
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(LOCATION, v);
+        }
+        return resp;
+    }
+    let forward = match matched.action() {
+        RouteAction::DirectResponse { status, body } => {
+            stats.rq_direct_response.inc();
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            let mut resp = text_reply(status, body.clone().unwrap_or_default(), Some(guard));
+            matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
+            return resp;
+        }
+        RouteAction::Redirect(_) => {
+            stats.rq_redirect.inc();
+            let (status, location) = matched.redirect(&view);
+            let mut resp = local_reply(StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY), "", Some(guard));
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(LOCATION, v);
+            }
+            matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
+            return resp;
+        }
+        RouteAction::Forward(forward) => forward,
+    };
+    stats.rq_total.inc();
+
+    let Some(cluster_name) = matched.select_cluster(&parts.headers, rand::random::<u64>()) else {
+        stats.no_cluster.inc();
+        return local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
+    };
+    let Some(cluster) = hcm.clusters.get(cluster_name).cloned() else {
+        stats.no_cluster.inc();
+        return local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
+    };
+    let hash = matched.compute_hash(&parts.headers, ctx.classified.client, &ctx.path_and_query);
+    let Some(host) = cluster.choose_host(&LbContext { hash }) else {
+        cluster.stats.upstream_cx_none_healthy.inc();
+        return local_reply(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream", Some(guard));
+    };
+
+    // Path and host rewrites, then the configured header mutations.
+    let mut path = ctx.path_and_query.clone();
+    if let Some(rewritten) = matched.rewritten_path(&ctx.path_and_query) {
+        if rewritten != path {
+            if let Ok(v) = HeaderValue::from_str(&path) {
+                parts.headers.insert(names::ORIGINAL_PATH, v);
+            }
+            path = rewritten;
+        }
+    }
+    if let Some(new_host) = matched.rewritten_host(&host.hostname) {
+        if let Ok(v) = HeaderValue::from_str(new_host) {
+            parts.headers.insert(HOST, v);
+        }
+    }
+    matched.apply_request_mutations(&mut parts.headers, &format_ctx);
+
+    // Timeout: the route's, or x-envoy-upstream-rq-timeout-ms from internal clients.
+    let mut timeout = forward.timeout;
+    if ctx.classified.internal {
+        if let Some(ms) = header_u64(&parts.headers, &names::UPSTREAM_RQ_TIMEOUT) {
+            timeout = if ms == 0 { None } else { Some(Duration::from_millis(ms)) };
+        }
+    }
+    parts.headers.remove(&names::UPSTREAM_RQ_TIMEOUT);
+    if let Some(t) = timeout {
+        parts.headers.insert(names::EXPECTED_RQ_TIMEOUT, HeaderValue::from(t.as_millis() as u64));
+    }
+    // 100-continue is answered by our codec; the upstream sees a plain request.
+    parts.headers.remove(EXPECT);
+    let Ok(uri) = path.parse::<Uri>() else {
+        return local_reply(StatusCode::BAD_REQUEST, "Bad Request", Some(guard));
+    };
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+    let request_headers_for_response = parts.headers.clone();
+    let upstream_body: RequestBody = body.map_err(|e| e.into()).boxed_unsync();
+    let upstream_req = http::Request::from_parts(parts, upstream_body);
+
+    let cstats = &cluster.stats;
+    cstats.upstream_rq_total.inc();
+    cstats.upstream_rq_active.inc();
+    host.stats.rq_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let up_start = Instant::now();
+    let send = ctx.worker.pool.send(&cluster, &host, upstream_req);
+    let result = match timeout {
+        Some(t) => tokio::time::timeout(t, send).await.map_err(|_| ()),
+        None => Ok(send.await),
+    };
+    let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success };
+    match result {
+        Err(()) => {
+            cstats.upstream_rq_timeout.inc();
+            host.stats.rq_timeout.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            cstats.record_response_code(504);
+            guard.set_upstream(completion(false));
+            local_reply(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(guard))
+        }
+        Ok(Err(err)) => {
+            cstats.record_response_code(503);
+            guard.set_upstream(completion(false));
+            text_reply(StatusCode::SERVICE_UNAVAILABLE, format!("{RESET_PREFIX}{}", err.reset_reason()), Some(guard))
+        }
+        Ok(Ok(resp)) => {
+            let (mut rparts, rbody) = resp.into_parts();
+            let status = rparts.status.as_u16();
+            cstats.record_response_code(status);
+            guard.set_upstream(completion(status < 500));
+            clean_response_headers(&mut rparts.headers);
+            rparts.headers.insert(names::UPSTREAM_SERVICE_TIME, HeaderValue::from(ms_since(up_start)));
+            let response_ctx = FormatContext { upstream_remote: Some(host.address), ..format_ctx };
+            matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);
+            let deadline = timeout.map(|t| Box::pin(tokio::time::sleep_until((up_start + t).into())));
+            rparts.version = http::Version::HTTP_11;
+            Response::from_parts(rparts, ProxyBody::upstream(rbody, deadline, guard))
+        }
+    }
+}
+
+/// Envoy's `%PROTOCOL%` names.
+fn protocol_name(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}

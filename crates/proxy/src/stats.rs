@@ -1,0 +1,188 @@
+//! Stats owned by listeners and HTTP connection managers, with Envoy's names.
+
+use legate_stats::{Counter, Gauge, GaugeMode, Histogram, HistogramUnit, Store};
+
+/// `downstream_rq_1xx` .. `downstream_rq_5xx` counters of one scope.
+#[derive(Clone)]
+pub struct ResponseClassCounters {
+    classes: [Counter; 5],
+}
+
+impl ResponseClassCounters {
+    /// Creates `<prefix>downstream_rq_{1..5}xx`.
+    pub fn new(store: &Store, prefix: &str) -> Self {
+        let mk = |n: u8| store.counter(&format!("{prefix}downstream_rq_{n}xx"));
+        Self { classes: [mk(1), mk(2), mk(3), mk(4), mk(5)] }
+    }
+
+    /// Counts one response with `status`.
+    pub fn record(&self, status: u16) {
+        let class = usize::from(status / 100);
+        if (1..=5).contains(&class) {
+            self.classes[class - 1].inc();
+        }
+    }
+}
+
+/// Stats of one listener: `listener.<address>.*`.
+#[derive(Clone)]
+pub struct ListenerStats {
+    /// `downstream_cx_total`.
+    pub downstream_cx_total: Counter,
+    /// `downstream_cx_active`.
+    pub downstream_cx_active: Gauge,
+    /// `downstream_cx_destroy`.
+    pub downstream_cx_destroy: Counter,
+    /// `downstream_cx_length_ms`.
+    pub downstream_cx_length_ms: Histogram,
+}
+
+impl ListenerStats {
+    /// Creates the stats of the listener whose stat scope is `listener.<addr>.`.
+    pub fn new(store: &Store, scope: &str) -> Self {
+        Self {
+            downstream_cx_total: store.counter(&format!("{scope}downstream_cx_total")),
+            downstream_cx_active: store.gauge(&format!("{scope}downstream_cx_active"), GaugeMode::Accumulate),
+            downstream_cx_destroy: store.counter(&format!("{scope}downstream_cx_destroy")),
+            downstream_cx_length_ms: store
+                .histogram(&format!("{scope}downstream_cx_length_ms"), HistogramUnit::Milliseconds),
+        }
+    }
+}
+
+/// Per-worker listener stats: `listener.<address>.worker_<n>.*`.
+#[derive(Clone)]
+pub struct WorkerListenerStats {
+    /// `downstream_cx_total`.
+    pub downstream_cx_total: Counter,
+    /// `downstream_cx_active`.
+    pub downstream_cx_active: Gauge,
+}
+
+impl WorkerListenerStats {
+    /// Creates the worker-scoped stats under `listener.<addr>.worker_<n>.`.
+    pub fn new(store: &Store, scope: &str, worker: usize) -> Self {
+        Self {
+            downstream_cx_total: store.counter(&format!("{scope}worker_{worker}.downstream_cx_total")),
+            downstream_cx_active: store
+                .gauge(&format!("{scope}worker_{worker}.downstream_cx_active"), GaugeMode::Accumulate),
+        }
+    }
+}
+
+/// HTTP connection manager stats: `http.<stat_prefix>.*`, plus the per-listener response classes
+/// `listener.<addr>.http.<stat_prefix>.downstream_rq_<N>xx`.
+#[derive(Clone)]
+pub struct HcmStats {
+    /// `downstream_cx_total`.
+    pub downstream_cx_total: Counter,
+    /// `downstream_cx_active`.
+    pub downstream_cx_active: Gauge,
+    /// `downstream_cx_http1_total`.
+    pub downstream_cx_http1_total: Counter,
+    /// `downstream_cx_http1_active`.
+    pub downstream_cx_http1_active: Gauge,
+    /// `downstream_cx_http2_total`.
+    pub downstream_cx_http2_total: Counter,
+    /// `downstream_cx_http2_active`.
+    pub downstream_cx_http2_active: Gauge,
+    /// `downstream_cx_destroy`.
+    pub downstream_cx_destroy: Counter,
+    /// `downstream_cx_protocol_error`.
+    pub downstream_cx_protocol_error: Counter,
+    /// `downstream_cx_idle_timeout`.
+    pub downstream_cx_idle_timeout: Counter,
+    /// `downstream_cx_length_ms`.
+    pub downstream_cx_length_ms: Histogram,
+    /// `downstream_cx_rx_bytes_total`.
+    pub downstream_cx_rx_bytes_total: Counter,
+    /// `downstream_cx_tx_bytes_total`.
+    pub downstream_cx_tx_bytes_total: Counter,
+    /// `downstream_rq_total`.
+    pub downstream_rq_total: Counter,
+    /// `downstream_rq_http1_total`.
+    pub downstream_rq_http1_total: Counter,
+    /// `downstream_rq_http2_total`.
+    pub downstream_rq_http2_total: Counter,
+    /// `downstream_rq_active`.
+    pub downstream_rq_active: Gauge,
+    /// `downstream_rq_completed`.
+    pub downstream_rq_completed: Counter,
+    /// `downstream_rq_time`.
+    pub downstream_rq_time: Histogram,
+    /// `downstream_rq_timeout` (request_timeout fired).
+    pub downstream_rq_timeout: Counter,
+    /// `downstream_rq_idle_timeout` (stream_idle_timeout fired).
+    pub downstream_rq_idle_timeout: Counter,
+    /// `downstream_rq_too_large`.
+    pub downstream_rq_too_large: Counter,
+    /// `downstream_rq_non_relative_path`.
+    pub downstream_rq_non_relative_path: Counter,
+    /// `no_route` (router).
+    pub no_route: Counter,
+    /// `no_cluster` (router).
+    pub no_cluster: Counter,
+    /// `rq_total` (router).
+    pub rq_total: Counter,
+    /// `rq_redirect` (router).
+    pub rq_redirect: Counter,
+    /// `rq_direct_response` (router).
+    pub rq_direct_response: Counter,
+    /// `downstream_rq_<N>xx` of the HCM.
+    pub classes: ResponseClassCounters,
+    /// `listener.<addr>.http.<prefix>.downstream_rq_<N>xx`.
+    pub listener_classes: ResponseClassCounters,
+    /// `listener.<addr>.http.<prefix>.downstream_rq_completed`.
+    pub listener_rq_completed: Counter,
+}
+
+impl HcmStats {
+    /// Creates the stats of the HCM with `stat_prefix` on the listener scoped `listener.<addr>.`.
+    pub fn new(store: &Store, stat_prefix: &str, listener_scope: &str) -> Self {
+        let p = format!("http.{stat_prefix}.");
+        let c = |n: &str| store.counter(&format!("{p}{n}"));
+        let g = |n: &str| store.gauge(&format!("{p}{n}"), GaugeMode::Accumulate);
+        let h = |n: &str| store.histogram(&format!("{p}{n}"), HistogramUnit::Milliseconds);
+        let lp = format!("{listener_scope}http.{stat_prefix}.");
+        Self {
+            downstream_cx_total: c("downstream_cx_total"),
+            downstream_cx_active: g("downstream_cx_active"),
+            downstream_cx_http1_total: c("downstream_cx_http1_total"),
+            downstream_cx_http1_active: g("downstream_cx_http1_active"),
+            downstream_cx_http2_total: c("downstream_cx_http2_total"),
+            downstream_cx_http2_active: g("downstream_cx_http2_active"),
+            downstream_cx_destroy: c("downstream_cx_destroy"),
+            downstream_cx_protocol_error: c("downstream_cx_protocol_error"),
+            downstream_cx_idle_timeout: c("downstream_cx_idle_timeout"),
+            downstream_cx_length_ms: h("downstream_cx_length_ms"),
+            downstream_cx_rx_bytes_total: c("downstream_cx_rx_bytes_total"),
+            downstream_cx_tx_bytes_total: c("downstream_cx_tx_bytes_total"),
+            downstream_rq_total: c("downstream_rq_total"),
+            downstream_rq_http1_total: c("downstream_rq_http1_total"),
+            downstream_rq_http2_total: c("downstream_rq_http2_total"),
+            downstream_rq_active: g("downstream_rq_active"),
+            downstream_rq_completed: c("downstream_rq_completed"),
+            downstream_rq_time: h("downstream_rq_time"),
+            downstream_rq_timeout: c("downstream_rq_timeout"),
+            downstream_rq_idle_timeout: c("downstream_rq_idle_timeout"),
+            downstream_rq_too_large: c("downstream_rq_too_large"),
+            downstream_rq_non_relative_path: c("downstream_rq_non_relative_path"),
+            no_route: c("no_route"),
+            no_cluster: c("no_cluster"),
+            rq_total: c("rq_total"),
+            rq_redirect: c("rq_redirect"),
+            rq_direct_response: c("rq_direct_response"),
+            classes: ResponseClassCounters::new(store, &p),
+            listener_classes: ResponseClassCounters::new(store, &lp),
+            listener_rq_completed: store.counter(&format!("{lp}downstream_rq_completed")),
+        }
+    }
+
+    /// Counts a completed response with `status` in the HCM and listener scopes.
+    pub fn record_response(&self, status: u16) {
+        self.classes.record(status);
+        self.listener_classes.record(status);
+        self.downstream_rq_completed.inc();
+        self.listener_rq_completed.inc();
+    }
+}

@@ -1,0 +1,103 @@
+//! Worker threads: each runs a single-threaded tokio runtime and accepts on its own
+//! SO_REUSEPORT socket of every listener, as Envoy's workers do; connections never move between
+//! workers, and each worker has its own upstream connection pool.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use legate_upstream::Http1Pool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::conn::serve_connection;
+use crate::listener::ListenerRuntime;
+use crate::stats::WorkerListenerStats;
+use crate::ProxyError;
+
+/// Per-worker state shared by all connections of the worker.
+pub struct WorkerContext {
+    /// Worker index (0-based), as in `worker_<n>` stats.
+    pub index: usize,
+    /// The worker's upstream connection pool.
+    pub pool: Http1Pool,
+}
+
+/// Starts one worker thread serving `sockets` (one per listener, same order as `listeners`).
+pub fn spawn_worker(
+    index: usize,
+    listeners: Vec<Arc<ListenerRuntime>>,
+    sockets: Vec<std::net::TcpListener>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, ProxyError> {
+    debug_assert_eq!(listeners.len(), sockets.len(), "one socket per listener");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ProxyError::Runtime)?;
+    std::thread::Builder::new()
+        .name(format!("wrk:worker_{index}"))
+        .spawn(move || {
+            runtime.block_on(run_worker(index, listeners, sockets, shutdown));
+        })
+        .map_err(ProxyError::Runtime)
+}
+
+async fn run_worker(
+    index: usize,
+    listeners: Vec<Arc<ListenerRuntime>>,
+    sockets: Vec<std::net::TcpListener>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let worker = Arc::new(WorkerContext { index, pool: Http1Pool::new() });
+    for (listener, socket) in listeners.into_iter().zip(sockets) {
+        let socket = match TcpListener::from_std(socket) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(listener = %listener.config.name, "cannot register listener socket: {e}");
+                continue;
+            }
+        };
+        let wstats = WorkerListenerStats::new(&listener.store, &listener.scope, index);
+        tokio::spawn(accept_loop(listener, socket, worker.clone(), wstats));
+    }
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: Arc<ListenerRuntime>,
+    socket: TcpListener,
+    worker: Arc<WorkerContext>,
+    wstats: WorkerListenerStats,
+) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                listener.stats.downstream_cx_total.inc();
+                listener.stats.downstream_cx_active.inc();
+                wstats.downstream_cx_total.inc();
+                wstats.downstream_cx_active.inc();
+                let listener = listener.clone();
+                let worker = worker.clone();
+                let wstats = wstats.clone();
+                tokio::spawn(async move {
+                    let start = std::time::Instant::now();
+                    serve_connection(&listener, worker, stream, remote).await;
+                    listener.stats.downstream_cx_active.dec();
+                    listener.stats.downstream_cx_destroy.inc();
+                    listener.stats.downstream_cx_length_ms.record(crate::body::ms_since(start));
+                    wstats.downstream_cx_active.dec();
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(listener = %listener.config.name, "accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

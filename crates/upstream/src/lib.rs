@@ -1,0 +1,1 @@
+//! placeholder, see the upstream contract in the work plan
