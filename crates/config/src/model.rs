@@ -55,7 +55,8 @@ impl Listener {
     pub fn stat_prefix(&self) -> String {
         match self.address {
             SocketAddr::V4(a) => format!("{}_{}", a.ip(), a.port()),
-            SocketAddr::V6(a) => format!("[{}]_{}", a.ip(), a.port()),
+            // Envoy replaces ':' with '_' in stat names.
+            SocketAddr::V6(a) => format!("[{}]_{}", a.ip(), a.port()).replace(':', "_"),
         }
     }
 }
@@ -349,12 +350,23 @@ pub struct RegexMatcher {
     pub source: String,
     /// The regex anchored for a full match: `^(?:source)$`.
     pub full: regex::Regex,
+    /// The regex as written, for searching and replacing (`regex_rewrite`).
+    pub unanchored: regex::Regex,
 }
 
 impl RegexMatcher {
     /// Compiles `source`, anchored for full matching.
     pub fn new(source: &str) -> Result<Self, regex::Error> {
-        Ok(Self { source: source.to_string(), full: regex::Regex::new(&format!("^(?:{source})$"))? })
+        Ok(Self {
+            source: source.to_string(),
+            full: regex::Regex::new(&format!("^(?:{source})$"))?,
+            unanchored: regex::Regex::new(source)?,
+        })
+    }
+
+    /// The unanchored regex, for search-and-replace.
+    pub fn unanchored(&self) -> &regex::Regex {
+        &self.unanchored
     }
 
     /// Whether the whole of `input` matches.

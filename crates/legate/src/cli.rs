@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Version string in Envoy's shape: `<build>/<version>/<status>/<type>/<tls>`.
 pub const VERSION_LINE: &str = concat!("legate/", env!("CARGO_PKG_VERSION"), "/Clean/RELEASE/rustls");
@@ -57,6 +57,9 @@ impl LogLevel {
 #[derive(Debug, Parser)]
 #[command(name = "legate", about, long_about = None)]
 pub struct Cli {
+    /// Optional subcommand; without one Legate runs the given config like Envoy.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Path to the Envoy v3 bootstrap (YAML or JSON).
     #[arg(short = 'c', long = "config-path")]
     pub config_path: Option<PathBuf>,
@@ -90,4 +93,12 @@ pub struct Cli {
     /// Print the version in Envoy's format and exit.
     #[arg(long)]
     pub version: bool,
+}
+
+/// Subcommands beyond Envoy's command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run the seed's front-proxy system on loopback: proxy on 8080 (admin 9901) in front of
+    /// in-process film-service (5000) and rating-service (6000).
+    Demo,
 }

@@ -1,13 +1,14 @@
 //! `legate`: an Envoy-compatible L7 proxy. Takes Envoy's command line and v3 bootstrap.
 
 mod cli;
+mod demo;
 mod server;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Mode, VERSION_LINE};
+use crate::cli::{Cli, Command, Mode, VERSION_LINE};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,6 +17,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(cli.log_level.directive());
+    if cli.command == Some(Command::Demo) {
+        return run_demo(&cli);
+    }
     let description = cli.config_path.as_ref().map_or_else(|| "<inline>".to_string(), |p| p.display().to_string());
     let loaded = match legate_config::load(cli.config_path.as_deref(), cli.config_yaml.as_deref()) {
         Ok(loaded) => loaded,
@@ -29,6 +33,29 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match server::run(&cli, loaded) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `legate demo`: services in-process, the proxy on the embedded front-proxy config.
+fn run_demo(cli: &Cli) -> ExitCode {
+    let loaded = match legate_config::parse_str(demo::DEMO_CONFIG) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("embedded demo config is invalid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = demo::start_services() {
+        eprintln!("error: cannot start the demo services: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", demo::BANNER);
+    match server::run(cli, loaded) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -44,7 +44,7 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let state = crate::server::admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency);
+    let state = admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency);
     if let Some(listener) = admin {
         tokio::spawn(legate_admin::serve(listener, state.clone()));
     }
@@ -78,8 +78,67 @@ fn admin_state(
     clusters: &Arc<ClusterManager>,
     concurrency: usize,
 ) -> Arc<legate_admin::AdminState> {
-    let _ = (cli, bootstrap, raw, store, clusters, concurrency);
-    unimplemented!("wired once the admin crate lands")
+    let info = legate_admin::ServerInfo {
+        version: crate::cli::VERSION_LINE.to_string(),
+        node_id: bootstrap.node.id.clone(),
+        node_cluster: bootstrap.node.cluster.clone(),
+        command_line_options: serde_json::json!({
+            "concurrency": concurrency,
+            "config_path": cli.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "config_yaml": cli.config_yaml.clone().unwrap_or_default(),
+            "log_level": cli.log_level.directive(),
+            "service_cluster": cli.service_cluster.clone().unwrap_or_default(),
+            "service_node": cli.service_node.clone().unwrap_or_default(),
+            "mode": format!("{:?}", cli.mode),
+            "base_id": cli.base_id.unwrap_or(0).to_string(),
+            "use_dynamic_base_id": cli.use_dynamic_base_id,
+            "disable_hot_restart": true,
+        }),
+    };
+    Arc::new(legate_admin::AdminState::new(
+        store.clone(),
+        raw,
+        Box::new(ClusterView(clusters.clone())),
+        info,
+        Box::new(logging::set_level),
+    ))
+}
+
+/// Presents the cluster manager to the admin API.
+struct ClusterView(Arc<ClusterManager>);
+
+impl legate_admin::ClusterSource for ClusterView {
+    fn clusters(&self) -> Vec<legate_admin::ClusterSnapshot> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0
+            .clusters()
+            .map(|c| legate_admin::ClusterSnapshot {
+                name: c.config.name.clone(),
+                observability_name: c.config.stat_name().to_string(),
+                added_via_api: false,
+                hosts: c
+                    .hosts()
+                    .hosts
+                    .iter()
+                    .map(|h| legate_admin::HostSnapshot {
+                        address: h.address,
+                        hostname: h.hostname.clone(),
+                        weight: h.weight,
+                        priority: h.priority,
+                        health_flags: h.health_flags(),
+                        cx_total: h.stats.cx_total.load(Relaxed),
+                        cx_active: h.stats.cx_active.load(Relaxed),
+                        cx_connect_fail: h.stats.cx_connect_fail.load(Relaxed),
+                        rq_total: h.stats.rq_total.load(Relaxed),
+                        rq_active: h.stats.rq_active.load(Relaxed),
+                        rq_success: h.stats.rq_success.load(Relaxed),
+                        rq_error: h.stats.rq_error.load(Relaxed),
+                        rq_timeout: h.stats.rq_timeout.load(Relaxed),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 /// Resolves on SIGTERM, SIGINT or an admin-triggered shutdown.

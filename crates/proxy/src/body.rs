@@ -118,8 +118,8 @@ impl Body for ProxyBody {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             KindProj::Upstream { body, deadline } => match body.poll_frame(cx) {
                 Poll::Ready(r) => Poll::Ready(r.map(|f| f.map_err(BodyError::from))),
-                Poll::Pending => match deadline {
-                    Some(d) if d.as_mut().poll(cx).is_ready() => Poll::Ready(Some(Err(BodyError::from(BodyTimeout)))),
+                Poll::Pending => match deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Some(Err(BodyError::from(BodyTimeout)))),
                     _ => Poll::Pending,
                 },
             },

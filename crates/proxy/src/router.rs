@@ -56,7 +56,7 @@ pub async fn route_and_forward(
         scheme,
         is_internal: ctx.classified.internal,
     };
-    let Some(matched) = hcm.routes.route(&view) else {
+    let Some(mut matched) = hcm.routes.route(&view) else {
         stats.no_route.inc();
         return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
     };
@@ -66,7 +66,6 @@ pub async fn route_and_forward(
         protocol: protocol_name(parts.version),
         hostname: &hcm.hostname,
         upstream_remote: None,
-        request_headers: None,
     };
     if let Some(location) = matched.tls_redirect(&view) {
         stats.rq_redirect.inc();
@@ -147,7 +146,9 @@ pub async fn route_and_forward(
     };
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
-    let request_headers_for_response = parts.headers.clone();
+    // Response mutations may read request headers (%REQ()%); keep them only when needed.
+    let request_headers_for_response =
+        if matched.has_response_mutations() { parts.headers.clone() } else { http::HeaderMap::new() };
     let upstream_body: RequestBody = body.map_err(|e| e.into()).boxed_unsync();
     let upstream_req = http::Request::from_parts(parts, upstream_body);
 

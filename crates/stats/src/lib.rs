@@ -1,10 +1,227 @@
 //! Lock-free Envoy-compatible stats.
 //!
-//! CONTRACT (implemented by the stats work; other crates rely on exactly this API):
-//! - `Store` is a cheap `Clone` handle (Arc inside), shared by all threads.
-//! - `Store::counter/gauge/histogram(name)` get-or-create a stat by its Envoy flat name
-//!   (`cluster.film.upstream_rq_total`). The returned handle is a cheap `Clone` (Arc) whose
-//!   updates are single atomic ops. Callers on hot paths create handles once and keep them.
-//! - Tags for Prometheus are extracted from the flat name with Envoy's default tag extractors,
-//!   once, at creation.
-//! - Renderers: `render_text`, `render_json`, `render_prometheus` (used by the admin crate).
+//! - [`Store`] is a cheap `Clone` handle shared by all threads. `counter`/`gauge`/`histogram`
+//!   get-or-create a stat by its Envoy flat name (`cluster.film.upstream_rq_total`); creation
+//!   takes a lock, updates through the returned handles are single atomic operations.
+//! - Prometheus tags are extracted from the flat name once, at creation, with Envoy's default
+//!   tag extractors ([`tags`]).
+//! - [`render`] produces Envoy's `/stats` text and JSON and `/stats/prometheus` formats.
+
+pub mod histogram;
+pub mod render;
+pub mod tags;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub use histogram::{Histogram, HistogramUnit};
+pub use render::{render_json, render_prometheus, render_text};
+
+/// Envoy's gauge import mode (kept for API fidelity; it affects only hot restart in Envoy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GaugeMode {
+    /// Summed across hot restarts.
+    Accumulate,
+    /// Not carried across hot restarts.
+    NeverImport,
+}
+
+#[derive(Debug, Default)]
+struct Cell {
+    value: AtomicU64,
+    used: AtomicBool,
+}
+
+/// A monotonically increasing counter.
+#[derive(Debug, Clone)]
+pub struct Counter(Arc<Cell>);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.value.fetch_add(n, Ordering::Relaxed);
+        if !self.0.used.load(Ordering::Relaxed) {
+            self.0.used.store(true, Ordering::Relaxed);
+        }
+    }
+    /// Current value.
+    pub fn value(&self) -> u64 {
+        self.0.value.load(Ordering::Relaxed)
+    }
+    /// Whether it was ever updated.
+    pub fn used(&self) -> bool {
+        self.0.used.load(Ordering::Relaxed)
+    }
+}
+
+/// A gauge that goes up and down.
+#[derive(Debug, Clone)]
+pub struct Gauge(Arc<Cell>);
+
+impl Gauge {
+    fn mark(&self) {
+        if !self.0.used.load(Ordering::Relaxed) {
+            self.0.used.store(true, Ordering::Relaxed);
+        }
+    }
+    /// Adds one.
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    /// Subtracts one.
+    pub fn dec(&self) {
+        self.sub(1);
+    }
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.value.fetch_add(n, Ordering::Relaxed);
+        self.mark();
+    }
+    /// Subtracts `n`, saturating at zero.
+    pub fn sub(&self, n: u64) {
+        let _ = self.0.value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+        self.mark();
+    }
+    /// Sets the value.
+    pub fn set(&self, v: u64) {
+        self.0.value.store(v, Ordering::Relaxed);
+        self.mark();
+    }
+    /// Current value.
+    pub fn value(&self) -> u64 {
+        self.0.value.load(Ordering::Relaxed)
+    }
+    /// Whether it was ever updated.
+    pub fn used(&self) -> bool {
+        self.0.used.load(Ordering::Relaxed)
+    }
+}
+
+/// A stat of any kind, as the renderers see it.
+#[derive(Debug, Clone)]
+pub enum Metric {
+    /// A counter.
+    Counter(Counter),
+    /// A gauge.
+    Gauge(Gauge),
+    /// A histogram.
+    Histogram(Histogram),
+}
+
+/// A registered stat: its flat name, tag-extracted name and tags.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Envoy flat name.
+    pub name: String,
+    /// Name with tag values removed (`cluster.upstream_rq_total`).
+    pub tag_extracted_name: String,
+    /// Extracted tags in extraction order.
+    pub tags: Vec<(String, String)>,
+    /// The stat.
+    pub metric: Metric,
+}
+
+/// The stats store.
+#[derive(Clone, Default)]
+pub struct Store {
+    inner: Arc<RwLock<BTreeMap<String, Entry>>>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get_or_create(&self, name: &str, make: impl FnOnce() -> Metric) -> Metric {
+        if let Some(e) = self.inner.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return e.metric.clone();
+        }
+        let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.to_string())
+            .or_insert_with(|| {
+                let (tag_extracted_name, tags) = tags::extract(name);
+                Entry { name: name.to_string(), tag_extracted_name, tags, metric: make() }
+            })
+            .metric
+            .clone()
+    }
+
+    /// Gets or creates the counter `name`. A name already used by another kind yields a
+    /// detached counter (never rendered) so a naming bug cannot crash the proxy.
+    pub fn counter(&self, name: &str) -> Counter {
+        match self.get_or_create(name, || Metric::Counter(Counter(Arc::default()))) {
+            Metric::Counter(c) => c,
+            _ => Counter(Arc::default()),
+        }
+    }
+
+    /// Gets or creates the gauge `name`.
+    pub fn gauge(&self, name: &str, _mode: GaugeMode) -> Gauge {
+        match self.get_or_create(name, || Metric::Gauge(Gauge(Arc::default()))) {
+            Metric::Gauge(g) => g,
+            _ => Gauge(Arc::default()),
+        }
+    }
+
+    /// Gets or creates the histogram `name`.
+    pub fn histogram(&self, name: &str, unit: HistogramUnit) -> Histogram {
+        match self.get_or_create(name, || Metric::Histogram(Histogram::new(unit))) {
+            Metric::Histogram(h) => h,
+            _ => Histogram::new(unit),
+        }
+    }
+
+    /// A snapshot of all entries, sorted by flat name.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_share_the_same_cell() {
+        let s = Store::new();
+        let a = s.counter("cluster.x.upstream_rq_total");
+        let b = s.counter("cluster.x.upstream_rq_total");
+        a.inc();
+        b.add(2);
+        assert_eq!(a.value(), 3);
+        assert!(a.used());
+        let g = s.gauge("cluster.x.upstream_rq_active", GaugeMode::Accumulate);
+        g.inc();
+        g.dec();
+        g.dec();
+        assert_eq!(g.value(), 0, "gauges saturate at zero");
+        assert!(g.used());
+    }
+
+    #[test]
+    fn counters_are_exact_under_concurrency() {
+        let s = Store::new();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = s.counter("x.total");
+                std::thread::spawn(move || (0..10_000).for_each(|_| c.inc()))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(s.counter("x.total").value(), 40_000);
+    }
+
+    #[test]
+    fn kind_conflicts_do_not_panic() {
+        let s = Store::new();
+        s.counter("a.b").inc();
+        s.gauge("a.b", GaugeMode::Accumulate).set(5);
+        assert_eq!(s.counter("a.b").value(), 1);
+    }
+}

@@ -1,0 +1,205 @@
+//! Cluster-side extensions: DNS resolver configuration and upstream HTTP protocol options.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::address::ip_socket_address;
+use crate::error::{ConfigError, Result};
+use crate::model::UpstreamHttpOptions;
+use crate::proto;
+use crate::reader::{join, required, Obj};
+
+/// `@type` of the c-ares resolver configuration.
+pub(crate) const CARES_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig";
+/// Key and `@type` of the upstream HTTP protocol options.
+pub(crate) const HTTP_OPTIONS_KEY: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const HTTP_OPTIONS_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/// Reads the resolver addresses of a list of `Address`es.
+fn resolvers(o: &mut Obj<'_>) -> Result<Vec<SocketAddr>> {
+    o.array("resolvers")?
+        .into_iter()
+        .map(|(a, p)| ip_socket_address(a, &p))
+        .collect()
+}
+
+/// Reads `dns_resolver_options`: only the defaults are accepted.
+fn resolver_options(o: &mut Obj<'_>) -> Result<()> {
+    if let Some(opts) = o.obj("dns_resolver_options", proto::DNS_RESOLVER_OPTIONS)? {
+        opts.finish()?;
+    }
+    Ok(())
+}
+
+/// Reads a `typed_dns_resolver_config` (c-ares only); returns the configured resolvers.
+pub(crate) fn typed_dns_resolver_config(v: &Value, path: &str) -> Result<Vec<SocketAddr>> {
+    let mut o = Obj::new(v, path, proto::TYPED_EXTENSION_CONFIG)?;
+    o.string("name")?;
+    let config_path = o.at("typed_config");
+    let config = o
+        .take("typed_config")
+        .ok_or_else(|| required(&config_path))?;
+    let (mut c, url) = Obj::any(config, &config_path, proto::CARES_DNS_RESOLVER_CONFIG)?;
+    if url != CARES_TYPE {
+        return Err(ConfigError::unsupported_value(
+            config_path,
+            format!("DNS resolver {url}"),
+        ));
+    }
+    let addrs = resolvers(&mut c)?;
+    resolver_options(&mut c)?;
+    c.finish()?;
+    o.finish()?;
+    Ok(addrs)
+}
+
+/// Reads the deprecated `dns_resolution_config`.
+pub(crate) fn dns_resolution_config(v: &Value, path: &str) -> Result<Vec<SocketAddr>> {
+    let mut o = Obj::new(v, path, proto::DNS_RESOLUTION_CONFIG)?;
+    let addrs = resolvers(&mut o)?;
+    resolver_options(&mut o)?;
+    o.finish()?;
+    Ok(addrs)
+}
+
+/// Reads a core `HttpProtocolOptions` for upstream use into `out`.
+pub(crate) fn common_http_protocol_options(
+    v: &Value,
+    path: &str,
+    out: &mut UpstreamHttpOptions,
+) -> Result<()> {
+    let mut c = Obj::new(v, path, proto::CORE_HTTP_PROTOCOL_OPTIONS)?;
+    out.idle_timeout = c.timeout("idle_timeout", out.idle_timeout)?;
+    if let Some(n) = c.u32("max_requests_per_connection")? {
+        out.max_requests_per_connection = (n > 0).then_some(n);
+    }
+    c.finish()
+}
+
+/// Reads an `Http1ProtocolOptions`: only defaults are accepted (`{}` = HTTP/1.1).
+pub(crate) fn http1_protocol_options(v: &Value, path: &str) -> Result<()> {
+    Obj::new(v, path, proto::HTTP1_PROTOCOL_OPTIONS)?.finish()
+}
+
+/// Reads `typed_extension_protocol_options`.
+pub(crate) fn typed_extension_protocol_options(
+    v: &Value,
+    path: &str,
+) -> Result<UpstreamHttpOptions> {
+    let mut out = UpstreamHttpOptions::default();
+    let Value::Object(map) = v else {
+        return Err(ConfigError::invalid(
+            path,
+            format!("expected an object, got {}", crate::reader::describe(v)),
+        ));
+    };
+    for (key, value) in map {
+        let key_path = join(path, key);
+        if key != HTTP_OPTIONS_KEY {
+            return Err(ConfigError::unsupported_value(
+                key_path,
+                format!("protocol options '{key}'"),
+            ));
+        }
+        let (mut o, url) = Obj::any(value, &key_path, proto::UPSTREAM_HTTP_PROTOCOL_OPTIONS)?;
+        if url != HTTP_OPTIONS_TYPE {
+            return Err(ConfigError::invalid(
+                key_path,
+                format!(
+                    "protocol options '{key}' must have @type {HTTP_OPTIONS_TYPE}, not '{url}'"
+                ),
+            ));
+        }
+        let common_path = o.at("common_http_protocol_options");
+        if let Some(c) = o.take("common_http_protocol_options") {
+            common_http_protocol_options(c, &common_path, &mut out)?;
+        }
+        match o.oneof(&["explicit_http_config", "use_downstream_protocol_config", "auto_config"])? {
+            Some("explicit_http_config") => {
+                let p = o.at("explicit_http_config");
+                let mut e = o.obj("explicit_http_config", proto::EXPLICIT_HTTP_CONFIG)?.ok_or_else(|| required(&p))?;
+                match e.oneof(&["http_protocol_options", "http2_protocol_options", "http3_protocol_options"])? {
+                    Some("http_protocol_options") => {
+                        let p = e.at("http_protocol_options");
+                        http1_protocol_options(e.take("http_protocol_options").unwrap_or(&Value::Null), &p)?;
+                    }
+                    Some(other) => return Err(ConfigError::unsupported(e.at(other))),
+                    None => {
+                        return Err(ConfigError::invalid(
+                            e.path().to_string(),
+                            "one of http_protocol_options, http2_protocol_options, http3_protocol_options is required",
+                        ))
+                    }
+                }
+                e.finish()?;
+            }
+            Some(other) => return Err(ConfigError::unsupported(o.at(other))),
+            None => {
+                return Err(ConfigError::invalid(
+                    o.path().to_string(),
+                    "one of explicit_http_config, use_downstream_protocol_config, auto_config is required",
+                ))
+            }
+        }
+        o.finish()?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const DEFAULT_IDLE: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn cares_resolvers() {
+        let v = json!({"name": "envoy.network.dns_resolver.cares", "typed_config": {"@type": CARES_TYPE,
+            "resolvers": [{"socket_address": {"address": "8.8.8.8", "port_value": 53}}],
+            "dns_resolver_options": {"use_tcp_for_dns_lookups": false}, "use_resolvers_as_fallback": false}});
+        assert_eq!(
+            typed_dns_resolver_config(&v, "d").unwrap(),
+            vec!["8.8.8.8:53".parse().unwrap()]
+        );
+        let v = json!({"name": "x", "typed_config": {"@type": CARES_TYPE,
+            "dns_resolver_options": {"use_tcp_for_dns_lookups": true}}});
+        assert_eq!(
+            typed_dns_resolver_config(&v, "d").unwrap_err().to_string(),
+            "d.typed_config.dns_resolver_options.use_tcp_for_dns_lookups: not supported by legate"
+        );
+        let v = json!({"resolvers": [{"socket_address": {"address": "::1", "port_value": 5353}}]});
+        assert_eq!(
+            dns_resolution_config(&v, "d").unwrap(),
+            vec!["[::1]:5353".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn http_protocol_options() {
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE,
+            "explicit_http_config": {"http_protocol_options": {}},
+            "common_http_protocol_options": {"idle_timeout": "30s", "max_requests_per_connection": 100}}});
+        let o = typed_extension_protocol_options(&v, "t").unwrap();
+        assert_eq!(o.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(o.max_requests_per_connection, Some(100));
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http_protocol_options": {}}}});
+        let o = typed_extension_protocol_options(&v, "t").unwrap();
+        assert_eq!(o.idle_timeout, Some(DEFAULT_IDLE));
+        assert_eq!(o.max_requests_per_connection, None);
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http2_protocol_options": {}}}});
+        assert_eq!(
+            typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),
+            format!("t.{HTTP_OPTIONS_KEY}.explicit_http_config.http2_protocol_options: not supported by legate")
+        );
+        let v = json!({"envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {}});
+        assert!(typed_extension_protocol_options(&v, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("is not supported by legate"));
+    }
+}
