@@ -63,7 +63,7 @@ impl Legate {
         let child = Command::new(env!("CARGO_BIN_EXE_legate"))
             .arg("-c")
             .arg(&config_path)
-            .args(["--concurrency", "2", "-l", "warning"])
+            .args(if extra_args.contains(&"--concurrency") { &["-l", "warning"][..] } else { &["--concurrency", "2", "-l", "warning"][..] })
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -250,7 +250,7 @@ fn serve_upstream_conn(name: &str, stream: TcpStream, reqs: Arc<std::sync::Mutex
             }
         }
         reqs.lock().unwrap().push(head.clone());
-        let reply = if head.starts_with("POST /echo-body") {
+        let reply = if head.starts_with("POST ") && head.lines().next().is_some_and(|l| l.contains("/echo-body")) {
             body
         } else {
             format!("{name} {}", head.lines().next().unwrap_or("")).into_bytes()
