@@ -319,9 +319,7 @@ fn http_options(o: &mut Obj<'_>) -> Result<UpstreamHttpOptions> {
     if let Some(c) = o.take("common_http_protocol_options") {
         upstream::common_http_protocol_options(c, &common_path, &mut out)?;
     }
-    if let Some(n) = o.u32("max_requests_per_connection")? {
-        out.max_requests_per_connection = (n > 0).then_some(n);
-    }
+    upstream::reject_max_requests_per_connection(o)?;
     Ok(out)
 }
 
@@ -362,7 +360,7 @@ mod tests {
             "dns_refresh_rate": "10s", "respect_dns_ttl": true, "dns_lookup_family": "V4_ONLY",
             "dns_resolvers": [{"socket_address": {"address": "1.1.1.1", "port_value": 53}}],
             "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
-            "per_connection_buffer_limit_bytes": 32768, "max_requests_per_connection": 5}))
+            "per_connection_buffer_limit_bytes": 32768, "max_requests_per_connection": 0}))
         .unwrap();
         assert_eq!(c.stat_name(), "alt");
         assert_eq!(c.discovery, DiscoveryType::LogicalDns);
@@ -375,7 +373,8 @@ mod tests {
         assert_eq!(c.dns_resolvers, vec!["1.1.1.1:53".parse().unwrap()]);
         assert_eq!(c.healthy_panic_threshold, 0.0);
         assert_eq!(c.per_connection_buffer_limit_bytes, 32768);
-        assert_eq!(c.http.max_requests_per_connection, Some(5));
+        let err = parse(json!({"name": "a", "max_requests_per_connection": 5})).unwrap_err().to_string();
+        assert!(err.ends_with("max_requests_per_connection: not supported by legate"), "{err}");
 
         let c = parse(json!({"name": "a", "lb_policy": "RING_HASH",
             "ring_hash_lb_config": {"minimum_ring_size": 64, "maximum_ring_size": "128", "hash_function": "XX_HASH"}}))

@@ -73,10 +73,18 @@ pub(crate) fn common_http_protocol_options(
 ) -> Result<()> {
     let mut c = Obj::new(v, path, proto::CORE_HTTP_PROTOCOL_OPTIONS)?;
     out.idle_timeout = c.timeout("idle_timeout", out.idle_timeout)?;
-    if let Some(n) = c.u32("max_requests_per_connection")? {
-        out.max_requests_per_connection = (n > 0).then_some(n);
-    }
+    reject_max_requests_per_connection(&mut c)?;
     c.finish()
+}
+
+/// `max_requests_per_connection`: only 0 (unlimited) is accepted; the upstream pool does not
+/// retire connections after N requests yet.
+pub(crate) fn reject_max_requests_per_connection(o: &mut Obj<'_>) -> Result<()> {
+    let path = o.at("max_requests_per_connection");
+    match o.u32("max_requests_per_connection")? {
+        Some(n) if n > 0 => Err(ConfigError::unsupported(path)),
+        _ => Ok(()),
+    }
 }
 
 /// Reads an `Http1ProtocolOptions`: only defaults are accepted (`{}` = HTTP/1.1).
@@ -183,14 +191,12 @@ mod tests {
     fn http_protocol_options() {
         let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE,
             "explicit_http_config": {"http_protocol_options": {}},
-            "common_http_protocol_options": {"idle_timeout": "30s", "max_requests_per_connection": 100}}});
+            "common_http_protocol_options": {"idle_timeout": "30s", "max_requests_per_connection": 0}}});
         let o = typed_extension_protocol_options(&v, "t").unwrap();
         assert_eq!(o.idle_timeout, Some(Duration::from_secs(30)));
-        assert_eq!(o.max_requests_per_connection, Some(100));
         let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http_protocol_options": {}}}});
         let o = typed_extension_protocol_options(&v, "t").unwrap();
         assert_eq!(o.idle_timeout, Some(DEFAULT_IDLE));
-        assert_eq!(o.max_requests_per_connection, None);
         let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http2_protocol_options": {}}}});
         assert_eq!(
             typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),

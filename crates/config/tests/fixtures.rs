@@ -81,7 +81,6 @@ fn edge_fixture_content() {
     assert_eq!(web.lb_policy, LbPolicy::LeastRequest { choice_count: 3 });
     assert_eq!(web.endpoints.len(), 3);
     assert_eq!(web.endpoints[2].priority, 1);
-    assert_eq!(web.http.max_requests_per_connection, Some(1000));
     assert_eq!(web.healthy_panic_threshold, 25.0);
     let v1 = b.clusters.iter().find(|c| c.name == "api-v1").unwrap();
     assert_eq!(v1.discovery, DiscoveryType::StrictDns);
