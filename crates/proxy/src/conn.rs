@@ -25,11 +25,19 @@ pub async fn serve_connection(
     let local = stream.local_addr().unwrap_or(listener.config.address);
     let peer = Peer { remote, local, tls: false };
     match &listener.filter {
-        TerminalFilter::Http(hcm) => serve_http(hcm.clone(), worker, peer, stream).await,
+        TerminalFilter::Http(hcm) => {
+            serve_http(hcm.clone(), worker, peer, stream, listener.config.per_connection_buffer_limit_bytes).await
+        }
     }
 }
 
-async fn serve_http(hcm: Arc<Hcm>, worker: Arc<WorkerContext>, peer: Peer, stream: TcpStream) {
+async fn serve_http(
+    hcm: Arc<Hcm>,
+    worker: Arc<WorkerContext>,
+    peer: Peer,
+    stream: TcpStream,
+    listener_buffer_limit: u32,
+) {
     let stats = hcm.stats.clone();
     let start = Instant::now();
     stats.downstream_cx_total.inc();
@@ -40,7 +48,9 @@ async fn serve_http(hcm: Arc<Hcm>, worker: Arc<WorkerContext>, peer: Peer, strea
         service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req))
     };
     let cfg = &hcm.config;
-    let max_buf = (cfg.max_request_headers_kb as usize * 1024).max(8192);
+    // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
+    // a maximal request head needs (the header limit is enforced separately, with 431).
+    let max_buf = (listener_buffer_limit as usize).max(cfg.max_request_headers_kb as usize * 1024).max(8192);
     let max_headers = cfg.max_headers_count as usize;
     let result = match cfg.codec_type {
         CodecType::Http1 => {

@@ -51,6 +51,8 @@ impl Http1Pool {
                     .pool_idle_timeout(cluster.config.http.idle_timeout)
                     .pool_max_idle_per_host(usize::MAX)
                     .set_host(false)
+                    // The cluster's per-connection buffer limit bounds hyper's read buffer.
+                    .http1_max_buf_size((cluster.config.per_connection_buffer_limit_bytes as usize).max(8192))
                     .http1_preserve_header_case(false);
                 b.build(ClusterConnector { cluster: cluster.clone() })
             })

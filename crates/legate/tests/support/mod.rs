@@ -192,7 +192,11 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(name: &'static str) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(name, "127.0.0.1:0".parse().unwrap())
+    }
+
+    pub fn start_on(name: &'static str, addr: SocketAddr) -> Upstream {
+        let listener = TcpListener::bind(addr).unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
