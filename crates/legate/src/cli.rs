@@ -70,10 +70,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "serve")]
     pub mode: Mode,
     /// Number of worker threads (default: number of cores).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub concurrency: Option<usize>,
     /// Log level.
-    #[arg(short = 'l', long = "log-level", value_enum, default_value = "info")]
+    #[arg(short = 'l', long = "log-level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
     /// Node id (overrides `node.id`).
     #[arg(long = "service-node")]
