@@ -31,7 +31,8 @@ pub fn check_http1<B>(req: &Request<B>) -> Option<Rejection> {
     }
     let headers = req.headers();
     if !headers.contains_key(HOST) && req.uri().authority().is_none() {
-        return Some(Rejection::new(StatusCode::BAD_REQUEST, "Bad Request"));
+        // Envoy answers a missing Host with an empty 400.
+        return Some(Rejection::new(StatusCode::BAD_REQUEST, ""));
     }
     let mut te_values = headers.get_all(TRANSFER_ENCODING).iter().peekable();
     let has_te = te_values.peek().is_some();

@@ -75,8 +75,7 @@ pub fn extract(name: &str) -> (String, Vec<(String, String)>) {
 fn listener_address_end(parts: &[&str]) -> Option<usize> {
     // Join segments until one contains `_<port>`; all characters must be address characters.
     let is_addr_char = |c: char| c.is_ascii_hexdigit() || matches!(c, '_' | '[' | ']' | ':');
-    for end in 1..parts.len().saturating_sub(1) {
-        let seg = parts[end];
+    for (end, seg) in parts.iter().enumerate().take(parts.len().saturating_sub(1)).skip(1) {
         if !seg.chars().all(is_addr_char) || seg.is_empty() {
             return None;
         }

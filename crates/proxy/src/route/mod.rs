@@ -50,8 +50,8 @@ impl RouteTable {
             }
         }
         // Longest wildcard first; stable sort keeps config order among equal lengths.
-        suffixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        suffixes.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+        prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         Self { config: config.clone(), exact, suffixes, prefixes, default }
     }
 
