@@ -112,7 +112,11 @@ pub(crate) fn http_connection_manager(
             "value must be inside range (0, 8192]",
         ));
     }
-    let request_timeout = o.timeout("request_timeout", None)?;
+    // request_timeout (default disabled) is not implemented: only the disabled value is accepted.
+    let request_timeout_path = o.at("request_timeout");
+    if o.timeout("request_timeout", None)?.is_some() {
+        return Err(ConfigError::unsupported(request_timeout_path));
+    }
     let stream_idle_timeout =
         o.timeout("stream_idle_timeout", Some(DEFAULT_STREAM_IDLE_TIMEOUT))?;
     let server_name = o
@@ -144,7 +148,6 @@ pub(crate) fn http_connection_manager(
         idle_timeout,
         max_headers_count,
         max_request_headers_kb,
-        request_timeout,
         stream_idle_timeout,
         server_name,
         server_header_transformation,
@@ -256,7 +259,6 @@ mod tests {
         assert_eq!(h.idle_timeout, Some(Duration::from_secs(3600)));
         assert_eq!(h.max_headers_count, 100);
         assert_eq!(h.max_request_headers_kb, 60);
-        assert_eq!(h.request_timeout, None);
         assert_eq!(h.stream_idle_timeout, Some(Duration::from_secs(300)));
         assert_eq!(h.server_name, "envoy");
         assert_eq!(
@@ -275,7 +277,7 @@ mod tests {
             "codec_type": "HTTP1", "use_remote_address": true, "xff_num_trusted_hops": 2,
             "internal_address_config": {"unix_sockets": true, "cidr_ranges": [{"address_prefix": "10.0.0.0", "prefix_len": 8}]},
             "common_http_protocol_options": {"idle_timeout": "0s", "max_headers_count": 50},
-            "max_request_headers_kb": 96, "request_timeout": "10s", "stream_idle_timeout": "0s",
+            "max_request_headers_kb": 96, "request_timeout": "0s", "stream_idle_timeout": "0s",
             "server_name": "legate", "server_header_transformation": "PASS_THROUGH",
             "generate_request_id": false, "preserve_external_request_id": true,
             "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}],
@@ -289,7 +291,6 @@ mod tests {
         assert_eq!(h.idle_timeout, None);
         assert_eq!(h.max_headers_count, 50);
         assert_eq!(h.max_request_headers_kb, 96);
-        assert_eq!(h.request_timeout, Some(Duration::from_secs(10)));
         assert_eq!(h.stream_idle_timeout, None);
         assert_eq!(h.server_name, "legate");
         assert_eq!(

@@ -147,8 +147,6 @@ pub struct HttpConnectionManager {
     pub max_headers_count: u32,
     /// `max_request_headers_kb` (default 60).
     pub max_request_headers_kb: u32,
-    /// `request_timeout` (default disabled).
-    pub request_timeout: Option<Duration>,
     /// `stream_idle_timeout` (default 5 min; `None` = disabled).
     pub stream_idle_timeout: Option<Duration>,
     /// `server_name` sent in the `server` response header (default `envoy`... Legate: see parser).

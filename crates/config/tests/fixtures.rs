@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use legate_config::model::{ClusterTarget, DiscoveryType, LbPolicy, NetworkFilter, RouteAction};
 use legate_config::{load, ConfigError};
@@ -98,7 +97,6 @@ fn edge_fixture_content() {
     assert_eq!(v2.lb_policy, LbPolicy::Maglev { table_size: 1021 });
     let NetworkFilter::HttpConnectionManager(h) = &b.listeners[0].filter_chains[0].terminal;
     assert_eq!(h.server_name, "edge-proxy");
-    assert_eq!(h.request_timeout, Some(Duration::from_secs(30)));
     let api = &h.route_config.virtual_hosts[1];
     let RouteAction::Forward(f) = &api.routes[1].action else {
         panic!()

@@ -180,3 +180,48 @@ fn content_length_with_chunked_is_never_forwarded_ambiguously() {
     assert!(heads.iter().all(|h| !h.contains("/smuggled")));
     assert!(!heads.last().unwrap().to_ascii_lowercase().contains("content-length: 3"));
 }
+
+fn timeouts_config(addr: std::net::SocketAddr) -> String {
+    two_cluster_config(addr, addr).replace("timeout: 0.5s", "timeout: 0s").replace(
+        "stat_prefix: ingress_http\n",
+        "stat_prefix: ingress_http\n          stream_idle_timeout: 0.3s\n          common_http_protocol_options: {idle_timeout: 0.4s}\n",
+    )
+}
+
+#[test]
+fn stream_idle_timeout_answers_408_when_the_upstream_stalls() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let _keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let legate = Legate::start(&timeouts_config(addr), &[]);
+    let start = std::time::Instant::now();
+    let resp = request(legate.listener, "GET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(resp.status, 408);
+    assert_eq!(resp.text(), "stream timeout");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(legate.stat("http.ingress_http.downstream_rq_idle_timeout"), Some(1));
+}
+
+#[test]
+fn idle_connections_are_closed_after_idle_timeout() {
+    let a = Upstream::start("alpha");
+    let legate = Legate::start(&timeouts_config(a.addr), &[]);
+    let s = TcpStream::connect(legate.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut r).unwrap().status, 200);
+    let start = std::time::Instant::now();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(300), "closed too early: {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(4), "not closed: {:?}", start.elapsed());
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(legate.stat("http.ingress_http.downstream_cx_idle_timeout"), Some(1));
+}

@@ -80,7 +80,7 @@ pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] body: Incoming, deadline: Option<Pin<Box<Sleep>>> },
+        Upstream { #[pin] body: Incoming, deadline: Option<Pin<Box<Sleep>>>, idle: Option<IdleTimer> },
     }
 }
 
@@ -88,6 +88,46 @@ pin_project_lite::pin_project! {
 #[derive(Debug, thiserror::Error)]
 #[error("upstream request timeout while streaming the response body")]
 pub struct BodyTimeout;
+
+/// Raised when no body data arrived for `stream_idle_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("stream idle timeout while streaming the response body")]
+pub struct StreamIdleTimeout;
+
+/// The stream idle timer of a response body: re-armed lazily, so data frames only record an
+/// instant and the timer is reset at most once per idle period.
+pub struct IdleTimer {
+    timeout: std::time::Duration,
+    last_activity: Instant,
+    sleep: Pin<Box<Sleep>>,
+    counter: legate_stats::Counter,
+}
+
+impl IdleTimer {
+    /// A timer firing after `timeout` without data; counts `downstream_rq_idle_timeout`.
+    pub fn new(timeout: std::time::Duration, counter: legate_stats::Counter) -> Self {
+        let now = Instant::now();
+        Self { timeout, last_activity: now, sleep: Box::pin(tokio::time::sleep_until((now + timeout).into())), counter }
+    }
+
+    fn touch(&mut self) {
+        self.last_activity = Instant::now();
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last_activity + self.timeout;
+            if Instant::now() >= due {
+                self.counter.inc();
+                return true;
+            }
+            self.sleep.as_mut().reset(due.into());
+        }
+    }
+}
 
 impl ProxyBody {
     /// A complete body (possibly empty).
@@ -102,9 +142,14 @@ impl ProxyBody {
         Self { kind: Kind::Full { data: None }, guard: None }
     }
 
-    /// A streamed upstream body, cut off at `deadline` if given.
-    pub fn upstream(body: Incoming, deadline: Option<Pin<Box<Sleep>>>, guard: StreamGuard) -> Self {
-        Self { kind: Kind::Upstream { body, deadline }, guard: Some(guard) }
+    /// A streamed upstream body, cut off at the route `deadline` or after `idle` without data.
+    pub fn upstream(
+        body: Incoming,
+        deadline: Option<Pin<Box<Sleep>>>,
+        idle: Option<IdleTimer>,
+        guard: StreamGuard,
+    ) -> Self {
+        Self { kind: Kind::Upstream { body, deadline, idle }, guard: Some(guard) }
     }
 }
 
@@ -116,12 +161,22 @@ impl Body for ProxyBody {
         let this = self.project();
         let result = match this.kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            KindProj::Upstream { body, deadline } => match body.poll_frame(cx) {
-                Poll::Ready(r) => Poll::Ready(r.map(|f| f.map_err(BodyError::from))),
-                Poll::Pending => match deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                    Some(Poll::Ready(())) => Poll::Ready(Some(Err(BodyError::from(BodyTimeout)))),
-                    _ => Poll::Pending,
-                },
+            KindProj::Upstream { body, deadline, idle } => match body.poll_frame(cx) {
+                Poll::Ready(r) => {
+                    if let Some(idle) = idle.as_mut() {
+                        idle.touch();
+                    }
+                    Poll::Ready(r.map(|f| f.map_err(BodyError::from)))
+                }
+                Poll::Pending => {
+                    if let Some(Poll::Ready(())) = deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+                        Poll::Ready(Some(Err(BodyError::from(BodyTimeout))))
+                    } else if idle.as_mut().is_some_and(|i| i.poll_expired(cx)) {
+                        Poll::Ready(Some(Err(BodyError::from(StreamIdleTimeout))))
+                    } else {
+                        Poll::Pending
+                    }
+                }
             },
         };
         if let Poll::Ready(None) = result {

@@ -84,6 +84,9 @@ async fn serve_http(
     if let Err(e) = result {
         if is_protocol_error(&*e) {
             stats.downstream_cx_protocol_error.inc();
+        } else if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+            // The header-read timer runs while the connection waits for its next request.
+            stats.downstream_cx_idle_timeout.inc();
         }
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }

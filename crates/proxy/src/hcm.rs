@@ -21,7 +21,7 @@ use crate::local_reply::{local_reply, protocol_error};
 use crate::route::RouteTable;
 use crate::router::{self, RouteContext};
 use crate::stats::HcmStats;
-use crate::validate::check_http1;
+use crate::validate::{check_header_size, check_http1};
 
 /// Shared, immutable state of one HTTP connection manager (one per listener filter chain).
 pub struct Hcm {
@@ -82,12 +82,14 @@ impl Hcm {
             Version::HTTP_2 => stats.downstream_rq_http2_total.inc(),
             _ => stats.downstream_rq_http1_total.inc(),
         }
+        let max_header_bytes = self.config.max_request_headers_kb as usize * 1024;
+        if let Some(rejection) = check_header_size(&req, max_header_bytes) {
+            stats.downstream_rq_too_large.inc();
+            return Ok(self.reject(rejection));
+        }
         if let Some(rejection) = check_http1(&req) {
             stats.downstream_cx_protocol_error.inc();
-            let mut resp = protocol_error(rejection.status, rejection.body);
-            self.finish_headers(&mut resp);
-            stats.record_response(rejection.status.as_u16());
-            return Ok(resp);
+            return Ok(self.reject(rejection));
         }
         let guard = StreamGuard::new(stats.clone(), start);
         let mut resp = self.process(&worker, peer, req, guard).await;
@@ -128,6 +130,14 @@ impl Hcm {
             start: Instant::now(),
         };
         router::route_and_forward(ctx, parts, body, guard).await
+    }
+
+    /// Answers a request that failed validation and closes the connection.
+    fn reject(&self, rejection: crate::validate::Rejection) -> Response<ProxyBody> {
+        let mut resp = protocol_error(rejection.status, rejection.body);
+        self.finish_headers(&mut resp);
+        self.stats.record_response(rejection.status.as_u16());
+        resp
     }
 
     /// Response headers every downstream response gets: `server` per the transformation.

@@ -159,13 +159,28 @@ pub async fn route_and_forward(
     host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let up_start = Instant::now();
     let send = ctx.worker.pool.send(&cluster, &host, upstream_req);
-    let result = match timeout {
-        Some(t) => tokio::time::timeout(t, send).await.map_err(|_| ()),
+    // Waiting for response headers is bounded by the route timeout and the stream idle timeout.
+    let idle = hcm.config.stream_idle_timeout;
+    let wait = match (timeout, idle) {
+        (Some(t), Some(i)) => Some((t.min(i), t <= i)),
+        (Some(t), None) => Some((t, true)),
+        (None, Some(i)) => Some((i, false)),
+        (None, None) => None,
+    };
+    let result = match wait {
+        Some((limit, is_route_timeout)) => {
+            tokio::time::timeout(limit, send).await.map_err(|_| is_route_timeout)
+        }
         None => Ok(send.await),
     };
     let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success };
     match result {
-        Err(()) => {
+        Err(false) => {
+            stats.downstream_rq_idle_timeout.inc();
+            guard.set_upstream(completion(false));
+            local_reply(StatusCode::REQUEST_TIMEOUT, "stream timeout", Some(guard))
+        }
+        Err(true) => {
             cstats.upstream_rq_timeout.inc();
             host.stats.rq_timeout.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             cstats.record_response_code(504);
@@ -187,8 +202,9 @@ pub async fn route_and_forward(
             let response_ctx = FormatContext { upstream_remote: Some(host.address), ..format_ctx };
             matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);
             let deadline = timeout.map(|t| Box::pin(tokio::time::sleep_until((up_start + t).into())));
+            let idle = idle.map(|i| crate::body::IdleTimer::new(i, stats.downstream_rq_idle_timeout.clone()));
             rparts.version = http::Version::HTTP_11;
-            Response::from_parts(rparts, ProxyBody::upstream(rbody, deadline, guard))
+            Response::from_parts(rparts, ProxyBody::upstream(rbody, deadline, idle, guard))
         }
     }
 }

@@ -20,6 +20,14 @@ impl Rejection {
     }
 }
 
+/// Checks a request against `max_request_headers_kb` (as `max_header_bytes`): names plus values
+/// of all headers, like Envoy's accounting. Oversized heads get 431.
+pub fn check_header_size<B>(req: &Request<B>, max_header_bytes: usize) -> Option<Rejection> {
+    let size: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    (size > max_header_bytes)
+        .then(|| Rejection::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request Header Fields Too Large"))
+}
+
 /// Checks an HTTP/1.x request; `None` means it may proceed.
 pub fn check_http1<B>(req: &Request<B>) -> Option<Rejection> {
     match req.version() {
@@ -92,6 +100,13 @@ mod tests {
         assert_eq!(check_http1(&both).unwrap().status, 400);
         let two = req().header("content-length", "3").header("content-length", "3").body(()).unwrap();
         assert_eq!(check_http1(&two).unwrap().status, 400);
+    }
+
+    #[test]
+    fn oversized_header_blocks_get_431() {
+        let r = req().header("x-big", "v".repeat(100)).body(()).unwrap();
+        assert_eq!(check_header_size(&r, 1024), None);
+        assert_eq!(check_header_size(&r, 50).unwrap().status, 431);
     }
 
     #[test]
