@@ -79,15 +79,7 @@ fn unreachable_upstream_gets_envoy_503_body() {
 
 #[test]
 fn slow_upstream_times_out_with_504() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = silent.local_addr().unwrap();
-    // Accepts and never answers.
-    let _keep = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let addr = silent_upstream();
     let legate = Legate::start(&two_cluster_config(addr, addr), &[]);
     let resp = request(legate.listener, "GET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
     assert_eq!(resp.status, 504);
@@ -190,14 +182,7 @@ fn timeouts_config(addr: std::net::SocketAddr) -> String {
 
 #[test]
 fn stream_idle_timeout_answers_408_when_the_upstream_stalls() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = silent.local_addr().unwrap();
-    let _keep = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let addr = silent_upstream();
     let legate = Legate::start(&timeouts_config(addr), &[]);
     let start = std::time::Instant::now();
     let resp = request(legate.listener, "GET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");

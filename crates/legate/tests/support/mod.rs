@@ -276,6 +276,19 @@ fn find_header<'a>(lower_head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// An upstream that accepts connections and never answers.
+pub fn silent_upstream() -> SocketAddr {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
 /// A bootstrap with one listener routing `/a` to cluster `a` and `/b` to cluster `b` (STATIC).
 pub fn two_cluster_config(a: SocketAddr, b: SocketAddr) -> String {
     format!(
