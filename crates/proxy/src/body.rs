@@ -17,7 +17,7 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Completes a downstream stream's stats exactly once, when the response body ends or is dropped.
 pub struct StreamGuard {
-    stats: HcmStats,
+    stats: std::sync::Arc<HcmStats>,
     start: Instant,
     upstream: Option<UpstreamCompletion>,
 }
@@ -36,7 +36,7 @@ pub struct UpstreamCompletion {
 
 impl StreamGuard {
     /// Starts accounting for a new downstream request.
-    pub fn new(stats: HcmStats, start: Instant) -> Self {
+    pub fn new(stats: std::sync::Arc<HcmStats>, start: Instant) -> Self {
         stats.downstream_rq_active.inc();
         Self { stats, start, upstream: None }
     }
@@ -80,7 +80,7 @@ pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] body: Incoming, deadline: Option<Pin<Box<Sleep>>>, idle: Option<IdleTimer> },
+        Upstream { #[pin] body: Incoming, timer: Option<BodyTimer> },
     }
 }
 
@@ -94,37 +94,64 @@ pub struct BodyTimeout;
 #[error("stream idle timeout while streaming the response body")]
 pub struct StreamIdleTimeout;
 
-/// The stream idle timer of a response body: re-armed lazily, so data frames only record an
-/// instant and the timer is reset at most once per idle period.
-pub struct IdleTimer {
-    timeout: std::time::Duration,
-    last_activity: Instant,
+/// The one timer of a streaming response body: the route deadline and the stream idle timeout
+/// share a single re-armed sleep (the one that bounded the wait for response headers), and data
+/// frames only record an instant.
+pub struct BodyTimer {
     sleep: Pin<Box<Sleep>>,
-    counter: legate_stats::Counter,
+    deadline: Option<Instant>,
+    idle: Option<(std::time::Duration, legate_stats::Counter)>,
+    last_activity: Instant,
 }
 
-impl IdleTimer {
-    /// A timer firing after `timeout` without data; counts `downstream_rq_idle_timeout`.
-    pub fn new(timeout: std::time::Duration, counter: legate_stats::Counter) -> Self {
+impl BodyTimer {
+    /// Re-arms `sleep` for a body cut off at `deadline` or after `idle` without data (counted in
+    /// the given `downstream_rq_idle_timeout` counter).
+    pub fn new(
+        mut sleep: Pin<Box<Sleep>>,
+        deadline: Option<Instant>,
+        idle: Option<(std::time::Duration, legate_stats::Counter)>,
+    ) -> Self {
         let now = Instant::now();
-        Self { timeout, last_activity: now, sleep: Box::pin(tokio::time::sleep_until((now + timeout).into())), counter }
+        let next = Self::next_due(deadline, idle.as_ref().map(|(d, _)| now + *d));
+        if let Some(next) = next {
+            sleep.as_mut().reset(next.into());
+        }
+        Self { sleep, deadline, idle, last_activity: now }
+    }
+
+    fn next_due(deadline: Option<Instant>, idle_due: Option<Instant>) -> Option<Instant> {
+        match (deadline, idle_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn touch(&mut self) {
-        self.last_activity = Instant::now();
+        if self.idle.is_some() {
+            self.last_activity = Instant::now();
+        }
     }
 
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+    /// The error to end the body with, once a limit has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Option<BodyError> {
         loop {
             if self.sleep.as_mut().poll(cx).is_pending() {
-                return false;
+                return None;
             }
-            let due = self.last_activity + self.timeout;
-            if Instant::now() >= due {
-                self.counter.inc();
-                return true;
+            let now = Instant::now();
+            if self.deadline.is_some_and(|d| now >= d) {
+                return Some(BodyError::from(BodyTimeout));
             }
-            self.sleep.as_mut().reset(due.into());
+            let idle_due = self.idle.as_ref().map(|(d, _)| self.last_activity + *d);
+            if let (Some(due), Some((_, counter))) = (idle_due, &self.idle) {
+                if now >= due {
+                    counter.inc();
+                    return Some(BodyError::from(StreamIdleTimeout));
+                }
+            }
+            let next = Self::next_due(self.deadline, idle_due)?;
+            self.sleep.as_mut().reset(next.into());
         }
     }
 }
@@ -142,14 +169,9 @@ impl ProxyBody {
         Self { kind: Kind::Full { data: None }, guard: None }
     }
 
-    /// A streamed upstream body, cut off at the route `deadline` or after `idle` without data.
-    pub fn upstream(
-        body: Incoming,
-        deadline: Option<Pin<Box<Sleep>>>,
-        idle: Option<IdleTimer>,
-        guard: StreamGuard,
-    ) -> Self {
-        Self { kind: Kind::Upstream { body, deadline, idle }, guard: Some(guard) }
+    /// A streamed upstream body, cut off when its `timer` expires.
+    pub fn upstream(body: Incoming, timer: Option<BodyTimer>, guard: StreamGuard) -> Self {
+        Self { kind: Kind::Upstream { body, timer }, guard: Some(guard) }
     }
 }
 
@@ -161,22 +183,17 @@ impl Body for ProxyBody {
         let this = self.project();
         let result = match this.kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            KindProj::Upstream { body, deadline, idle } => match body.poll_frame(cx) {
+            KindProj::Upstream { body, timer } => match body.poll_frame(cx) {
                 Poll::Ready(r) => {
-                    if let Some(idle) = idle.as_mut() {
-                        idle.touch();
+                    if let Some(t) = timer.as_mut() {
+                        t.touch();
                     }
                     Poll::Ready(r.map(|f| f.map_err(BodyError::from)))
                 }
-                Poll::Pending => {
-                    if let Some(Poll::Ready(())) = deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                        Poll::Ready(Some(Err(BodyError::from(BodyTimeout))))
-                    } else if idle.as_mut().is_some_and(|i| i.poll_expired(cx)) {
-                        Poll::Ready(Some(Err(BodyError::from(StreamIdleTimeout))))
-                    } else {
-                        Poll::Pending
-                    }
-                }
+                Poll::Pending => match timer.as_mut().and_then(|t| t.poll_expired(cx)) {
+                    Some(err) => Poll::Ready(Some(Err(err))),
+                    None => Poll::Pending,
+                },
             },
         };
         if let Poll::Ready(None) = result {

@@ -97,13 +97,25 @@ impl ForwardingPolicy {
 
     /// Applies Envoy's request header mutations in place.
     pub fn mutate(&self, headers: &mut HeaderMap, peer: &Peer) -> Classified {
-        headers.remove(http::header::CONNECTION);
-        headers.remove(http::header::UPGRADE);
-        headers.remove(&names::ENVOY_INTERNAL);
-        headers.remove(&names::KEEP_ALIVE);
-        headers.remove(&names::PROXY_CONNECTION);
-        headers.remove(http::header::TRANSFER_ENCODING);
-        headers.remove(http::header::TE);
+        // One pass over the names decides which removals are needed at all: most requests carry
+        // neither hop-by-hop nor x-envoy-* headers.
+        let (mut hop_by_hop, mut envoy) = (false, false);
+        for name in headers.keys() {
+            let n = name.as_str();
+            envoy |= n.starts_with("x-envoy-");
+            hop_by_hop |= matches!(n, "connection" | "upgrade" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te");
+        }
+        if hop_by_hop {
+            headers.remove(http::header::CONNECTION);
+            headers.remove(http::header::UPGRADE);
+            headers.remove(&names::KEEP_ALIVE);
+            headers.remove(&names::PROXY_CONNECTION);
+            headers.remove(http::header::TRANSFER_ENCODING);
+            headers.remove(http::header::TE);
+        }
+        if envoy {
+            headers.remove(&names::ENVOY_INTERNAL);
+        }
 
         let proto = if peer.tls { "https" } else { "http" };
         let final_remote: Option<IpAddr>;
@@ -131,7 +143,7 @@ impl ForwardingPolicy {
         let edge = !internal && self.use_remote_address;
         if internal {
             headers.insert(names::ENVOY_INTERNAL, HeaderValue::from_static("true"));
-        } else {
+        } else if envoy {
             if edge {
                 for h in EDGE_STRIPPED {
                     headers.remove(h);

@@ -29,8 +29,8 @@ pub struct Hcm {
     pub config: HttpConnectionManager,
     /// The compiled route table.
     pub routes: RouteTable,
-    /// Stats of this HCM.
-    pub stats: HcmStats,
+    /// Stats of this HCM (shared with every stream's guard).
+    pub stats: Arc<HcmStats>,
     /// Header forwarding policy.
     pub forwarding: ForwardingPolicy,
     /// Clusters.
@@ -53,7 +53,7 @@ impl Hcm {
             HeaderValue::from_str(&config.server_name).unwrap_or_else(|_| HeaderValue::from_static("envoy"));
         Self {
             routes: RouteTable::new(&config.route_config),
-            stats: HcmStats::new(store, &config.stat_prefix, listener_scope),
+            stats: Arc::new(HcmStats::new(store, &config.stat_prefix, listener_scope)),
             forwarding: ForwardingPolicy {
                 use_remote_address: config.use_remote_address,
                 xff_num_trusted_hops: config.xff_num_trusted_hops,

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use legate_config::model::RouteAction;
 use legate_upstream::{LbContext, RequestBody};
 
-use crate::body::{ms_since, ProxyBody, StreamGuard, UpstreamCompletion};
+use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletion};
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply};
@@ -167,11 +167,15 @@ pub async fn route_and_forward(
         (None, Some(i)) => Some((i, false)),
         (None, None) => None,
     };
-    let result = match wait {
-        Some((limit, is_route_timeout)) => {
-            tokio::time::timeout(limit, send).await.map_err(|_| is_route_timeout)
-        }
-        None => Ok(send.await),
+    // One timer serves the header wait and, re-armed, the body.
+    let mut timer = wait.map(|(limit, _)| Box::pin(tokio::time::sleep(limit)));
+    let result = match (timer.as_mut(), wait) {
+        (Some(sleep), Some((_, is_route_timeout))) => tokio::select! {
+            biased;
+            r = send => Ok(r),
+            () = sleep.as_mut() => Err(is_route_timeout),
+        },
+        _ => Ok(send.await),
     };
     let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success };
     match result {
@@ -201,10 +205,12 @@ pub async fn route_and_forward(
             rparts.headers.insert(names::UPSTREAM_SERVICE_TIME, HeaderValue::from(ms_since(up_start)));
             let response_ctx = FormatContext { upstream_remote: Some(host.address), ..format_ctx };
             matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);
-            let deadline = timeout.map(|t| Box::pin(tokio::time::sleep_until((up_start + t).into())));
-            let idle = idle.map(|i| crate::body::IdleTimer::new(i, stats.downstream_rq_idle_timeout.clone()));
+            let body_timer = timer.map(|sleep| {
+                let idle = idle.map(|i| (i, stats.downstream_rq_idle_timeout.clone()));
+                BodyTimer::new(sleep, timeout.map(|t| up_start + t), idle)
+            });
             rparts.version = http::Version::HTTP_11;
-            Response::from_parts(rparts, ProxyBody::upstream(rbody, deadline, idle, guard))
+            Response::from_parts(rparts, ProxyBody::upstream(rbody, body_timer, guard))
         }
     }
 }

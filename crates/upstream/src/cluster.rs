@@ -18,6 +18,8 @@ use crate::UpstreamError;
 
 /// One upstream cluster.
 pub struct Cluster {
+    /// Position in the cluster manager (indexes per-worker state such as pools).
+    pub index: usize,
     /// Configuration.
     pub config: model::Cluster,
     /// Stats.
@@ -28,9 +30,10 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    fn new(config: &model::Cluster, store: &Store) -> Self {
+    fn new(index: usize, config: &model::Cluster, store: &Store) -> Self {
         let stats = ClusterStats::new(store, config.stat_name());
         let cluster = Self {
+            index,
             hosts: ArcSwap::from_pointee(HostSet::default()),
             lb: ArcSwap::from_pointee(LbSnapshot::new(Vec::new(), config.lb_policy)),
             initialized: watch::channel(false).0,
@@ -145,7 +148,7 @@ pub struct ClusterManager {
 impl ClusterManager {
     /// Builds every cluster; STATIC clusters get their hosts at once.
     pub fn new(clusters: &[model::Cluster], stats: &Store) -> Result<Arc<Self>, UpstreamError> {
-        let clusters: Vec<Arc<Cluster>> = clusters.iter().map(|c| Arc::new(Cluster::new(c, stats))).collect();
+        let clusters: Vec<Arc<Cluster>> = clusters.iter().enumerate().map(|(i, c)| Arc::new(Cluster::new(i, c, stats))).collect();
         let n = clusters.len() as u64;
         stats.counter("cluster_manager.cluster_added").add(n);
         stats.gauge("cluster_manager.active_clusters", GaugeMode::NeverImport).set(n);

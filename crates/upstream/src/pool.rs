@@ -4,7 +4,6 @@
 //! connections per host. Connections are made by [`ClusterConnector`], which applies the
 //! cluster's connect timeout and keeps the cluster and host connection stats.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -29,10 +28,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Body type of requests sent upstream.
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
-/// A worker's upstream connection pools, one per cluster.
+/// A worker's upstream connection pools, one per cluster, indexed by [`Cluster::index`].
 #[derive(Default)]
 pub struct Http1Pool {
-    clients: Mutex<HashMap<String, Client<ClusterConnector, RequestBody>>>,
+    clients: Mutex<Vec<Option<Client<ClusterConnector, RequestBody>>>>,
 }
 
 impl Http1Pool {
@@ -43,9 +42,11 @@ impl Http1Pool {
 
     fn client(&self, cluster: &Arc<Cluster>) -> Client<ClusterConnector, RequestBody> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients
-            .entry(cluster.config.name.clone())
-            .or_insert_with(|| {
+        if clients.len() <= cluster.index {
+            clients.resize_with(cluster.index + 1, || None);
+        }
+        clients[cluster.index]
+            .get_or_insert_with(|| {
                 let mut b = Client::builder(TokioExecutor::new());
                 b.pool_timer(TokioTimer::new())
                     .pool_idle_timeout(cluster.config.http.idle_timeout)

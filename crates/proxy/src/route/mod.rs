@@ -232,30 +232,38 @@ impl<'a> RouteMatchResult<'a> {
         hash
     }
 
-    fn levels(&self) -> Vec<&'a HeaderMutations> {
-        let mut levels = Vec::with_capacity(4);
-        if let (Some(i), RouteAction::Forward(f)) = (self.weighted, &self.route.action) {
-            if let ClusterTarget::Weighted(w) = &f.target {
-                levels.push(&w[i].headers);
-            }
-        }
-        levels.extend([&self.route.headers, &self.vhost.headers, &self.config.headers]);
-        levels
+    /// Mutation levels, most specific first: weighted cluster (if chosen), route, virtual host,
+    /// route configuration. Without a weighted cluster the route level stands in twice, so the
+    /// first slot is skipped.
+    fn levels(&self) -> ([&'a HeaderMutations; 4], usize) {
+        let route = &self.route.headers;
+        let weighted = match (self.weighted, &self.route.action) {
+            (Some(i), RouteAction::Forward(f)) => match &f.target {
+                ClusterTarget::Weighted(w) => w.get(i).map(|c| &c.headers),
+                _ => None,
+            },
+            _ => None,
+        };
+        let levels = [weighted.unwrap_or(route), route, &self.vhost.headers, &self.config.headers];
+        (levels, if weighted.is_some() { 0 } else { 1 })
     }
 
     /// Applies request header mutations of all levels (weighted cluster, route, vhost, global).
     pub fn apply_request_mutations(&self, headers: &mut HeaderMap, ctx: &FormatContext<'_>) {
-        headers::apply(&self.levels(), Side::Request, headers, ctx, None);
+        let (levels, first) = self.levels();
+        headers::apply(&levels[first..], Side::Request, headers, ctx, None);
     }
 
     /// Applies response header mutations; `request` supplies `%REQ()%`.
     pub fn apply_response_mutations(&self, headers: &mut HeaderMap, ctx: &FormatContext<'_>, request: &HeaderMap) {
-        headers::apply(&self.levels(), Side::Response, headers, ctx, Some(request));
+        let (levels, first) = self.levels();
+        headers::apply(&levels[first..], Side::Response, headers, ctx, Some(request));
     }
 
     /// Whether any level has response mutations (the router then keeps request headers).
     pub fn has_response_mutations(&self) -> bool {
-        self.levels().iter().any(|l| !l.response_headers_to_add.is_empty() || !l.response_headers_to_remove.is_empty())
+        let (levels, first) = self.levels();
+        levels[first..].iter().any(|l| !l.response_headers_to_add.is_empty() || !l.response_headers_to_remove.is_empty())
     }
 }
 
