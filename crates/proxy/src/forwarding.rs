@@ -204,6 +204,12 @@ fn last_xff_address(headers: &HeaderMap, skip: u32) -> (Option<IpAddr>, bool) {
 
 /// Removes hop-by-hop headers from an upstream response before it goes downstream.
 pub fn clean_response_headers(headers: &mut HeaderMap) {
+    let hop_by_hop = headers.keys().any(|n| {
+        matches!(n.as_str(), "connection" | "transfer-encoding" | "keep-alive" | "proxy-connection" | "upgrade")
+    });
+    if !hop_by_hop {
+        return;
+    }
     headers.remove(http::header::CONNECTION);
     headers.remove(http::header::TRANSFER_ENCODING);
     headers.remove(&names::KEEP_ALIVE);

@@ -31,6 +31,8 @@ pub struct HostStats {
 pub struct Host {
     /// Address connections go to.
     pub address: SocketAddr,
+    /// `address` as a URI authority, for building upstream request URIs without reparsing.
+    pub authority: http::uri::Authority,
     /// Hostname (the DNS name for DNS clusters, the endpoint's `hostname` otherwise).
     pub hostname: String,
     /// Load-balancing weight.
@@ -44,7 +46,8 @@ pub struct Host {
 impl Host {
     /// A new host with zeroed stats.
     pub fn new(address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Self {
-        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default() }
+        let authority = address.to_string().parse().expect("a socket address is a valid authority");
+        Self { address, authority, hostname, weight: weight.max(1), priority, stats: HostStats::default() }
     }
 
     /// Envoy health flags; empty means healthy. Active health checking and outlier detection

@@ -67,11 +67,13 @@ impl Http1Pool {
         host: &Arc<Host>,
         mut req: http::Request<RequestBody>,
     ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
-        let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let uri: http::Uri = format!("http://{}{}", host.address, pq)
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| UpstreamError::Protocol(e.to_string()))?;
-        *req.uri_mut() = uri;
+        let mut uri = std::mem::take(req.uri_mut()).into_parts();
+        uri.scheme = Some(http::uri::Scheme::HTTP);
+        uri.authority = Some(host.authority.clone());
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        *req.uri_mut() = http::Uri::from_parts(uri).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
         self.client(cluster).request(req).await.map_err(classify)
     }
 }
