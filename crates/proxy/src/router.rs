@@ -15,7 +15,7 @@ use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletio
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply};
-use crate::route::{FormatContext, RequestView};
+use crate::routing::{FormatContext, RequestView};
 use crate::worker::WorkerContext;
 
 /// What the router needs to know about the request besides its headers and body.
