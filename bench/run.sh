@@ -69,18 +69,4 @@ for _ in $(seq "$ROUNDS"); do
   results+=("$(run_proxy legate)")
   results+=("$(run_proxy envoy)")
 done
-printf '%s\n' "${results[@]}" | python3 -c '
-import sys, statistics as st
-rows = {}
-for line in sys.stdin:
-    n, rps, cpu, p99, idle, load = line.split()
-    rows.setdefault(n, []).append((float(rps), float(cpu), p99, int(idle), int(load)))
-print(f"{\"proxy\":8} {\"req/s\":>9} {\"CPU us/req\":>11} {\"p99\":>9} {\"idle RSS MiB\":>13} {\"load RSS MiB\":>13}")
-agg = {}
-for n, rs in rows.items():
-    cpu = st.median(r[1] for r in rs); rps = st.median(r[0] for r in rs)
-    idle = st.median(r[3] for r in rs) / 1024; load = st.median(r[4] for r in rs) / 1024
-    agg[n] = (cpu, idle)
-    print(f"{n:8} {rps:9.0f} {cpu:11.2f} {rs[-1][2]:>9} {idle:13.1f} {load:13.1f}")
-print(f"ratio legate/envoy: CPU per request {agg[\"legate\"][0]/agg[\"envoy\"][0]:.3f}, idle RSS {agg[\"legate\"][1]/agg[\"envoy\"][1]:.3f}")
-' | tee bench/results/latest.txt
+printf '%s\n' "${results[@]}" | python3 bench/summarize.py | tee bench/results/latest.txt
