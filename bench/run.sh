@@ -1,72 +1,157 @@
 #!/usr/bin/env bash
-# Legate vs Envoy side by side on one config: HTTP/1.1 keep-alive through each proxy to an nginx
-# upstream. Each proxy runs with --concurrency 1 pinned to core 0; wrk (1 thread, 32 connections)
-# and nginx run on core 1. Reports proxy CPU µs per request (utime+stime from /proc), throughput,
-# p99 latency and RSS, and the Legate/Envoy ratios. ROUNDS alternates the proxies to even out noise.
+# Legate vs Envoy side by side on one bootstrap (bench/front-proxy.yaml): HTTP/1.1 keep-alive GETs
+# through each proxy to an nginx upstream. Each proxy runs with --concurrency 1 pinned to core 0;
+# wrk (1 thread, 32 connections) and the upstream nginx run on core 1. Reports throughput, proxy
+# CPU µs per request (utime+stime from /proc/PID/stat), p99 latency, idle and loaded RSS, and the
+# Legate/Envoy ratios.
+#
+#   bench/run.sh [--with-nginx]      DURATION=10 (seconds per measured run), ROUNDS=1
+#
+# --with-nginx also measures nginx as a reverse proxy (proxy_pass + upstream keepalive) for reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-8}
-ROUNDS=${ROUNDS:-2}
+
+WITH_NGINX=0
+for arg in "$@"; do
+  case $arg in
+    --with-nginx) WITH_NGINX=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-1}
+WARMUP=2
 LEGATE=${LEGATE_BIN:-target/release/legate}
 ENVOY=${ENVOY_BIN:-.venv/bin/envoy}
+NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+for tool in wrk taskset curl python3 getconf; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
+done
 [ -x "$ENVOY" ] || { echo "bench: Envoy not found at $ENVOY (run scripts/setup.sh)" >&2; exit 1; }
-cargo build --release -p legate >/dev/null 2>&1 || cargo build --release -p legate
-mkdir -p bench/results
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+[ -x "$NGINX" ] || { echo "bench: nginx not found at $NGINX" >&2; exit 1; }
+if [ -z "${LEGATE_BIN:-}" ]; then
+  cargo build --release -p legate >/dev/null 2>&1 || cargo build --release -p legate
+fi
+[ -x "$LEGATE" ] || { echo "bench: Legate not found at $LEGATE" >&2; exit 1; }
 
+mkdir -p bench/results
+work=$(mktemp -d "${TMPDIR:-/tmp}/legate-bench.XXXXXX")
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+tck=$(getconf CLK_TCK)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime (comm has no spaces here)
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+forget_pid() { local p keep=(); for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; pids=("${keep[@]}"); }
+
+# wait_http URL PID NAME: poll until URL answers 2xx, failing if PID dies or 10 s pass.
+wait_http() {
+  local i
+  for i in $(seq 200); do
+    curl -sf -o /dev/null "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { echo "bench: $3 exited during startup; log:" >&2; cat "$work/$3.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "bench: $3 not ready after 10 s ($1); log:" >&2; cat "$work/$3.log" >&2; exit 1
+}
+
+# --- upstream: nginx returning a fixed 200 "hello" ---------------------------------------------
 upstream_port=$(port)
-cat > "$work/nginx.conf" <<NGINX
+nginx_conf() {  # nginx_conf DIR SERVER_BLOCK [EXTRA_MAIN]
+  mkdir -p "$1/logs"
+  cat <<NGINX
 worker_processes 1;
 daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 1024; }
+$3
+pid $1/nginx.pid;
+error_log $1/error.log error;
+events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
-  uwsgi_temp_path $work; scgi_temp_path $work;
-  server { listen 127.0.0.1:$upstream_port; location / { return 200 "hello"; } }
+  client_body_temp_path $1/body; proxy_temp_path $1/proxy; fastcgi_temp_path $1/fastcgi;
+  uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
+  $2
 }
 NGINX
-taskset -c 1 nginx -c "$work/nginx.conf" & pids+=($!)
-tck=$(getconf CLK_TCK)
+}
+nginx_conf "$work/upstream" "server { listen 127.0.0.1:$upstream_port; location / { return 200 \"hello\"; } }" \
+  > "$work/upstream.conf"
+taskset -c 1 "$NGINX" -p "$work/upstream" -c "$work/upstream.conf" >"$work/upstream.log" 2>&1 &
+upstream_pid=$!; pids+=("$upstream_pid")
+wait_http "http://127.0.0.1:$upstream_port/" "$upstream_pid" upstream
 
-# run_proxy NAME -> prints "name rps cpu_us p99 idle_rss_kb load_rss_kb"
+# --- one measurement ----------------------------------------------------------------------------
+# run_proxy NAME ROUND: appends "name rps cpu_us p99 idle_kb load_kb non2xx sockerr" to $work/rows
 run_proxy() {
-  local name=$1 lport aport pid cmd
+  local name=$1 round=$2 lport aport pid cmd ready_url
   lport=$(port); aport=$(port)
-  sed -e "s/{listener_port}/$lport/; s/{admin_port}/$aport/; s/{upstream_port}/$upstream_port/" \
-    bench/front-proxy.yaml > "$work/$name.yaml"
   case $name in
-    legate) cmd=("$LEGATE" -c "$work/$name.yaml" --concurrency 1 -l error) ;;
-    envoy) cmd=("$ENVOY" -c "$work/$name.yaml" --concurrency 1 -l error --use-dynamic-base-id) ;;
+    legate|envoy)
+      sed -e "s/{listener_port}/$lport/g; s/{admin_port}/$aport/g; s/{upstream_port}/$upstream_port/g" \
+        bench/front-proxy.yaml > "$work/$name.yaml"
+      ready_url="http://127.0.0.1:$aport/ready" ;;
+    nginx)
+      nginx_conf "$work/nginx-proxy" "upstream backend { server 127.0.0.1:$upstream_port; keepalive 64; }
+  server { listen 127.0.0.1:$lport; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }" \
+        "master_process off;" > "$work/nginx-proxy.conf"
+      ready_url="http://127.0.0.1:$lport/" ;;
   esac
-  taskset -c 0 "${cmd[@]}" >"$work/$name.log" 2>&1 & pid=$!; pids+=($pid)
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$aport/ready" >/dev/null && break; sleep 0.05; done
+  case $name in
+    legate) cmd=("$LEGATE" -c "$work/$name.yaml" --concurrency 1 -l error --use-dynamic-base-id) ;;
+    envoy)  cmd=("$ENVOY" -c "$work/$name.yaml" --concurrency 1 -l error --use-dynamic-base-id) ;;
+    nginx)  cmd=("$NGINX" -p "$work/nginx-proxy" -c "$work/nginx-proxy.conf") ;;  # single process
+  esac
+  taskset -c 0 "${cmd[@]}" >"$work/$name.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+  wait_http "$ready_url" "$pid" "$name"
   sleep 1
-  local idle_rss; idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-  taskset -c 1 wrk -t1 -c32 -d2s "http://127.0.0.1:$lport/" >/dev/null
-  local before after out reqs
-  before=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$lport/")
-  after=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  local load_rss; load_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  if echo "$out" | grep -q "Non-2xx"; then echo "bench: $name answered non-2xx: $(echo "$out" | grep Non-2xx)" >&2; exit 1; fi
-  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  local rps p99
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  python3 -c "print('$name', '$rps', round(($after-$before)/$tck*1e6/$reqs, 2), '$p99', $idle_rss, $load_rss)"
+  local idle_rss; idle_rss=$(rss_kb "$pid")
+  taskset -c 1 wrk -t1 -c32 -d"${WARMUP}s" "http://127.0.0.1:$lport/" > "$work/$name.warmup" 2>&1
+
+  local before after out load_rss
+  before=$(cpu_ticks "$pid")
+  out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$lport/" 2>&1)
+  after=$(cpu_ticks "$pid")
+  load_rss=$(rss_kb "$pid")
+  kill "$pid"; wait "$pid" 2>/dev/null || true; forget_pid "$pid"
+  printf '%s\n' "$out" > "bench/results/wrk-$name-$round.txt"
+
+  local reqs rps p99 non2xx sockerr warm_non2xx
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  sockerr=$(grep -o 'Socket errors:.*' <<<"$out" | tr -d ' ' || true); sockerr=${sockerr:-none}
+  warm_non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/$name.warmup"); warm_non2xx=${warm_non2xx:-0}
+  if [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
+    echo "bench: $name: wrk completed no requests:" >&2; printf '%s\n' "$out" >&2; exit 1
+  fi
+  [ "$non2xx" = 0 ] || echo "bench: WARNING $name answered $non2xx non-2xx/3xx responses (of $reqs)" >&2
+  [ "$warm_non2xx" = 0 ] || echo "bench: WARNING $name answered $warm_non2xx non-2xx/3xx during warm-up" >&2
+  [ "$sockerr" = none ] || echo "bench: WARNING $name: $sockerr" >&2
+  echo "$name $rps $(( after - before )) $tck $reqs $p99 $idle_rss $load_rss $non2xx $sockerr" >> "$work/rows"
+  echo "bench: $name round $round done: $rps req/s" >&2
 }
 
-results=()
-for _ in $(seq "$ROUNDS"); do
-  results+=("$(run_proxy legate)")
-  results+=("$(run_proxy envoy)")
+proxies=(legate envoy)
+[ "$WITH_NGINX" = 1 ] && proxies+=(nginx)
+: > "$work/rows"
+for round in $(seq "$ROUNDS"); do
+  for p in "${proxies[@]}"; do run_proxy "$p" "$round"; done
 done
-printf '%s\n' "${results[@]}" | python3 bench/summarize.py | tee bench/results/latest.txt
+
+{
+  echo "# $(date -u +%FT%TZ) DURATION=${DURATION}s ROUNDS=$ROUNDS wrk -t1 -c32 (core 1), proxy --concurrency 1 (core 0)"
+  echo "# legate $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo +dirty); $("$ENVOY" --version 2>/dev/null | grep -o '1\.[0-9]*\.[0-9]*' | head -1 | sed 's/^/envoy /')"
+  python3 bench/summarize.py < "$work/rows"
+} | tee bench/results/latest.txt

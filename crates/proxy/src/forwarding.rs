@@ -77,6 +77,9 @@ pub struct ForwardingPolicy {
     pub generate_request_id: bool,
     /// `preserve_external_request_id`.
     pub preserve_external_request_id: bool,
+    /// This machine's address, appended to x-forwarded-for for loopback peers (Envoy's
+    /// "local address": the first non-loopback interface address).
+    pub local_address: IpAddr,
 }
 
 /// Outcome of request mutation.
@@ -127,7 +130,7 @@ impl ForwardingPolicy {
                 trusted = last_xff_address(headers, self.xff_num_trusted_hops - 1).0;
             }
             final_remote = Some(trusted.unwrap_or(peer.remote.ip()));
-            let appended = if peer.remote.ip().is_loopback() { peer.local.ip() } else { peer.remote.ip() };
+            let appended = if peer.remote.ip().is_loopback() { self.local_address } else { peer.remote.ip() };
             append_xff(headers, appended);
             headers.insert(names::XFP, HeaderValue::from_static(proto));
         } else {
@@ -165,6 +168,32 @@ impl ForwardingPolicy {
         }
         Classified { client, internal, edge }
     }
+}
+
+/// The first non-loopback IPv4 address of this machine's interfaces (127.0.0.1 if none), as
+/// Envoy's `Network::Utility::getLocalAddress` picks it.
+pub fn machine_local_address() -> IpAddr {
+    let mut found = None;
+    let mut ifaddrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we free with freeifaddrs; we only read it in between.
+    unsafe {
+        if libc::getifaddrs(&mut ifaddrs) == 0 {
+            let mut cur = ifaddrs;
+            while !cur.is_null() && found.is_none() {
+                let addr = (*cur).ifa_addr;
+                if !addr.is_null() && i32::from((*addr).sa_family) == libc::AF_INET {
+                    let sin = &*(addr as *const libc::sockaddr_in);
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                    if !ip.is_loopback() {
+                        found = Some(IpAddr::V4(ip));
+                    }
+                }
+                cur = (*cur).ifa_next;
+            }
+            libc::freeifaddrs(ifaddrs);
+        }
+    }
+    found.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
 /// A fresh UUIDv4 header value.
@@ -247,6 +276,7 @@ mod tests {
             },
             generate_request_id: true,
             preserve_external_request_id: false,
+            local_address: "10.0.0.1".parse().unwrap(),
         }
     }
 

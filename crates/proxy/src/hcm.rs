@@ -60,6 +60,7 @@ impl Hcm {
                 internal: config.internal_address_config.clone(),
                 generate_request_id: config.generate_request_id,
                 preserve_external_request_id: config.preserve_external_request_id,
+                local_address: crate::forwarding::machine_local_address(),
             },
             clusters,
             server_name,

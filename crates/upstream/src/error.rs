@@ -29,10 +29,8 @@ impl UpstreamError {
     /// Envoy's reset reason text, as it appears after `reset reason: ` in the 503 body.
     pub fn reset_reason(&self) -> String {
         match self {
-            Self::ConnectFailure { source, .. } => format!(
-                "remote connection failure, transport failure reason: delayed connect error: {}",
-                errno_text(source)
-            ),
+            // Envoy 1.40 reports a refused connect as just "remote connection failure".
+            Self::ConnectFailure { .. } => "remote connection failure".into(),
             Self::ConnectTimeout { .. } => "connection timeout".into(),
             Self::Reset(_) => "connection termination".into(),
             Self::Protocol(_) => "protocol error".into(),
@@ -53,15 +51,6 @@ impl UpstreamError {
     }
 }
 
-/// The strerror text of an OS error without Rust's " (os error N)" suffix.
-fn errno_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,10 +61,7 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
             source: std::io::Error::from_raw_os_error(libc_econnrefused()),
         };
-        assert_eq!(
-            e.reset_reason(),
-            "remote connection failure, transport failure reason: delayed connect error: Connection refused"
-        );
+        assert_eq!(e.reset_reason(), "remote connection failure");
         assert_eq!(e.response_flag(), "UF");
     }
 
