@@ -72,7 +72,7 @@ nginx_conf() {  # nginx_conf DIR SERVER_BLOCK [EXTRA_MAIN]
   cat <<NGINX
 worker_processes 1;
 daemon off;
-$3
+${3:-}
 pid $1/nginx.pid;
 error_log $1/error.log error;
 events { worker_connections 4096; }
