@@ -157,3 +157,21 @@ def test_health_check_fail_drains(pair):
         assert p.admin("/healthcheck/fail", method="POST")[0] == 200
         status, body = p.admin("/ready")
         assert status == 503 and body.strip() == "DRAINING", (p.kind, status, body)
+
+
+def test_absolute_form_routes_by_its_authority(pair):
+    raw = b"GET http://api.example.com/films?x=1 HTTP/1.1\r\nhost: other.example\r\nconnection: close\r\n\r\n"
+    e, l = both(pair, lambda p: upstream(p.raw(raw)))
+    assert e[0] == l[0] == 200
+    assert e[1]["server"] == l[1]["server"] == "ratings"
+    assert e[1]["path"] == l[1]["path"], (e[1]["path"], l[1]["path"])
+    assert e[1]["headers"]["host"] == l[1]["headers"]["host"], (e[1]["headers"]["host"], l[1]["headers"]["host"])
+
+
+def test_large_bodies_stream_intact(pair):
+    body = bytes(i % 251 for i in range(5 * 1024 * 1024))
+    raw = (b"POST /films/up HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: "
+           + str(len(body)).encode() + b"\r\n\r\n" + body)
+    e, l = both(pair, lambda p: upstream(p.raw(raw, timeout=20)))
+    assert e[0] == l[0] == 200
+    assert e[1]["body_len"] == l[1]["body_len"] == len(body)

@@ -46,7 +46,12 @@ pub async fn route_and_forward(
 ) -> Response<ProxyBody> {
     let hcm = ctx.hcm;
     let stats = &hcm.stats;
-    let authority = parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let host_header = parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let authority: std::borrow::Cow<'_, str> = if host_header.bytes().any(|b| b.is_ascii_uppercase()) {
+        host_header.to_ascii_lowercase().into()
+    } else {
+        host_header.into()
+    };
     let scheme = if ctx.peer.tls { "https" } else { "http" };
     let view = RequestView {
         authority: &authority,
@@ -111,14 +116,15 @@ pub async fn route_and_forward(
         return local_reply(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream", Some(guard));
     };
 
-    // Path and host rewrites, then the configured header mutations.
-    let mut path = ctx.path_and_query.clone();
+    // Path and host rewrites, then the configured header mutations. Without a rewrite the
+    // downstream URI is reused as is (in origin form, minus any absolute-form authority).
+    let mut new_path = None;
     if let Some(rewritten) = matched.rewritten_path(&ctx.path_and_query) {
-        if rewritten != path {
-            if let Ok(v) = HeaderValue::from_str(&path) {
+        if rewritten != ctx.path_and_query {
+            if let Ok(v) = HeaderValue::from_str(&ctx.path_and_query) {
                 parts.headers.insert(names::ORIGINAL_PATH, v);
             }
-            path = rewritten;
+            new_path = Some(rewritten);
         }
     }
     if let Some(new_host) = matched.rewritten_host(&host.hostname) {
@@ -141,10 +147,13 @@ pub async fn route_and_forward(
     }
     // 100-continue is answered by our codec; the upstream sees a plain request.
     parts.headers.remove(EXPECT);
-    let Ok(uri) = path.parse::<Uri>() else {
-        return local_reply(StatusCode::BAD_REQUEST, "Bad Request", Some(guard));
-    };
-    parts.uri = uri;
+    if new_path.is_some() || parts.uri.authority().is_some() {
+        let path = new_path.as_deref().unwrap_or(&ctx.path_and_query);
+        let Ok(uri) = path.parse::<Uri>() else {
+            return local_reply(StatusCode::BAD_REQUEST, "Bad Request", Some(guard));
+        };
+        parts.uri = uri;
+    }
     parts.version = http::Version::HTTP_11;
     // Response mutations may read request headers (%REQ()%); keep them only when needed.
     let request_headers_for_response =
