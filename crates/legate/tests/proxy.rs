@@ -181,12 +181,12 @@ fn timeouts_config(addr: std::net::SocketAddr) -> String {
 }
 
 #[test]
-fn stream_idle_timeout_answers_408_when_the_upstream_stalls() {
+fn stream_idle_timeout_answers_504_when_the_upstream_stalls() {
     let addr = silent_upstream();
     let legate = Legate::start(&timeouts_config(addr), &[]);
     let start = std::time::Instant::now();
     let resp = request(legate.listener, "GET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-    assert_eq!(resp.status, 408);
+    assert_eq!(resp.status, 504);
     assert_eq!(resp.text(), "stream timeout");
     assert!(start.elapsed() < Duration::from_secs(3));
     assert_eq!(legate.stat("http.ingress_http.downstream_rq_idle_timeout"), Some(1));

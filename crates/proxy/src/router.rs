@@ -191,7 +191,8 @@ pub async fn route_and_forward(
         Err(false) => {
             stats.downstream_rq_idle_timeout.inc();
             guard.set_upstream(completion(false));
-            local_reply(StatusCode::REQUEST_TIMEOUT, "stream timeout", Some(guard))
+            // Verified against Envoy 1.40: 504 with "stream timeout" while awaiting the upstream.
+            local_reply(StatusCode::GATEWAY_TIMEOUT, "stream timeout", Some(guard))
         }
         Err(true) => {
             cstats.upstream_rq_timeout.inc();
