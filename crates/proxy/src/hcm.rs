@@ -18,7 +18,7 @@ use legate_upstream::ClusterManager;
 use crate::body::{ProxyBody, StreamGuard};
 use crate::forwarding::{ForwardingPolicy, Peer};
 use crate::local_reply::{local_reply, protocol_error};
-use crate::routing::RouteTable;
+use crate::route::RouteTable;
 use crate::router::{self, RouteContext};
 use crate::stats::HcmStats;
 use crate::validate::{check_header_size, check_http1};

@@ -7,7 +7,7 @@ pub mod forwarding;
 pub mod hcm;
 pub mod listener;
 pub mod local_reply;
-pub mod routing;
+pub mod route;
 pub mod router;
 pub mod stats;
 pub mod validate;

@@ -15,7 +15,7 @@ use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletio
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply};
-use crate::routing::{FormatContext, RequestView};
+use crate::route::{FormatContext, RequestView};
 use crate::worker::WorkerContext;
 
 /// What the router needs to know about the request besides its headers and body.
@@ -46,21 +46,26 @@ pub async fn route_and_forward(
 ) -> Response<ProxyBody> {
     let hcm = ctx.hcm;
     let stats = &hcm.stats;
-    let host_header = parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let authority: std::borrow::Cow<'_, str> = if host_header.bytes().any(|b| b.is_ascii_uppercase()) {
-        host_header.to_ascii_lowercase().into()
-    } else {
-        host_header.into()
-    };
+    // The table lower-cases for virtual-host selection; Location headers keep the case as sent.
+    let authority = parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let scheme = if ctx.peer.tls { "https" } else { "http" };
     let view = RequestView {
-        authority: &authority,
+        authority,
         path: &ctx.path_and_query,
         method: &parts.method,
         headers: &parts.headers,
         scheme,
         is_internal: ctx.classified.internal,
     };
+    // require_tls answers before route matching, as Envoy does (even when no route matches).
+    if let Some(location) = hcm.routes.tls_redirect(&view) {
+        stats.rq_redirect.inc();
+        let mut resp = local_reply(StatusCode::MOVED_PERMANENTLY, "", Some(guard));
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(LOCATION, v);
+        }
+        return resp;
+    }
     let Some(mut matched) = hcm.routes.route(&view) else {
         stats.no_route.inc();
         return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
@@ -72,19 +77,14 @@ pub async fn route_and_forward(
         hostname: &hcm.hostname,
         upstream_remote: None,
     };
-    if let Some(location) = matched.tls_redirect(&view) {
-        stats.rq_redirect.inc();
-        let mut resp = local_reply(StatusCode::MOVED_PERMANENTLY, "", Some(guard));
-        if let Ok(v) = HeaderValue::from_str(&location) {
-            resp.headers_mut().insert(LOCATION, v);
-        }
-        return resp;
-    }
     let forward = match matched.action() {
         RouteAction::DirectResponse { status, body } => {
             stats.rq_direct_response.inc();
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
             let mut resp = text_reply(status, body.clone().unwrap_or_default(), Some(guard));
+            if let Some(location) = matched.direct_response_location(&view).and_then(|l| HeaderValue::from_str(&l).ok()) {
+                resp.headers_mut().insert(LOCATION, location);
+            }
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
             return resp;
         }
@@ -116,23 +116,12 @@ pub async fn route_and_forward(
         return local_reply(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream", Some(guard));
     };
 
-    // Path and host rewrites, then the configured header mutations. Without a rewrite the
-    // downstream URI is reused as is (in origin form, minus any absolute-form authority).
-    let mut new_path = None;
-    if let Some(rewritten) = matched.rewritten_path(&ctx.path_and_query) {
-        if rewritten != ctx.path_and_query {
-            if let Ok(v) = HeaderValue::from_str(&ctx.path_and_query) {
-                parts.headers.insert(names::ORIGINAL_PATH, v);
-            }
-            new_path = Some(rewritten);
-        }
-    }
-    if let Some(new_host) = matched.rewritten_host(&host.hostname) {
-        if let Ok(v) = HeaderValue::from_str(new_host) {
-            parts.headers.insert(HOST, v);
-        }
-    }
+    // Envoy's order: header mutations, then the host rewrite (x-envoy-original-host), then the
+    // path rewrite (x-envoy-original-path whenever a rewrite is configured). Without a path
+    // rewrite the downstream URI is reused as is.
     matched.apply_request_mutations(&mut parts.headers, &format_ctx);
+    matched.apply_host_rewrite(&mut parts.headers, &host.hostname);
+    let new_path = matched.apply_path_rewrite(&mut parts.headers, &ctx.path_and_query);
 
     // Timeout: the route's, or x-envoy-upstream-rq-timeout-ms from internal clients.
     let mut timeout = forward.timeout;
@@ -157,7 +146,7 @@ pub async fn route_and_forward(
     parts.version = http::Version::HTTP_11;
     // Response mutations may read request headers (%REQ()%); keep them only when needed.
     let request_headers_for_response =
-        if matched.has_response_mutations() { parts.headers.clone() } else { http::HeaderMap::new() };
+        if matched.response_mutations_read_request() { parts.headers.clone() } else { http::HeaderMap::new() };
     let upstream_body: RequestBody = body.map_err(|e| e.into()).boxed_unsync();
     let upstream_req = http::Request::from_parts(parts, upstream_body);
 
