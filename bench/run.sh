@@ -5,17 +5,20 @@
 # CPU µs per request (utime+stime from /proc/PID/stat), p99 latency, idle and loaded RSS, and the
 # Legate/Envoy ratios.
 #
-#   bench/run.sh [--with-nginx]      DURATION=10 (seconds per measured run), ROUNDS=1
+#   bench/run.sh [--with-nginx] [--with-haproxy]     DURATION=10 (seconds per measured run), ROUNDS=1
 #
-# --with-nginx also measures nginx as a reverse proxy (proxy_pass + upstream keepalive) for reference.
+# --with-nginx / --with-haproxy also measure nginx (proxy_pass + upstream keepalive, one process)
+# and haproxy (nbthread 1, http-reuse always) as reverse proxies, for reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_NGINX=0
+WITH_HAPROXY=0
 for arg in "$@"; do
   case $arg in
     --with-nginx) WITH_NGINX=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --with-haproxy) WITH_HAPROXY=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -26,11 +29,15 @@ WARMUP=2
 LEGATE=${LEGATE_BIN:-target/release/legate}
 ENVOY=${ENVOY_BIN:-.venv/bin/envoy}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+HAPROXY=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 for tool in wrk taskset curl python3 getconf; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
 done
 [ -x "$ENVOY" ] || { echo "bench: Envoy not found at $ENVOY (run scripts/setup.sh)" >&2; exit 1; }
 [ -x "$NGINX" ] || { echo "bench: nginx not found at $NGINX" >&2; exit 1; }
+if [ "$WITH_HAPROXY" = 1 ] && [ ! -x "$HAPROXY" ]; then
+  echo "bench: haproxy not found at $HAPROXY (apt-get install haproxy)" >&2; exit 1
+fi
 if [ -z "${LEGATE_BIN:-}" ]; then
   cargo build --release -p legate >/dev/null 2>&1 || cargo build --release -p legate
 fi
@@ -105,11 +112,30 @@ run_proxy() {
   server { listen 127.0.0.1:$lport; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }" \
         "master_process off;" > "$work/nginx-proxy.conf"
       ready_url="http://127.0.0.1:$lport/" ;;
+    haproxy)
+      cat > "$work/haproxy.cfg" <<HAPROXY
+global
+  nbthread 1
+  pidfile $work/haproxy.pid
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend bench
+  bind 127.0.0.1:$lport
+  default_backend upstream
+backend upstream
+  server nginx 127.0.0.1:$upstream_port
+HAPROXY
+      ready_url="http://127.0.0.1:$lport/" ;;
   esac
   case $name in
     legate) cmd=("$LEGATE" -c "$work/$name.yaml" --concurrency 1 -l error --use-dynamic-base-id) ;;
     envoy)  cmd=("$ENVOY" -c "$work/$name.yaml" --concurrency 1 -l error --use-dynamic-base-id) ;;
     nginx)  cmd=("$NGINX" -p "$work/nginx-proxy" -c "$work/nginx-proxy.conf") ;;  # single process
+    haproxy) cmd=("$HAPROXY" -db -f "$work/haproxy.cfg") ;;  # foreground, no master process
   esac
   taskset -c 0 "${cmd[@]}" >"$work/$name.log" 2>&1 &
   pid=$!; pids+=("$pid")
@@ -118,11 +144,16 @@ run_proxy() {
   local idle_rss; idle_rss=$(rss_kb "$pid")
   taskset -c 1 wrk -t1 -c32 -d"${WARMUP}s" "http://127.0.0.1:$lport/" > "$work/$name.warmup" 2>&1
 
-  local before after out load_rss
+  local before after out load_rss wrk_pid
   before=$(cpu_ticks "$pid")
-  out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$lport/" 2>&1)
+  taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$lport/" > "$work/$name.wrk" 2>&1 &
+  wrk_pid=$!; pids+=("$wrk_pid")
+  sleep "$(awk -v d="$DURATION" 'BEGIN {print d / 2}')"
+  load_rss=$(rss_kb "$pid")   # RSS under load: sampled half-way through the measured run
+  wait "$wrk_pid" || { echo "bench: wrk failed against $name" >&2; cat "$work/$name.wrk" >&2; exit 1; }
+  forget_pid "$wrk_pid"
   after=$(cpu_ticks "$pid")
-  load_rss=$(rss_kb "$pid")
+  out=$(cat "$work/$name.wrk")
   kill "$pid"; wait "$pid" 2>/dev/null || true; forget_pid "$pid"
   printf '%s\n' "$out" > "bench/results/wrk-$name-$round.txt"
 
@@ -145,6 +176,7 @@ run_proxy() {
 
 proxies=(legate envoy)
 [ "$WITH_NGINX" = 1 ] && proxies+=(nginx)
+[ "$WITH_HAPROXY" = 1 ] && proxies+=(haproxy)
 : > "$work/rows"
 for round in $(seq "$ROUNDS"); do
   for p in "${proxies[@]}"; do run_proxy "$p" "$round"; done

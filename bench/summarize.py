@@ -21,11 +21,12 @@ for name, rs in rows.items():
     idle = statistics.median(r[3] for r in rs) / 1024
     load = statistics.median(r[4] for r in rs) / 1024
     non2xx = sum(r[5] for r in rs)
-    agg[name] = (cpu, idle)
+    agg[name] = (cpu, idle, load, rps)
     print("%-8s %9.0f %11.2f %9s %13.1f %13.1f %8d" % (name, rps, cpu, rs[-1][2], idle, load, non2xx))
     for r in rs:
         if r[6] != "none":
             print("  %s: %s" % (name, r[6]))
 if "legate" in agg and "envoy" in agg:
-    print("ratio legate/envoy: CPU us/req %.3f, idle RSS %.3f"
-          % (agg["legate"][0] / agg["envoy"][0], agg["legate"][1] / agg["envoy"][1]))
+    lg, en = agg["legate"], agg["envoy"]
+    print("ratio legate/envoy: CPU us/req %.3f, idle RSS %.3f, load RSS %.3f, req/s %.2f"
+          % (lg[0] / en[0], lg[1] / en[1], lg[2] / en[2], lg[3] / en[3]))

@@ -1,13 +1,62 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and integration tests of every crate (cargo test), then the
-# differential suite that runs the same configs through real Envoy and Legate.
-set -euo pipefail
+# THE test command: everything, in order, exiting non-zero if anything failed.
+#   1. cargo build --release -p legate   (the differential suite runs the release binary)
+#   2. cargo test --workspace            (unit tests beside the code, crates/*/tests)
+#   3. the differential suite            (tests/differential: real Envoy 1.40 vs Legate)
+# The last line totals every test run: "total: N passed, N failed, N skipped".
+#
+# Environment: LEGATE_BIN / ENVOY_BIN override the binaries the differential suite compares;
+# PYTEST_ARGS adds pytest arguments (e.g. PYTEST_ARGS="-k routing"); DIFF_STRICT=1 turns the
+# accepted differences of tests/differential/known_differences.py into failures.
+set -uo pipefail
 cd "$(dirname "$0")/.."
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/legate-test.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+status=0
+steps=()
+step() {  # step NAME: records the outcome of the command that just ran
+  local rc=$1 name=$2
+  if [ "$rc" -eq 0 ]; then steps+=("$name ok"); else steps+=("$name FAILED($rc)"); status=1; fi
+}
+t0=$(date +%s)
 
 echo "== cargo build --release -p legate"
 cargo build --release -p legate
+build_rc=$?
+step $build_rc "build"
+
 echo "== cargo test --workspace"
-cargo test --workspace
-echo "== differential suite (real Envoy vs Legate)"
-LEGATE_BIN="$PWD/target/release/legate" .venv/bin/python -m pytest tests/differential -q
-echo "== all tests passed"
+cargo test --workspace 2>&1 | tee "$logs/cargo-test.log"
+step "${PIPESTATUS[0]}" "cargo-test"
+
+echo "== differential suite: real Envoy 1.40 vs Legate"
+if [ $build_rc -ne 0 ] && [ -z "${LEGATE_BIN:-}" ]; then
+  echo "skipped: the release build failed"
+  steps+=("differential NOT RUN")
+else
+  export LEGATE_BIN="${LEGATE_BIN:-$PWD/target/release/legate}"
+  py=.venv/bin/python
+  [ -x "$py" ] || { echo "no .venv: run scripts/setup.sh first" >&2; py=python3; }
+  # shellcheck disable=SC2086
+  "$py" -m pytest tests/differential -q ${PYTEST_ARGS:-} 2>&1 | tee "$logs/pytest.log"
+  step "${PIPESTATUS[0]}" "differential"
+fi
+
+# Totals: cargo's "test result: ok. N passed; N failed; N ignored" lines and pytest's last line.
+read -r passed failed skipped < <(
+  {
+    grep -h '^test result:' "$logs/cargo-test.log" 2>/dev/null |
+      sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/'
+    tail -n 3 "$logs/pytest.log" 2>/dev/null | grep -E ' in [0-9.]+s' | python3 -c '
+import re, sys
+line = sys.stdin.read()
+n = lambda w: sum(int(x) for x in re.findall(r"(\d+) " + w, line))
+print(n("passed") + n("xpassed"), n("failed") + n("errors?"), n("skipped") + n("xfailed"))'
+  } | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}'
+)
+summary=$(printf '%s, ' "${steps[@]}")
+echo "== ${summary%, } ($(( $(date +%s) - t0 )) s)"
+if [ $status -eq 0 ]; then echo "== all tests passed"; else echo "== FAILED"; fi
+echo "total: $passed passed, $failed failed, $skipped skipped"
+exit $status

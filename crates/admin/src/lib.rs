@@ -1,12 +1,16 @@
 //! Envoy-compatible admin endpoints: `/ready`, `/stats`, `/stats/prometheus`, `/clusters`,
 //! `/listeners`, `/config_dump`, `/server_info`, `/memory`, `/logging`, `/quitquitquit`, ...
 //!
+//! Bodies, status codes and content types follow Envoy 1.40 (checked against the real binary).
 //! The admin crate knows nothing of the data plane's types: the binary hands it a
-//! [`ClusterSource`] and the facts it shows.
+//! [`ClusterSource`], the bootstrap as JSON and the facts `/server_info` shows.
 
 mod clusters;
-mod config_dump;
+pub mod config_dump;
 mod handlers;
+mod help;
+mod json;
+mod logging;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,40 +19,55 @@ use std::time::Instant;
 
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use legate_stats::Store;
+use legate_stats::{GaugeMode, Store};
 use tokio::sync::Notify;
 
-pub use clusters::{ClusterSnapshot, ClusterSource, HostSnapshot};
+pub use clusters::{ClusterSnapshot, ClusterSource, HostSnapshot, OutlierSnapshot, Thresholds};
+pub use logging::{LogLevelSetter, LEVELS as LOG_LEVELS, LOGGERS};
 
-/// Changes the log level; returns false for an unknown level.
-pub type LogLevelSetter = Box<dyn Fn(&str) -> bool + Send + Sync>;
+/// What `POST /drain_listeners` asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainRequest {
+    /// `?graceful`: drain gracefully before closing listeners.
+    pub graceful: bool,
+    /// `?skip_exit`: drain connections but keep listening.
+    pub skip_exit: bool,
+    /// `?inboundonly`: only inbound listeners.
+    pub inbound_only: bool,
+}
+
+/// Starts a listener drain (`POST /drain_listeners`).
+pub type DrainHook = Box<dyn Fn(DrainRequest) + Send + Sync>;
 
 /// Facts about this process shown by `/server_info`.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
-    /// Version string (Envoy's `<sha>/<version>/<status>/<type>/<tls>` shape).
+    /// Version string (Envoy's `<sha>/<version>/<status>/<build type>/<tls>` shape).
     pub version: String,
-    /// Node id.
-    pub node_id: String,
-    /// Node cluster.
-    pub node_cluster: String,
-    /// Command line options, as JSON.
+    /// `hot_restart_version` (`disabled` without hot restart).
+    pub hot_restart_version: String,
+    /// The node as Envoy shows it: `{"id": .., "cluster": .., ...}`.
+    pub node: serde_json::Value,
+    /// Command line options in Envoy's `command_line_options` shape.
     pub command_line_options: serde_json::Value,
+    /// Process start (uptime is measured from it).
+    pub started: Instant,
+    /// Initial level of every logger (Envoy's names: `info`, `warning`, ...).
+    pub log_level: String,
 }
 
 /// Everything the admin endpoints read or change.
 pub struct AdminState {
     /// Stats.
     pub store: Store,
-    /// The bootstrap as JSON (snake_case keys), for `/config_dump`.
-    pub config: serde_json::Value,
+    /// The bootstrap as JSON (proto field names), for `/config_dump`.
+    pub bootstrap: serde_json::Value,
     /// Cluster membership.
     pub clusters: Box<dyn ClusterSource>,
     /// Server facts.
     pub info: ServerInfo,
-    /// Changes the log level (`POST /logging`).
-    pub set_log_level: LogLevelSetter,
-    started: Instant,
+    loggers: logging::Loggers,
+    drain: Option<DrainHook>,
     loaded_at: String,
     live: AtomicBool,
     failing_health_checks: AtomicBool,
@@ -58,21 +77,22 @@ pub struct AdminState {
 }
 
 impl AdminState {
-    /// New state; the server is initializing until [`AdminState::set_live`].
+    /// New state; the server is `INITIALIZING` until [`AdminState::set_live`].
     pub fn new(
         store: Store,
-        config: serde_json::Value,
+        bootstrap: serde_json::Value,
         clusters: Box<dyn ClusterSource>,
         info: ServerInfo,
         set_log_level: LogLevelSetter,
     ) -> Self {
+        let loggers = logging::Loggers::new(&info.log_level, set_log_level);
         Self {
             store,
-            config,
+            bootstrap,
             clusters,
             info,
-            set_log_level,
-            started: Instant::now(),
+            loggers,
+            drain: None,
             loaded_at: now_rfc3339(),
             live: AtomicBool::new(false),
             failing_health_checks: AtomicBool::new(false),
@@ -80,6 +100,12 @@ impl AdminState {
             shutdown: Notify::new(),
             shutdown_flag: AtomicBool::new(false),
         }
+    }
+
+    /// Enables `POST /drain_listeners`, which calls `hook`.
+    pub fn with_drain_listeners(mut self, hook: DrainHook) -> Self {
+        self.drain = Some(hook);
+        self
     }
 
     /// Records the bound listeners (name, address) for `/listeners`.
@@ -92,18 +118,23 @@ impl AdminState {
         self.live.store(true, Ordering::Release);
     }
 
+    /// Whether `POST /healthcheck/fail` is in force (Envoy's health-check filter answers 503).
+    pub fn failing_health_checks(&self) -> bool {
+        self.failing_health_checks.load(Ordering::Acquire)
+    }
+
     /// Envoy's server state name: `LIVE`, `DRAINING` or `INITIALIZING`.
     pub fn state(&self) -> &'static str {
         if !self.live.load(Ordering::Acquire) {
             "INITIALIZING"
-        } else if self.failing_health_checks.load(Ordering::Acquire) {
+        } else if self.failing_health_checks() {
             "DRAINING"
         } else {
             "LIVE"
         }
     }
 
-    /// Resolves once `/quitquitquit` was requested.
+    /// Resolves once `/quitquitquit` was answered.
     pub async fn shutdown_requested(&self) {
         loop {
             let notified = self.shutdown.notified();
@@ -119,14 +150,29 @@ impl AdminState {
         self.shutdown.notify_waiters();
     }
 
+    fn set_failing(&self, failing: bool) {
+        self.failing_health_checks.store(failing, Ordering::Release);
+        if self.live.load(Ordering::Acquire) {
+            self.store
+                .gauge("server.live", GaugeMode::NeverImport)
+                .set(u64::from(!failing));
+        }
+    }
+
     fn listeners(&self) -> Vec<(String, SocketAddr)> {
-        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
-/// The current UTC time as RFC 3339 (`2026-11-22T17:35:44Z`).
+/// The current UTC time as RFC 3339 with milliseconds (`2026-11-22T17:35:44.123Z`).
 fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (secs, millis) = (now.as_secs(), now.subsec_millis());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -138,11 +184,46 @@ fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
-/// Serves the admin API on `listener` forever; each connection runs in its own task.
+/// RE2-style wording for a regex error (`missing ): (`), as Envoy's messages quote RE2.
+pub(crate) fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let detail = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or(text.trim());
+    let re2 = match detail {
+        "unclosed group" => "missing )",
+        "unopened group" => "unexpected )",
+        "unclosed character class" => "missing ]",
+        "repetition operator missing expression" => "missing argument to repetition operator",
+        other => other,
+    };
+    let pattern = match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .nth(1)
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    format!("{re2}: {pattern}")
+}
+
+/// Serves the admin API on `listener` forever; each connection runs in its own task, and a
+/// failed connection never affects the others. `/quitquitquit` resolves
+/// [`AdminState::shutdown_requested`] once its answer was written.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AdminState>) {
+    let stats = Arc::new(AdminHttpStats::new(&state.store));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(a) => a,
@@ -153,13 +234,67 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AdminState>) {
             }
         };
         let state = state.clone();
+        let stats = stats.clone();
         tokio::spawn(async move {
+            stats.cx_total.inc();
+            stats.cx_active.inc();
+            let quit = Arc::new(AtomicBool::new(false));
+            let (svc_state, svc_quit, svc_stats) = (state.clone(), quit.clone(), stats.clone());
             let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handlers::handle(&state, req).await) }
+                let (state, quit, stats) = (svc_state.clone(), svc_quit.clone(), svc_stats.clone());
+                async move {
+                    stats.rq_total.inc();
+                    stats.rq_http1_total.inc();
+                    let (reply, wants_quit) = handlers::handle(&state, req).await;
+                    stats.record(reply.status().as_u16());
+                    if wants_quit {
+                        quit.store(true, Ordering::Release);
+                    }
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let result = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+            if let Err(e) = result {
+                tracing::debug!("admin connection: {e}");
+            }
+            stats.cx_active.dec();
+            if quit.load(Ordering::Acquire) {
+                state.request_shutdown();
+            }
         });
+    }
+}
+
+/// The admin listener's own connection manager stats, `http.admin.*`, as Envoy keeps them.
+struct AdminHttpStats {
+    cx_total: legate_stats::Counter,
+    cx_active: legate_stats::Gauge,
+    rq_total: legate_stats::Counter,
+    rq_http1_total: legate_stats::Counter,
+    rq_completed: legate_stats::Counter,
+    classes: [legate_stats::Counter; 5],
+}
+
+impl AdminHttpStats {
+    fn new(store: &Store) -> Self {
+        let c = |n: &str| store.counter(&format!("http.admin.{n}"));
+        Self {
+            cx_total: c("downstream_cx_total"),
+            cx_active: store.gauge("http.admin.downstream_cx_active", GaugeMode::Accumulate),
+            rq_total: c("downstream_rq_total"),
+            rq_http1_total: c("downstream_rq_http1_total"),
+            rq_completed: c("downstream_rq_completed"),
+            classes: [1, 2, 3, 4, 5].map(|k| c(&format!("downstream_rq_{k}xx"))),
+        }
+    }
+
+    fn record(&self, status: u16) {
+        self.rq_completed.inc();
+        if let Some(class) = self.classes.get(usize::from(status / 100).wrapping_sub(1)) {
+            class.inc();
+        }
     }
 }
 

@@ -319,7 +319,7 @@ fn http_options(o: &mut Obj<'_>) -> Result<UpstreamHttpOptions> {
     if let Some(c) = o.take("common_http_protocol_options") {
         upstream::common_http_protocol_options(c, &common_path, &mut out)?;
     }
-    upstream::reject_max_requests_per_connection(o)?;
+    upstream::max_requests_per_connection(o, &mut out)?;
     Ok(out)
 }
 
@@ -373,8 +373,8 @@ mod tests {
         assert_eq!(c.dns_resolvers, vec!["1.1.1.1:53".parse().unwrap()]);
         assert_eq!(c.healthy_panic_threshold, 0.0);
         assert_eq!(c.per_connection_buffer_limit_bytes, 32768);
-        let err = parse(json!({"name": "a", "max_requests_per_connection": 5})).unwrap_err().to_string();
-        assert!(err.ends_with("max_requests_per_connection: not supported by legate"), "{err}");
+        let c = parse(json!({"name": "a", "max_requests_per_connection": 5})).unwrap();
+        assert_eq!(c.http.max_requests_per_connection, Some(5));
 
         let c = parse(json!({"name": "a", "lb_policy": "RING_HASH",
             "ring_hash_lb_config": {"minimum_ring_size": 64, "maximum_ring_size": "128", "hash_function": "XX_HASH"}}))

@@ -668,10 +668,13 @@ impl Cluster {
 pub struct UpstreamHttpOptions {
     /// `common_http_protocol_options.idle_timeout` for pooled connections (default 1 h).
     pub idle_timeout: Option<Duration>,
+    /// `common_http_protocol_options.max_requests_per_connection` (`None` or 0 = unlimited,
+    /// the default). The upstream pool closes a connection after this many requests.
+    pub max_requests_per_connection: Option<u32>,
 }
 
 impl Default for UpstreamHttpOptions {
     fn default() -> Self {
-        Self { idle_timeout: Some(Duration::from_secs(3600)) }
+        Self { idle_timeout: Some(Duration::from_secs(3600)), max_requests_per_connection: None }
     }
 }

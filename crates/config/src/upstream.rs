@@ -73,18 +73,17 @@ pub(crate) fn common_http_protocol_options(
 ) -> Result<()> {
     let mut c = Obj::new(v, path, proto::CORE_HTTP_PROTOCOL_OPTIONS)?;
     out.idle_timeout = c.timeout("idle_timeout", out.idle_timeout)?;
-    reject_max_requests_per_connection(&mut c)?;
+    max_requests_per_connection(&mut c, out)?;
     c.finish()
 }
 
-/// `max_requests_per_connection`: only 0 (unlimited) is accepted; the upstream pool does not
-/// retire connections after N requests yet.
-pub(crate) fn reject_max_requests_per_connection(o: &mut Obj<'_>) -> Result<()> {
-    let path = o.at("max_requests_per_connection");
-    match o.u32("max_requests_per_connection")? {
-        Some(n) if n > 0 => Err(ConfigError::unsupported(path)),
-        _ => Ok(()),
+/// `max_requests_per_connection` (0 = unlimited): the pool retires a connection after that many
+/// requests.
+pub(crate) fn max_requests_per_connection(o: &mut Obj<'_>, out: &mut UpstreamHttpOptions) -> Result<()> {
+    if let Some(n) = o.u32("max_requests_per_connection")? {
+        out.max_requests_per_connection = (n > 0).then_some(n);
     }
+    Ok(())
 }
 
 /// Reads an `Http1ProtocolOptions`: only defaults are accepted (`{}` = HTTP/1.1).

@@ -51,6 +51,19 @@ impl LogLevel {
             Self::Off => "off",
         }
     }
+
+    /// Envoy's name of the level, as `/logging` and `/server_info` show it.
+    pub fn envoy_name(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// Legate: an Envoy-compatible L7 proxy. Takes Envoy's flags and Envoy v3 bootstrap configs.

@@ -65,6 +65,6 @@ fn run_demo(cli: &Cli) -> ExitCode {
 }
 
 /// Installs the log subscriber; `server` changes the level at run time through /logging.
-fn init_logging(level: &str) {
+fn init_logging(level: &'static str) {
     server::logging::install(level);
 }

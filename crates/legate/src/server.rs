@@ -4,7 +4,7 @@
 pub mod logging;
 mod server_stats;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -44,7 +44,8 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let state = admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency);
+    let switch: Arc<OnceLock<legate_proxy::ListenerSwitch>> = Arc::default();
+    let state = admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency, switch.clone());
     if let Some(listener) = admin {
         tokio::spawn(legate_admin::serve(listener, state.clone()));
     }
@@ -52,6 +53,7 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
     clusters.start();
     clusters.wait_initialized().await;
     let data_plane = legate_proxy::DataPlane::start(&bootstrap, &clusters, &store, concurrency)?;
+    let _ = switch.set(data_plane.listener_switch());
     state.set_listeners(data_plane.listener_addresses());
     state.set_live();
     server_stats.set_live();
@@ -77,11 +79,18 @@ fn admin_state(
     store: &Store,
     clusters: &Arc<ClusterManager>,
     concurrency: usize,
+    switch: Arc<OnceLock<legate_proxy::ListenerSwitch>>,
 ) -> Arc<legate_admin::AdminState> {
     let info = legate_admin::ServerInfo {
         version: crate::cli::VERSION_LINE.to_string(),
-        node_id: bootstrap.node.id.clone(),
-        node_cluster: bootstrap.node.cluster.clone(),
+        hot_restart_version: "disabled".to_string(),
+        node: serde_json::json!({
+            "id": bootstrap.node.id,
+            "cluster": bootstrap.node.cluster,
+            "user_agent_name": "legate",
+        }),
+        started: std::time::Instant::now(),
+        log_level: cli.log_level.envoy_name().to_string(),
         command_line_options: serde_json::json!({
             "concurrency": concurrency,
             "config_path": cli.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
@@ -101,7 +110,14 @@ fn admin_state(
         Box::new(ClusterView(clusters.clone())),
         info,
         Box::new(logging::set_level),
-    ))
+    )
+    // Every variant stops the listeners at once: Legate has no drain sequence that would keep
+    // them open for a drain period first.
+    .with_drain_listeners(Box::new(move |_request| {
+        if let Some(switch) = switch.get() {
+            switch.stop_listening();
+        }
+    })))
 }
 
 /// Presents the cluster manager to the admin API.
@@ -134,8 +150,10 @@ impl legate_admin::ClusterSource for ClusterView {
                         rq_success: h.stats.rq_success.load(Relaxed),
                         rq_error: h.stats.rq_error.load(Relaxed),
                         rq_timeout: h.stats.rq_timeout.load(Relaxed),
+                        ..Default::default()
                     })
                     .collect(),
+                ..Default::default()
             })
             .collect()
     }

@@ -32,6 +32,8 @@ pub struct UpstreamCompletion {
     pub start: Instant,
     /// Whether the upstream response was successful (not 5xx).
     pub success: bool,
+    /// Whether the request came from an internal client (`internal.` vs `external.` stats).
+    pub internal: bool,
 }
 
 impl StreamGuard {
@@ -54,7 +56,7 @@ impl Drop for StreamGuard {
         if let Some(up) = self.upstream.take() {
             let s = &up.cluster.stats;
             s.upstream_rq_active.dec();
-            s.upstream_rq_time.record(ms_since(up.start));
+            s.record_rq_time(ms_since(up.start), up.internal);
             up.host.stats.rq_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let counter = if up.success { &up.host.stats.rq_success } else { &up.host.stats.rq_error };
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

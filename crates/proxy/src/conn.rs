@@ -7,12 +7,15 @@ use std::time::Instant;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use legate_config::model::CodecType;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::body::ms_since;
 use crate::forwarding::Peer;
 use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
+use crate::sniff::{sniff, unsupported_http_version, Detected, NoCodec, Prefixed};
+use crate::stats::HcmStats;
 use crate::worker::WorkerContext;
 
 /// Serves `stream` until the peer closes it, an idle timeout fires or a protocol error occurs.
@@ -31,70 +34,107 @@ pub async fn serve_connection(
     }
 }
 
-async fn serve_http(
-    hcm: Arc<Hcm>,
-    worker: Arc<WorkerContext>,
-    peer: Peer,
-    stream: TcpStream,
-    listener_buffer_limit: u32,
-) {
+/// Serves HTTP on `io` (plain TCP or decrypted TLS).
+async fn serve_http<I>(hcm: Arc<Hcm>, worker: Arc<WorkerContext>, peer: Peer, mut io: I, listener_buffer_limit: u32)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let stats = hcm.stats.clone();
     let start = Instant::now();
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
-    let io = TokioIo::new(stream);
+    let cfg = &hcm.config;
+    // The codec is created on the first bytes, as in Envoy.
+    let (detected, head) = match sniff(&mut io, cfg.idle_timeout).await {
+        Ok(found) => found,
+        Err(reason) => {
+            if matches!(reason, NoCodec::IdleTimeout) {
+                stats.downstream_cx_idle_timeout.inc();
+            }
+            return connection_closed(&stats, start);
+        }
+    };
+    let detected = match cfg.codec_type {
+        CodecType::Http1 => Detected::Http1,
+        CodecType::Http2 => Detected::Http2,
+        CodecType::Auto => detected,
+    };
+    if detected == Detected::Http1 && unsupported_http_version(&head) {
+        reply_upgrade_required(&hcm, &mut io).await;
+        return connection_closed(&stats, start);
+    }
+    let io = TokioIo::new(Prefixed::new(head, io));
     let service = {
         let hcm = hcm.clone();
         service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req))
     };
-    let cfg = &hcm.config;
     // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
     // a maximal request head needs (the header limit is enforced separately, with 431).
     let max_buf = (listener_buffer_limit as usize).max(cfg.max_request_headers_kb as usize * 1024).max(8192);
-    let max_headers = cfg.max_headers_count as usize;
-    let result = match cfg.codec_type {
-        CodecType::Http1 => {
+    let result = match detected {
+        Detected::Http1 => {
             stats.downstream_cx_http1_total.inc();
             stats.downstream_cx_http1_active.inc();
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.max_buf_size(max_buf).max_headers(max_headers).timer(TokioTimer::new());
+            b.max_buf_size(max_buf).max_headers(cfg.max_headers_count as usize).timer(TokioTimer::new());
             b.header_read_timeout(cfg.idle_timeout);
             let r = b.serve_connection(io, service).with_upgrades().await;
             stats.downstream_cx_http1_active.dec();
-            r.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            r
         }
-        CodecType::Http2 | CodecType::Auto => {
-            let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if cfg.codec_type == CodecType::Http2 {
-                b = b.http2_only();
-            }
-            b.http1()
-                .max_buf_size(max_buf)
-                .max_headers(max_headers)
-                .timer(TokioTimer::new())
-                .header_read_timeout(cfg.idle_timeout);
-            b.http2().timer(TokioTimer::new()).max_header_list_size((cfg.max_request_headers_kb * 1024).max(1024));
-            stats.downstream_cx_http1_total.inc();
-            stats.downstream_cx_http1_active.inc();
-            let r = b.serve_connection_with_upgrades(io, service).await;
-            stats.downstream_cx_http1_active.dec();
+        Detected::Http2 => {
+            stats.downstream_cx_http2_total.inc();
+            stats.downstream_cx_http2_active.inc();
+            let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            b.timer(TokioTimer::new()).max_header_list_size((cfg.max_request_headers_kb * 1024).max(1024));
+            let r = b.serve_connection(io, service).await;
+            stats.downstream_cx_http2_active.dec();
             r
         }
     };
     if let Err(e) = result {
-        if is_protocol_error(&*e) {
+        if e.is_parse() || e.is_parse_too_large() {
+            // hyper answered the request it could not parse (400/431); Envoy counts it as a
+            // request and a protocol error.
             stats.downstream_cx_protocol_error.inc();
-        } else if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+            stats.downstream_rq_total.inc();
+            stats.downstream_rq_http1_total.inc();
+            stats.record_response(if e.is_parse_too_large() { 431 } else { 400 });
+        } else if e.is_timeout() {
             // The header-read timer runs while the connection waits for its next request.
             stats.downstream_cx_idle_timeout.inc();
         }
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }
+    connection_closed(&stats, start);
+}
+
+/// Connection-level accounting at close.
+fn connection_closed(stats: &HcmStats, start: Instant) {
     stats.downstream_cx_active.dec();
     stats.downstream_cx_destroy.inc();
     stats.downstream_cx_length_ms.record(ms_since(start));
 }
 
-fn is_protocol_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    e.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_parse() || h.is_parse_too_large())
+/// Envoy's answer to a request line with an HTTP version other than 1.x: 426, then close.
+async fn reply_upgrade_required<I: AsyncWrite + Unpin>(hcm: &Hcm, io: &mut I) {
+    let stats = &hcm.stats;
+    stats.downstream_cx_http1_total.inc();
+    stats.downstream_cx_protocol_error.inc();
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_http1_total.inc();
+    stats.record_response(426);
+    let mut head = format!(
+        "HTTP/1.1 426 Upgrade Required\r\ncontent-length: 16\r\ncontent-type: text/plain\r\ndate: {}\r\n",
+        httpdate::fmt_http_date(std::time::SystemTime::now())
+    )
+    .into_bytes();
+    if let Some(server) = hcm.server_header() {
+        head.extend_from_slice(b"server: ");
+        head.extend_from_slice(server.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"connection: close\r\n\r\nUpgrade Required");
+    let _ = io.write_all(&head).await;
+    let _ = io.shutdown().await;
 }

@@ -36,7 +36,12 @@ pub mod names {
 }
 
 /// Headers removed from requests that are not internal (Envoy's list).
-const EXTERNAL_STRIPPED: [&str; 10] = [
+const EXTERNAL_STRIPPED: [&str; 15] = [
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-original-url",
+    "x-envoy-original-path",
+    "x-envoy-hedge-on-per-try-timeout",
     "x-envoy-retry-on",
     "x-envoy-retry-grpc-on",
     "x-envoy-max-retries",
@@ -109,12 +114,7 @@ impl ForwardingPolicy {
             hop_by_hop |= matches!(n, "connection" | "upgrade" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te");
         }
         if hop_by_hop {
-            headers.remove(http::header::CONNECTION);
-            headers.remove(http::header::UPGRADE);
-            headers.remove(&names::KEEP_ALIVE);
-            headers.remove(&names::PROXY_CONNECTION);
-            headers.remove(http::header::TRANSFER_ENCODING);
-            headers.remove(http::header::TE);
+            remove_hop_by_hop(headers);
         }
         if envoy {
             headers.remove(&names::ENVOY_INTERNAL);
@@ -194,6 +194,34 @@ pub fn machine_local_address() -> IpAddr {
         }
     }
     found.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+/// Removes the hop-by-hop request headers and those the `Connection` header nominates, as
+/// Envoy's HTTP/1 codec does; `te: trailers` is the one `te` value that is forwarded.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let nominated: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().to_ascii_lowercase().as_bytes()).ok())
+        .filter(|name| *name != http::header::TE)
+        .collect();
+    for name in nominated {
+        headers.remove(name);
+    }
+    headers.remove(http::header::CONNECTION);
+    headers.remove(http::header::UPGRADE);
+    headers.remove(&names::KEEP_ALIVE);
+    headers.remove(&names::PROXY_CONNECTION);
+    headers.remove(http::header::TRANSFER_ENCODING);
+    let te_trailers = {
+        let mut values = headers.get_all(http::header::TE).iter();
+        matches!((values.next(), values.next()), (Some(v), None) if v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"trailers"))
+    };
+    if !te_trailers {
+        headers.remove(http::header::TE);
+    }
 }
 
 /// A fresh UUIDv4 header value.
@@ -336,6 +364,19 @@ mod tests {
         }
         policy(false, &[]).mutate(&mut h, &peer("192.0.2.1:1"));
         assert_eq!(h.len(), 2, "only xfp and x-request-id remain: {h:?}");
+    }
+
+    #[test]
+    fn connection_nominated_headers_are_removed_and_te_trailers_kept() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, X-Hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        policy(false, &[]).mutate(&mut h, &peer("192.0.2.1:1"));
+        assert!(!h.contains_key("x-hop") && !h.contains_key("connection"));
+        assert_eq!(h["te"], "trailers");
+        assert_eq!(h["x-kept"], "1");
     }
 
     #[test]

@@ -141,6 +141,14 @@ impl Hcm {
         resp
     }
 
+    /// The `server` header a locally generated response carries (none with PASS_THROUGH).
+    pub fn server_header(&self) -> Option<&HeaderValue> {
+        match self.config.server_header_transformation {
+            ServerHeaderTransformation::PassThrough => None,
+            _ => Some(&self.server_name),
+        }
+    }
+
     /// Response headers every downstream response gets: `server` per the transformation.
     fn finish_headers(&self, resp: &mut Response<ProxyBody>) {
         let h = resp.headers_mut();

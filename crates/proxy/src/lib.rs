@@ -9,6 +9,7 @@ pub mod listener;
 pub mod local_reply;
 pub mod route;
 pub mod router;
+pub mod sniff;
 pub mod stats;
 pub mod validate;
 pub mod worker;
@@ -49,6 +50,28 @@ pub struct DataPlane {
     listeners: Vec<Arc<ListenerRuntime>>,
     workers: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
+    stop_listening: Arc<watch::Sender<bool>>,
+    store: Store,
+}
+
+/// Stops every listener of the data plane from accepting (`/drain_listeners`); open connections
+/// are served until they close.
+#[derive(Clone)]
+pub struct ListenerSwitch {
+    stop: Arc<watch::Sender<bool>>,
+    store: Store,
+}
+
+impl ListenerSwitch {
+    /// Closes the listening sockets of every worker.
+    pub fn stop_listening(&self) {
+        if !self.stop.send_replace(true) {
+            use legate_stats::GaugeMode;
+            let active = self.store.gauge("listener_manager.total_listeners_active", GaugeMode::NeverImport);
+            active.set(0);
+            self.store.counter("listener_manager.listener_stopped").inc();
+        }
+    }
 }
 
 impl DataPlane {
@@ -89,17 +112,23 @@ impl DataPlane {
             }
         }
         let (shutdown, rx) = watch::channel(false);
+        let (stop_listening, stop_rx) = watch::channel(false);
         let mut workers = Vec::with_capacity(concurrency);
         for (index, worker_sockets) in sockets.into_iter().enumerate() {
-            workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone())?);
+            workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone(), stop_rx.clone())?);
         }
         store_listener_gauges(store, listeners.len());
-        Ok(Self { listeners, workers, shutdown })
+        Ok(Self { listeners, workers, shutdown, stop_listening: Arc::new(stop_listening), store: store.clone() })
     }
 
     /// The bound listeners (name, address), with port 0 resolved.
     pub fn listener_addresses(&self) -> Vec<(String, std::net::SocketAddr)> {
         self.listeners.iter().map(|l| (l.config.name.clone(), l.config.address)).collect()
+    }
+
+    /// A handle that stops the listeners from accepting.
+    pub fn listener_switch(&self) -> ListenerSwitch {
+        ListenerSwitch { stop: self.stop_listening.clone(), store: self.store.clone() }
     }
 
     /// Stops accepting and joins the workers.

@@ -89,7 +89,8 @@ pub async fn route_and_forward(
             return resp;
         }
         RouteAction::Redirect(_) => {
-            stats.rq_redirect.inc();
+            // Envoy counts redirect routes as direct responses.
+            stats.rq_direct_response.inc();
             let (status, location) = matched.redirect(&view);
             let mut resp = local_reply(StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY), "", Some(guard));
             if let Ok(v) = HeaderValue::from_str(&location) {
@@ -102,18 +103,25 @@ pub async fn route_and_forward(
     };
     stats.rq_total.inc();
 
+    // Local replies from here on carry the route's response header mutations, as in Envoy.
     let Some(cluster_name) = matched.select_cluster(&parts.headers, rand::random::<u64>()) else {
         stats.no_cluster.inc();
-        return local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
+        let mut resp = local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
+        matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
+        return resp;
     };
     let Some(cluster) = hcm.clusters.get(cluster_name).cloned() else {
         stats.no_cluster.inc();
-        return local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
+        let mut resp = local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
+        matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
+        return resp;
     };
     let hash = matched.compute_hash(&parts.headers, ctx.classified.client, &ctx.path_and_query);
     let Some(host) = cluster.choose_host(&LbContext { hash }) else {
-        cluster.stats.upstream_cx_none_healthy.inc();
-        return local_reply(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream", Some(guard));
+        cluster.stats.record_response(503, ctx.classified.internal);
+        let mut resp = local_reply(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream", Some(guard));
+        matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
+        return resp;
     };
 
     // Envoy's order: header mutations, then the host rewrite (x-envoy-original-host), then the
@@ -147,13 +155,21 @@ pub async fn route_and_forward(
     // Response mutations may read request headers (%REQ()%); keep them only when needed.
     let request_headers_for_response =
         if matched.response_mutations_read_request() { parts.headers.clone() } else { http::HeaderMap::new() };
-    let upstream_body: RequestBody = body.map_err(|e| e.into()).boxed_unsync();
+    // A request body the codec rejects (bad chunk size...) is the client's fault: 400, not 503.
+    let body_failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failed = body_failed.clone();
+    let upstream_body: RequestBody = body
+        .map_err(move |e| {
+            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            e.into()
+        })
+        .boxed_unsync();
     let upstream_req = http::Request::from_parts(parts, upstream_body);
 
     let cstats = &cluster.stats;
-    cstats.upstream_rq_total.inc();
+    // upstream_rq_total and the host's rq_total are counted by the pool once the request is
+    // written to a connection (a connect failure counts neither, as in Envoy).
     cstats.upstream_rq_active.inc();
-    host.stats.rq_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let up_start = Instant::now();
     let send = ctx.worker.pool.send(&cluster, &host, upstream_req);
@@ -175,30 +191,45 @@ pub async fn route_and_forward(
         },
         _ => Ok(send.await),
     };
-    let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success };
+    let internal = ctx.classified.internal;
+    let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success, internal };
     match result {
         Err(false) => {
             stats.downstream_rq_idle_timeout.inc();
             guard.set_upstream(completion(false));
             // Verified against Envoy 1.40: 504 with "stream timeout" while awaiting the upstream.
-            local_reply(StatusCode::GATEWAY_TIMEOUT, "stream timeout", Some(guard))
+            let mut resp = local_reply(StatusCode::GATEWAY_TIMEOUT, "stream timeout", Some(guard));
+            matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
+            resp
         }
         Err(true) => {
             cstats.upstream_rq_timeout.inc();
             host.stats.rq_timeout.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            cstats.record_response_code(504);
+            cstats.record_response(504, internal);
             guard.set_upstream(completion(false));
-            local_reply(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(guard))
+            let mut resp = local_reply(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(guard));
+            matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
+            resp
+        }
+        Ok(Err(_)) if body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
+            guard.set_upstream(completion(false));
+            let mut resp = local_reply(StatusCode::BAD_REQUEST, "Bad Request", Some(guard));
+            matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
+            resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            resp
         }
         Ok(Err(err)) => {
-            cstats.record_response_code(503);
+            cstats.record_response(503, internal);
             guard.set_upstream(completion(false));
-            text_reply(StatusCode::SERVICE_UNAVAILABLE, format!("{RESET_PREFIX}{}", err.reset_reason()), Some(guard))
+            let body = format!("{RESET_PREFIX}{}", err.reset_reason());
+            let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, body, Some(guard));
+            matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
+            resp
         }
         Ok(Ok(resp)) => {
             let (mut rparts, rbody) = resp.into_parts();
             let status = rparts.status.as_u16();
-            cstats.record_response_code(status);
+            cstats.record_response(status, internal);
             guard.set_upstream(completion(status < 500));
             clean_response_headers(&mut rparts.headers);
             rparts.headers.insert(names::UPSTREAM_SERVICE_TIME, HeaderValue::from(ms_since(up_start)));

@@ -28,6 +28,7 @@ pub fn spawn_worker(
     listeners: Vec<Arc<ListenerRuntime>>,
     sockets: Vec<std::net::TcpListener>,
     shutdown: watch::Receiver<bool>,
+    stop_listening: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, ProxyError> {
     debug_assert_eq!(listeners.len(), sockets.len(), "one socket per listener");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -37,7 +38,7 @@ pub fn spawn_worker(
     std::thread::Builder::new()
         .name(format!("wrk:worker_{index}"))
         .spawn(move || {
-            runtime.block_on(run_worker(index, listeners, sockets, shutdown));
+            runtime.block_on(run_worker(index, listeners, sockets, shutdown, stop_listening));
         })
         .map_err(ProxyError::Runtime)
 }
@@ -47,6 +48,7 @@ async fn run_worker(
     listeners: Vec<Arc<ListenerRuntime>>,
     sockets: Vec<std::net::TcpListener>,
     mut shutdown: watch::Receiver<bool>,
+    stop_listening: watch::Receiver<bool>,
 ) {
     let worker = Arc::new(WorkerContext { index, pool: Http1Pool::new() });
     for (listener, socket) in listeners.into_iter().zip(sockets) {
@@ -58,7 +60,7 @@ async fn run_worker(
             }
         };
         let wstats = WorkerListenerStats::new(&listener.store, &listener.scope, index);
-        tokio::spawn(accept_loop(listener, socket, worker.clone(), wstats));
+        tokio::spawn(accept_loop(listener, socket, worker.clone(), wstats, stop_listening.clone()));
     }
     while !*shutdown.borrow() {
         if shutdown.changed().await.is_err() {
@@ -72,9 +74,15 @@ async fn accept_loop(
     socket: TcpListener,
     worker: Arc<WorkerContext>,
     wstats: WorkerListenerStats,
+    mut stop_listening: watch::Receiver<bool>,
 ) {
     loop {
-        match socket.accept().await {
+        let accepted = tokio::select! {
+            r = socket.accept() => r,
+            // Listeners stopped (`/drain_listeners`): the socket closes, connections go on.
+            _ = stop_listening.wait_for(|stop| *stop) => return,
+        };
+        match accepted {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
                 listener.stats.downstream_cx_total.inc();

@@ -5,9 +5,15 @@
 //!   takes a lock, updates through the returned handles are single atomic operations.
 //! - Prometheus tags are extracted from the flat name once, at creation, with Envoy's default
 //!   tag extractors ([`tags`]).
-//! - [`render`] produces Envoy's `/stats` text and JSON and `/stats/prometheus` formats.
+//! - [`render`] and [`prometheus`] produce Envoy's `/stats` text and JSON and
+//!   `/stats/prometheus` formats; histograms use Envoy's own bins ([`histogram`]), so
+//!   quantiles, bucket counts and sums are the numbers Envoy prints.
+//! - [`Store::flush_histograms`] closes a histogram interval, like Envoy's stats flush (every
+//!   5 s by default); the binary calls it on that period.
 
 pub mod histogram;
+pub mod numfmt;
+pub mod prometheus;
 pub mod render;
 pub mod tags;
 
@@ -16,7 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use histogram::{Histogram, HistogramUnit};
-pub use render::{render_json, render_prometheus, render_text};
+pub use prometheus::{render_prometheus, render_prometheus_with, PrometheusError};
+pub use render::{
+    render_json, render_json_with, render_text, render_text_with, BucketMode, StatType, StatsQuery,
+};
 
 /// Envoy's gauge import mode (kept for API fidelity; it affects only hot restart in Envoy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +42,14 @@ struct Cell {
     used: AtomicBool,
 }
 
+impl Cell {
+    fn mark(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A monotonically increasing counter.
 #[derive(Debug, Clone)]
 pub struct Counter(Arc<Cell>);
@@ -45,9 +62,7 @@ impl Counter {
     /// Adds `n`.
     pub fn add(&self, n: u64) {
         self.0.value.fetch_add(n, Ordering::Relaxed);
-        if !self.0.used.load(Ordering::Relaxed) {
-            self.0.used.store(true, Ordering::Relaxed);
-        }
+        self.0.mark();
     }
     /// Current value.
     pub fn value(&self) -> u64 {
@@ -57,6 +72,10 @@ impl Counter {
     pub fn used(&self) -> bool {
         self.0.used.load(Ordering::Relaxed)
     }
+    /// Sets the value to zero (`POST /reset_counters`); the counter stays "used".
+    pub fn reset(&self) {
+        self.0.value.store(0, Ordering::Relaxed);
+    }
 }
 
 /// A gauge that goes up and down.
@@ -64,11 +83,6 @@ impl Counter {
 pub struct Gauge(Arc<Cell>);
 
 impl Gauge {
-    fn mark(&self) {
-        if !self.0.used.load(Ordering::Relaxed) {
-            self.0.used.store(true, Ordering::Relaxed);
-        }
-    }
     /// Adds one.
     pub fn inc(&self) {
         self.add(1);
@@ -80,17 +94,22 @@ impl Gauge {
     /// Adds `n`.
     pub fn add(&self, n: u64) {
         self.0.value.fetch_add(n, Ordering::Relaxed);
-        self.mark();
+        self.0.mark();
     }
     /// Subtracts `n`, saturating at zero.
     pub fn sub(&self, n: u64) {
-        let _ = self.0.value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
-        self.mark();
+        let _ = self
+            .0
+            .value
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+        self.0.mark();
     }
     /// Sets the value.
     pub fn set(&self, v: u64) {
         self.0.value.store(v, Ordering::Relaxed);
-        self.mark();
+        self.0.mark();
     }
     /// Current value.
     pub fn value(&self) -> u64 {
@@ -113,6 +132,17 @@ pub enum Metric {
     Histogram(Histogram),
 }
 
+impl Metric {
+    /// Whether the stat was ever written (Envoy's `used()`).
+    pub fn used(&self) -> bool {
+        match self {
+            Metric::Counter(c) => c.used(),
+            Metric::Gauge(g) => g.used(),
+            Metric::Histogram(h) => h.used(),
+        }
+    }
+}
+
 /// A registered stat: its flat name, tag-extracted name and tags.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -120,7 +150,7 @@ pub struct Entry {
     pub name: String,
     /// Name with tag values removed (`cluster.upstream_rq_total`).
     pub tag_extracted_name: String,
-    /// Extracted tags in extraction order.
+    /// Extracted tags in Envoy's order.
     pub tags: Vec<(String, String)>,
     /// The stat.
     pub metric: Metric,
@@ -129,7 +159,7 @@ pub struct Entry {
 /// The stats store.
 #[derive(Clone, Default)]
 pub struct Store {
-    inner: Arc<RwLock<BTreeMap<String, Entry>>>,
+    inner: Arc<RwLock<BTreeMap<String, Arc<Entry>>>>,
 }
 
 impl Store {
@@ -139,14 +169,24 @@ impl Store {
     }
 
     fn get_or_create(&self, name: &str, make: impl FnOnce() -> Metric) -> Metric {
-        if let Some(e) = self.inner.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(e) = self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return e.metric.clone();
         }
         let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
         map.entry(name.to_string())
             .or_insert_with(|| {
                 let (tag_extracted_name, tags) = tags::extract(name);
-                Entry { name: name.to_string(), tag_extracted_name, tags, metric: make() }
+                Arc::new(Entry {
+                    name: name.to_string(),
+                    tag_extracted_name,
+                    tags,
+                    metric: make(),
+                })
             })
             .metric
             .clone()
@@ -177,9 +217,40 @@ impl Store {
         }
     }
 
-    /// A snapshot of all entries, sorted by flat name.
+    /// A copy of all entries, sorted by flat name (byte order).
     pub fn entries(&self) -> Vec<Entry> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.shared_entries()
+            .iter()
+            .map(|e| Entry::clone(e))
+            .collect()
+    }
+
+    /// All entries without copying them, sorted by flat name (byte order).
+    pub(crate) fn shared_entries(&self) -> Vec<Arc<Entry>> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Closes the current histogram interval of every histogram (Envoy's stats flush).
+    pub fn flush_histograms(&self) {
+        for e in self.shared_entries() {
+            if let Metric::Histogram(h) = &e.metric {
+                h.flush();
+            }
+        }
+    }
+
+    /// Sets every counter to zero (`POST /reset_counters`).
+    pub fn reset_counters(&self) {
+        for e in self.shared_entries() {
+            if let Metric::Counter(c) = &e.metric {
+                c.reset();
+            }
+        }
     }
 }
 
@@ -202,6 +273,9 @@ mod tests {
         g.dec();
         assert_eq!(g.value(), 0, "gauges saturate at zero");
         assert!(g.used());
+        s.reset_counters();
+        assert_eq!(a.value(), 0);
+        assert!(a.used());
     }
 
     #[test]
@@ -218,10 +292,27 @@ mod tests {
     }
 
     #[test]
+    fn creation_races_yield_one_stat() {
+        let s = Store::new();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    (0..1000).for_each(|i| s.counter(&format!("c.{}", i % 10)).inc())
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(s.entries().len(), 10);
+        assert_eq!(s.counter("c.3").value(), 400);
+    }
+
+    #[test]
     fn kind_conflicts_do_not_panic() {
         let s = Store::new();
         s.counter("a.b").inc();
         s.gauge("a.b", GaugeMode::Accumulate).set(5);
         assert_eq!(s.counter("a.b").value(), 1);
+        assert_eq!(s.entries().len(), 1);
     }
 }

@@ -1,202 +1,234 @@
-//! Clusters and the cluster manager: membership (STATIC, STRICT_DNS, LOGICAL_DNS), its stats,
-//! and the load balancer snapshot swapped in on every membership change.
+//! One upstream cluster: its membership (STATIC, STRICT_DNS, LOGICAL_DNS) and the load
+//! balancer snapshot swapped in on every membership change, with Envoy's update semantics and
+//! stats.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use legate_config::model::{self, DiscoveryType};
-use legate_stats::{GaugeMode, Store};
+use legate_config::model::{self, DiscoveryType, LbPolicy};
+use legate_stats::{Counter, Store};
 use tokio::sync::watch;
 
-use crate::dns::DnsResolver;
+use crate::dns::Resolution;
 use crate::host::{Host, HostSet};
-use crate::lb::{LbContext, LbSnapshot};
+use crate::lb::{HashLbStats, LbContext, LoadBalancer};
 use crate::stats::ClusterStats;
 use crate::UpstreamError;
 
-/// One upstream cluster.
+/// One upstream cluster, shared by all workers.
 pub struct Cluster {
-    /// Position in the cluster manager (indexes per-worker state such as pools).
+    /// Position in the cluster manager (config order); indexes per-worker state.
     pub index: usize,
     /// Configuration.
     pub config: model::Cluster,
-    /// Stats.
+    /// `cluster.<stat_name>.*` stats.
     pub stats: ClusterStats,
     hosts: ArcSwap<HostSet>,
-    lb: ArcSwap<LbSnapshot>,
+    lb: ArcSwap<LoadBalancer>,
+    hash_stats: HashLbStats,
+    levels: usize,
+    /// Per endpoint (DNS resolve target): its current hosts.
+    targets: Mutex<Vec<Target>>,
     initialized: watch::Sender<bool>,
+    cluster_updated: Counter,
+}
+
+/// What one configured endpoint currently contributes.
+#[derive(Default)]
+struct Target {
+    hosts: Vec<Arc<Host>>,
+    /// LOGICAL_DNS: the resolved address list the logical host was made from.
+    logical: Option<Vec<SocketAddr>>,
 }
 
 impl Cluster {
-    fn new(index: usize, config: &model::Cluster, store: &Store) -> Self {
+    /// Builds a cluster, refusing what Envoy refuses at startup. STATIC clusters (and DNS
+    /// clusters without endpoints) are initialized at once.
+    pub(crate) fn new(index: usize, config: &model::Cluster, store: &Store, cluster_updated: Counter) -> Result<Self, UpstreamError> {
+        validate(config)?;
         let stats = ClusterStats::new(store, config.stat_name());
+        let hash_stats = HashLbStats::new(store, &format!("cluster.{}.", config.stat_name()), config.lb_policy);
+        let levels = match config.discovery {
+            DiscoveryType::LogicalDns => 1,
+            _ => config.endpoints.iter().map(|e| e.priority as usize + 1).max().unwrap_or(1),
+        };
+        let empty = HostSet::new(Vec::new(), levels);
+        let lb = LoadBalancer::new(&empty, config.lb_policy, config.healthy_panic_threshold, &hash_stats);
         let cluster = Self {
             index,
-            hosts: ArcSwap::from_pointee(HostSet::default()),
-            lb: ArcSwap::from_pointee(LbSnapshot::new(Vec::new(), config.lb_policy)),
+            hosts: ArcSwap::from_pointee(empty),
+            lb: ArcSwap::from_pointee(lb),
+            hash_stats,
+            levels,
+            targets: Mutex::new(config.endpoints.iter().map(|_| Target::default()).collect()),
             initialized: watch::channel(false).0,
+            cluster_updated,
             stats,
             config: config.clone(),
         };
         if config.discovery == DiscoveryType::Static {
-            let hosts = config
-                .endpoints
-                .iter()
-                .filter_map(|e| {
-                    let ip = e.address.parse().ok()?;
-                    Some(Arc::new(Host::new(SocketAddr::new(ip, e.port), e.hostname.clone(), e.weight, e.priority)))
-                })
-                .collect();
-            cluster.set_hosts(hosts);
+            let mut targets = cluster.lock_targets();
+            for (target, e) in targets.iter_mut().zip(&config.endpoints) {
+                let ip: IpAddr = e.address.parse().map_err(|_| invalid_address(config, &e.address))?;
+                let hostname = e.hostname.clone();
+                target.hosts.push(Arc::new(Host::new(SocketAddr::new(ip, e.port), hostname, e.weight, e.priority)));
+            }
+            let changed = !config.endpoints.is_empty();
+            cluster.rebuild(&targets, changed);
+        }
+        if config.discovery == DiscoveryType::Static || config.endpoints.is_empty() {
             cluster.initialized.send_replace(true);
         }
-        cluster
+        Ok(cluster)
     }
 
-    /// Current membership.
+    /// Current membership (lock-free snapshot).
     pub fn hosts(&self) -> Arc<HostSet> {
         self.hosts.load_full()
     }
 
-    /// Picks a host; `None` means no healthy upstream.
+    /// Picks a host with the cluster's load balancer. `None` means no healthy upstream: the
+    /// caller answers 503 `no healthy upstream` (flag UH); `upstream_cx_none_healthy` is
+    /// counted here.
     pub fn choose_host(&self, ctx: &LbContext) -> Option<Arc<Host>> {
-        self.lb.load().choose(ctx)
+        let host = self.lb.load().choose(ctx, &self.stats);
+        if host.is_none() {
+            self.stats.upstream_cx_none_healthy.inc();
+        }
+        host
     }
 
-    /// Replaces the membership and rebuilds the load balancer.
-    fn set_hosts(&self, hosts: Vec<Arc<Host>>) {
-        let set = HostSet::new(hosts);
-        let active = set.active_priority();
+    /// Whether the cluster has its first membership (Envoy's cluster initialization).
+    pub fn is_initialized(&self) -> bool {
+        *self.initialized.borrow()
+    }
+
+    /// Resolves once the cluster is initialized.
+    pub(crate) async fn wait_initialized(&self) {
+        let mut rx = self.initialized.subscribe();
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Marks the cluster initialized (after the first answer or failure of any target, as
+    /// Envoy's DNS clusters do).
+    pub(crate) fn mark_initialized(&self) {
+        self.initialized.send_if_modified(|ready| !std::mem::replace(ready, true));
+    }
+
+    fn lock_targets(&self) -> std::sync::MutexGuard<'_, Vec<Target>> {
+        self.targets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies one DNS answer for endpoint `target` and returns the delay until its next
+    /// resolution (Envoy's `DnsClusterImpl::ResolveTarget::startResolve` callback).
+    pub(crate) fn apply_resolution(&self, target: usize, result: Result<Resolution, String>) -> Duration {
+        let cfg = &self.config;
+        let Some(endpoint) = cfg.endpoints.get(target) else { return cfg.dns_refresh_rate };
+        let logical = cfg.discovery == DiscoveryType::LogicalDns;
+        let resolution = match result {
+            Ok(r) if !(logical && r.addresses.is_empty()) => r,
+            Ok(_) => {
+                // LOGICAL_DNS keeps its address when the name stops resolving.
+                self.stats.update_failure.inc();
+                return cfg.dns_refresh_rate;
+            }
+            Err(e) => {
+                tracing::debug!(cluster = %cfg.name, name = %endpoint.address, "DNS resolution failed: {e}");
+                self.stats.update_failure.inc();
+                return cfg.dns_refresh_rate;
+            }
+        };
+        self.stats.update_success.inc();
+        let addresses: Vec<SocketAddr> = resolution.addresses.iter().map(|ip| SocketAddr::new(*ip, endpoint.port)).collect();
+        let hostname = if endpoint.hostname.is_empty() { endpoint.address.clone() } else { endpoint.hostname.clone() };
+        let mut targets = self.lock_targets();
+        let Some(current) = targets.get_mut(target) else { return cfg.dns_refresh_rate };
+        let changed = if logical {
+            // A new logical host whenever the first address or the list changes.
+            if current.logical.as_ref() != Some(&addresses) {
+                current.hosts = vec![Arc::new(Host::new(addresses[0], hostname, endpoint.weight, 0))];
+                current.logical = Some(addresses);
+                true
+            } else {
+                false
+            }
+        } else {
+            // Envoy's updateDynamicHostList: hosts that stay keep their identity and stats.
+            self.stats.max_host_weight.set(u64::from(endpoint.weight.max(1)));
+            let same = addresses.len() == current.hosts.len()
+                && addresses.iter().all(|a| current.hosts.iter().any(|h| h.address == *a));
+            if !same {
+                current.hosts = addresses
+                    .iter()
+                    .map(|a| {
+                        current.hosts.iter().find(|h| h.address == *a).cloned().unwrap_or_else(|| {
+                            Arc::new(Host::new(*a, hostname.clone(), endpoint.weight, endpoint.priority))
+                        })
+                    })
+                    .collect();
+            }
+            !same
+        };
+        if changed {
+            self.rebuild(&targets, true);
+        } else {
+            self.stats.update_no_rebuild.inc();
+        }
+        if cfg.respect_dns_ttl && !resolution.addresses.is_empty() && !resolution.ttl.is_zero() {
+            resolution.ttl
+        } else {
+            cfg.dns_refresh_rate
+        }
+    }
+
+    /// Publishes the membership made of every target's hosts, in config order.
+    fn rebuild(&self, targets: &[Target], changed: bool) {
+        let hosts: Vec<Arc<Host>> = targets.iter().flat_map(|t| t.hosts.iter().cloned()).collect();
+        let set = HostSet::new(hosts, self.levels);
+        let lb = LoadBalancer::new(&set, self.config.lb_policy, self.config.healthy_panic_threshold, &self.hash_stats);
         let s = &self.stats;
         s.membership_total.set(set.hosts.len() as u64);
-        s.membership_healthy.set(set.hosts.len() as u64);
+        s.membership_healthy.set(set.healthy_count() as u64);
         s.membership_degraded.set(0);
         s.membership_excluded.set(0);
-        s.max_host_weight.set(set.hosts.iter().map(|h| u64::from(h.weight)).max().unwrap_or(0));
-        s.membership_change.inc();
-        self.lb.store(Arc::new(LbSnapshot::new(active, self.config.lb_policy)));
         self.hosts.store(Arc::new(set));
-    }
-
-    /// One DNS refresh; returns when to refresh next.
-    async fn refresh_dns(&self, resolver: &DnsResolver) -> Duration {
-        let cfg = &self.config;
-        self.stats.update_attempt.inc();
-        let current = self.hosts();
-        let mut hosts = Vec::new();
-        let mut failed = false;
-        let mut ttl_deadline: Option<Instant> = None;
-        for e in &cfg.endpoints {
-            match resolver.resolve(&e.address).await {
-                Ok(r) => {
-                    ttl_deadline = Some(ttl_deadline.map_or(r.valid_until, |d| d.min(r.valid_until)));
-                    let addrs: Vec<_> = match cfg.discovery {
-                        DiscoveryType::LogicalDns => r.addresses.into_iter().take(1).collect(),
-                        _ => r.addresses,
-                    };
-                    for ip in addrs {
-                        let addr = SocketAddr::new(ip, e.port);
-                        // Hosts that stay keep their identity and stats.
-                        let host = current
-                            .get(&addr)
-                            .filter(|h| h.weight == e.weight.max(1) && h.priority == e.priority)
-                            .cloned()
-                            .unwrap_or_else(|| Arc::new(Host::new(addr, e.address.clone(), e.weight, e.priority)));
-                        if !hosts.iter().any(|h: &Arc<Host>| h.address == addr) {
-                            hosts.push(host);
-                        }
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(cluster = %cfg.name, name = %e.address, "DNS resolution failed: {err}");
-                    failed = true;
-                }
+        self.lb.store(Arc::new(lb));
+        if changed {
+            s.membership_change.inc();
+            if self.is_initialized() {
+                self.cluster_updated.inc();
             }
-        }
-        if failed {
-            // Envoy keeps the previous hosts when resolution fails.
-            self.stats.update_failure.inc();
-        } else {
-            self.stats.update_success.inc();
-            if hosts.is_empty() {
-                self.stats.update_empty.inc();
-            }
-            let same = hosts.len() == current.hosts.len()
-                && hosts.iter().zip(current.hosts.iter()).all(|(a, b)| Arc::ptr_eq(a, b));
-            if same {
-                self.stats.update_no_rebuild.inc();
-            } else {
-                self.set_hosts(hosts);
-            }
-        }
-        self.initialized.send_replace(true);
-        match (cfg.respect_dns_ttl, ttl_deadline) {
-            (true, Some(d)) if !failed => d.saturating_duration_since(Instant::now()).max(Duration::from_secs(1)),
-            _ => cfg.dns_refresh_rate,
         }
     }
 }
 
-/// All clusters of the process.
-pub struct ClusterManager {
-    clusters: Vec<Arc<Cluster>>,
-    by_name: std::collections::HashMap<String, usize>,
+fn invalid_address(config: &model::Cluster, address: &str) -> UpstreamError {
+    UpstreamError::InvalidConfig(format!(
+        "cluster '{}': STATIC endpoint address '{address}' is not an IP address (use STRICT_DNS or LOGICAL_DNS for names)",
+        config.name
+    ))
 }
 
-impl ClusterManager {
-    /// Builds every cluster; STATIC clusters get their hosts at once.
-    pub fn new(clusters: &[model::Cluster], stats: &Store) -> Result<Arc<Self>, UpstreamError> {
-        let clusters: Vec<Arc<Cluster>> = clusters.iter().enumerate().map(|(i, c)| Arc::new(Cluster::new(i, c, stats))).collect();
-        let n = clusters.len() as u64;
-        stats.counter("cluster_manager.cluster_added").add(n);
-        stats.gauge("cluster_manager.active_clusters", GaugeMode::NeverImport).set(n);
-        stats.gauge("cluster_manager.warming_clusters", GaugeMode::NeverImport).set(0);
-        let by_name = clusters.iter().enumerate().map(|(i, c)| (c.config.name.clone(), i)).collect();
-        Ok(Arc::new(Self { clusters, by_name }))
+/// Envoy's startup checks on what the upstream code consumes.
+fn validate(config: &model::Cluster) -> Result<(), UpstreamError> {
+    let err = |m: String| Err(UpstreamError::InvalidConfig(format!("cluster '{}': {m}", config.name)));
+    if config.discovery == DiscoveryType::LogicalDns && config.endpoints.len() != 1 {
+        return err("LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint".into());
     }
-
-    /// Spawns DNS discovery for DNS clusters on the current tokio runtime.
-    pub fn start(self: &Arc<Self>) {
-        for cluster in &self.clusters {
-            if cluster.config.discovery == DiscoveryType::Static {
-                continue;
-            }
-            let cluster = cluster.clone();
-            tokio::spawn(async move {
-                let resolver = match DnsResolver::new(&cluster.config.dns_resolvers, cluster.config.dns_lookup_family) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(cluster = %cluster.config.name, "no DNS resolver: {e}");
-                        cluster.stats.update_failure.inc();
-                        cluster.initialized.send_replace(true);
-                        return;
-                    }
-                };
-                loop {
-                    let next = cluster.refresh_dns(&resolver).await;
-                    tokio::time::sleep(next).await;
-                }
-            });
+    match config.lb_policy {
+        LbPolicy::Maglev { table_size } if !is_prime(table_size) => err("The table size of maglev must be prime number".into()),
+        LbPolicy::RingHash { minimum_ring_size, maximum_ring_size } if minimum_ring_size > maximum_ring_size => {
+            err(format!("ring hash: minimum_ring_size ({minimum_ring_size}) > maximum_ring_size ({maximum_ring_size})"))
         }
-    }
-
-    /// Resolves once every cluster has its first membership (or a failed first resolution).
-    pub async fn wait_initialized(&self) {
-        for c in &self.clusters {
-            let mut rx = c.initialized.subscribe();
-            let _ = rx.wait_for(|ready| *ready).await;
-        }
-    }
-
-    /// The cluster called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<Cluster>> {
-        self.by_name.get(name).map(|i| &self.clusters[*i])
-    }
-
-    /// All clusters in config order.
-    pub fn clusters(&self) -> impl Iterator<Item = &Arc<Cluster>> {
-        self.clusters.iter()
+        _ => Ok(()),
     }
 }
+
+fn is_prime(n: u64) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
+
+#[cfg(test)]
+mod tests;

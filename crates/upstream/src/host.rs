@@ -1,22 +1,22 @@
-//! Hosts and host sets.
+//! Hosts and immutable host-set snapshots.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-/// Per-host counters, as `/clusters` shows them.
+/// Per-host counters, as Envoy's `/clusters` shows them.
 #[derive(Debug, Default)]
 pub struct HostStats {
-    /// Connections opened.
+    /// Connections opened (counted when the connect starts, as Envoy does).
     pub cx_total: AtomicU64,
     /// Connections open now.
     pub cx_active: AtomicU64,
-    /// Failed connection attempts.
+    /// Failed connection attempts (refused or timed out).
     pub cx_connect_fail: AtomicU64,
-    /// Requests sent.
+    /// Requests sent on a connection to this host.
     pub rq_total: AtomicU64,
-    /// Requests in flight.
+    /// Requests in flight (read by LEAST_REQUEST).
     pub rq_active: AtomicU64,
     /// Requests with a non-5xx response.
     pub rq_success: AtomicU64,
@@ -26,18 +26,16 @@ pub struct HostStats {
     pub rq_timeout: AtomicU64,
 }
 
-/// One upstream host.
+/// One upstream host (an endpoint, or one address a DNS name resolved to).
 #[derive(Debug)]
 pub struct Host {
     /// Address connections go to.
     pub address: SocketAddr,
-    /// `address` as a URI authority, for building upstream request URIs without reparsing.
-    pub authority: http::uri::Authority,
-    /// Hostname (the DNS name for DNS clusters, the endpoint's `hostname` otherwise).
+    /// Hostname: the endpoint's `hostname`, else the DNS name for DNS clusters, else empty.
     pub hostname: String,
-    /// Load-balancing weight.
+    /// Load-balancing weight (at least 1).
     pub weight: u32,
-    /// Priority level.
+    /// Priority level (0 is the highest).
     pub priority: u32,
     /// Counters.
     pub stats: HostStats,
@@ -46,41 +44,90 @@ pub struct Host {
 impl Host {
     /// A new host with zeroed stats.
     pub fn new(address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Self {
-        let authority = address.to_string().parse().expect("a socket address is a valid authority");
-        Self { address, authority, hostname, weight: weight.max(1), priority, stats: HostStats::default() }
+        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default() }
     }
 
-    /// Envoy health flags; empty means healthy. Active health checking and outlier detection
-    /// (which set `/failed_active_hc`, `/failed_outlier_check`) are not implemented yet, and the
-    /// config parser refuses them, so every host is healthy.
+    /// Envoy's health flags for `/clusters` (`healthy` when empty). Active health checking and
+    /// outlier detection, which set `/failed_active_hc` and `/failed_outlier_check`, are not
+    /// implemented yet and the config parser refuses them, so every host is healthy.
     pub fn health_flags(&self) -> Vec<&'static str> {
         Vec::new()
     }
+
+    /// Whether the load balancer may pick this host outside panic mode.
+    pub fn is_healthy(&self) -> bool {
+        self.health_flags().is_empty()
+    }
 }
 
-/// An immutable membership snapshot of a cluster.
+/// An immutable membership snapshot of a cluster, swapped in whole on every change.
 #[derive(Debug, Default)]
 pub struct HostSet {
-    /// All hosts, in discovery order.
+    /// All hosts of all priorities, in discovery order (config order, then DNS answer order).
     pub hosts: Vec<Arc<Host>>,
+    priorities: Vec<Vec<Arc<Host>>>,
     by_address: HashMap<SocketAddr, usize>,
 }
 
 impl HostSet {
-    /// Builds a set from `hosts`.
-    pub fn new(hosts: Vec<Arc<Host>>) -> Self {
-        let by_address = hosts.iter().enumerate().map(|(i, h)| (h.address, i)).collect();
-        Self { hosts, by_address }
+    /// Builds a set from `hosts` with at least `levels` priority levels (levels without hosts
+    /// exist as empty ones, as Envoy creates a host set per configured priority).
+    pub fn new(hosts: Vec<Arc<Host>>, levels: usize) -> Self {
+        let max = hosts.iter().map(|h| h.priority as usize + 1).max().unwrap_or(0);
+        let mut priorities = vec![Vec::new(); levels.max(max).max(1)];
+        for h in &hosts {
+            priorities[h.priority as usize].push(h.clone());
+        }
+        let mut by_address = HashMap::with_capacity(hosts.len());
+        for (i, h) in hosts.iter().enumerate() {
+            by_address.entry(h.address).or_insert(i);
+        }
+        Self { hosts, priorities, by_address }
     }
 
-    /// The host at `address`, if a member.
+    /// The (first) host at `address`, if a member.
     pub fn get(&self, address: &SocketAddr) -> Option<&Arc<Host>> {
         self.by_address.get(address).map(|i| &self.hosts[*i])
     }
 
-    /// Hosts of the lowest priority level that has any (all hosts are healthy).
-    pub fn active_priority(&self) -> Vec<Arc<Host>> {
-        let Some(p) = self.hosts.iter().map(|h| h.priority).min() else { return Vec::new() };
-        self.hosts.iter().filter(|h| h.priority == p).cloned().collect()
+    /// Whether this very host (not just its address) is a member.
+    pub fn contains(&self, host: &Arc<Host>) -> bool {
+        match self.get(&host.address) {
+            Some(h) if Arc::ptr_eq(h, host) => true,
+            // Several endpoints may resolve to the same address: look further.
+            Some(_) => self.hosts.iter().any(|h| Arc::ptr_eq(h, host)),
+            None => false,
+        }
+    }
+
+    /// Hosts per priority level, index = priority.
+    pub fn priorities(&self) -> &[Vec<Arc<Host>>] {
+        &self.priorities
+    }
+
+    /// Number of healthy hosts.
+    pub fn healthy_count(&self) -> usize {
+        self.hosts.iter().filter(|h| h.is_healthy()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(addr: &str, priority: u32) -> Arc<Host> {
+        Arc::new(Host::new(addr.parse().unwrap(), String::new(), 0, priority))
+    }
+
+    #[test]
+    fn levels_and_lookup() {
+        let set = HostSet::new(vec![host("10.0.0.1:80", 2), host("10.0.0.2:80", 0)], 1);
+        assert_eq!(set.priorities().len(), 3);
+        assert_eq!(set.priorities()[1].len(), 0);
+        assert_eq!(set.get(&"10.0.0.1:80".parse().unwrap()).unwrap().priority, 2);
+        assert_eq!(set.hosts[0].weight, 1, "weight 0 is raised to 1");
+        assert!(HostSet::new(vec![], 0).priorities().len() == 1);
+        assert!(set.contains(&set.hosts[1].clone()));
+        assert!(!set.contains(&host("10.0.0.2:80", 0)));
     }
 }

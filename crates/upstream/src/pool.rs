@@ -1,23 +1,30 @@
-//! Per-worker upstream HTTP/1.1 connection pools with keep-alive.
+//! Per-worker upstream HTTP/1.1 connection pools with keep-alive, modelled on Envoy's
+//! `ConnPoolImplBase`: a request takes an idle connection to its host (most recently used
+//! first) or waits for a new one (`upstream_rq_pending_*`); a connection returns to the pool
+//! once its response body has been read, unless the upstream asked to close it, it reached
+//! `max_requests_per_connection` or its host left the cluster; idle connections close after
+//! the cluster's `idle_timeout`. Connection and request stats are kept on the cluster and host
+//! with Envoy's semantics (connect time, length, requests per connection, local/remote destroy,
+//! protocol errors).
 //!
-//! Each worker owns one [`Http1Pool`]; inside it, one hyper client per cluster keeps idle
-//! connections per host. Connections are made by [`ClusterConnector`], which applies the
-//! cluster's connect timeout and keeps the cluster and host connection stats.
+//! A request that could not be written because the reused connection was already closed by the
+//! upstream is transparently sent on another connection.
 
-use std::future::Future;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::Bytes;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::host::Host;
@@ -28,10 +35,43 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Body type of requests sent upstream.
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
-/// A worker's upstream connection pools, one per cluster, indexed by [`Cluster::index`].
+/// Pool key: cluster index and host address.
+type Key = (usize, SocketAddr);
+type IdleMap = Mutex<HashMap<Key, Vec<PooledConn>>>;
+
+/// A worker's upstream HTTP/1.1 connections to every cluster.
 #[derive(Default)]
 pub struct Http1Pool {
-    clients: Mutex<Vec<Option<Client<ClusterConnector, RequestBody>>>>,
+    idle: Arc<IdleMap>,
+}
+
+/// A connection's sender and shared state, while idle or reserved for one request.
+struct PooledConn {
+    sender: SendRequest<RequestBody>,
+    shared: Arc<ConnShared>,
+}
+
+/// Connection lifecycle states.
+const IDLE: u8 = 0;
+const AWAITING_HEADERS: u8 = 1;
+const READING_BODY: u8 = 2;
+const CLOSED: u8 = 3;
+
+/// State shared by a connection's driver task, the pool and the request using it.
+struct ConnShared {
+    cluster: Arc<Cluster>,
+    host: Arc<Host>,
+    state: AtomicU8,
+    /// Legate decided to close it (idle timeout, max requests, `connection: close`, removal).
+    local_close: AtomicBool,
+    /// A request was abandoned mid-flight (its future dropped), which closes the connection.
+    aborted: AtomicBool,
+    requests: AtomicU64,
+    opened: Instant,
+    /// When the connection last became idle, in ms since `opened`.
+    idle_since_ms: AtomicU64,
+    idle_generation: AtomicU64,
+    became_idle: Notify,
 }
 
 impl Http1Pool {
@@ -40,173 +80,390 @@ impl Http1Pool {
         Self::default()
     }
 
-    fn client(&self, cluster: &Arc<Cluster>) -> Client<ClusterConnector, RequestBody> {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if clients.len() <= cluster.index {
-            clients.resize_with(cluster.index + 1, || None);
-        }
-        clients[cluster.index]
-            .get_or_insert_with(|| {
-                let mut b = Client::builder(TokioExecutor::new());
-                b.pool_timer(TokioTimer::new())
-                    .pool_idle_timeout(cluster.config.http.idle_timeout)
-                    .pool_max_idle_per_host(usize::MAX)
-                    .set_host(false)
-                    // The cluster's per-connection buffer limit bounds hyper's read buffer.
-                    .http1_max_buf_size((cluster.config.per_connection_buffer_limit_bytes as usize).max(8192))
-                    .http1_preserve_header_case(false);
-                b.build(ClusterConnector { cluster: cluster.clone() })
-            })
-            .clone()
-    }
-
-    /// Sends `req` (origin-form URI) to `host` of `cluster`, reusing an idle connection if any.
+    /// Sends `req` to `host` of `cluster` on an idle or new connection and returns the
+    /// response once its headers arrived. The URI is sent in origin form (`/path?query`); the
+    /// `Host` header is the caller's. Counts `upstream_rq_total` (and the host's `rq_total`)
+    /// when the request is written to a connection, as Envoy does; `upstream_rq_active` is the
+    /// caller's, since it lasts until the response body ends.
     pub async fn send(
         &self,
         cluster: &Arc<Cluster>,
         host: &Arc<Host>,
         mut req: http::Request<RequestBody>,
     ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
-        let mut uri = std::mem::take(req.uri_mut()).into_parts();
-        uri.scheme = Some(http::uri::Scheme::HTTP);
-        uri.authority = Some(host.authority.clone());
-        if uri.path_and_query.is_none() {
-            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-        }
-        *req.uri_mut() = http::Uri::from_parts(uri).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        self.client(cluster).request(req).await.map_err(classify)
-    }
-}
-
-/// Maps a client error to Envoy's failure classes.
-fn classify(err: hyper_util::client::legacy::Error) -> UpstreamError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
-    while let Some(e) = source {
-        if let Some(connect) = e.downcast_ref::<ConnectError>() {
-            return match connect {
-                ConnectError::Refused(addr, io) => {
-                    UpstreamError::ConnectFailure { addr: *addr, source: std::io::Error::new(io.kind(), io.to_string()) }
-                }
-                ConnectError::Timeout(addr) => UpstreamError::ConnectTimeout { addr: *addr },
-                ConnectError::BadUri => UpstreamError::Protocol("bad upstream URI".into()),
-            };
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_parse() || h.is_parse_status() {
-                return UpstreamError::Protocol(h.to_string());
+        origin_form(&mut req);
+        let key = (cluster.index, host.address);
+        // The request counts once, when a connection is assigned to it (a connect failure
+        // counts neither `upstream_rq_total` nor the host's `rq_total`, as in Envoy).
+        let mut counted = false;
+        let mut count = || {
+            if !std::mem::replace(&mut counted, true) {
+                cluster.stats.upstream_rq_total.inc();
+                host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             }
-            return UpstreamError::Reset(h.to_string());
-        }
-        source = e.source();
-    }
-    UpstreamError::Reset(err.to_string())
-}
-
-/// Why a connection attempt failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The OS refused or failed the connect.
-    #[error("connect to {0} failed: {1}")]
-    Refused(SocketAddr, std::io::Error),
-    /// connect_timeout elapsed.
-    #[error("connect to {0} timed out")]
-    Timeout(SocketAddr),
-    /// The pool was handed a URI without an IP:port authority.
-    #[error("upstream URI has no address")]
-    BadUri,
-}
-
-/// Connects to hosts of one cluster with its timeout, counting connection stats.
-#[derive(Clone)]
-pub struct ClusterConnector {
-    cluster: Arc<Cluster>,
-}
-
-impl tower_service::Service<http::Uri> for ClusterConnector {
-    type Response = TokioIo<CountedStream>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<CountedStream>, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let cluster = self.cluster.clone();
-        Box::pin(async move {
-            let addr: SocketAddr = uri.authority().and_then(|a| a.as_str().parse().ok()).ok_or(ConnectError::BadUri)?;
-            let host = cluster.hosts().get(&addr).cloned();
-            let stats = &cluster.stats;
-            let start = Instant::now();
-            let result = tokio::time::timeout(cluster.config.connect_timeout, TcpStream::connect(addr)).await;
-            let fail = |host: &Option<Arc<Host>>| {
-                stats.upstream_cx_connect_fail.inc();
-                if let Some(h) = host {
-                    h.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-                }
-            };
-            let stream = match result {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    fail(&host);
-                    return Err(ConnectError::Refused(addr, e));
-                }
-                Err(_) => {
-                    stats.upstream_cx_connect_timeout.inc();
-                    fail(&host);
-                    return Err(ConnectError::Timeout(addr));
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            stats.upstream_cx_connect_ms.record(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
-            stats.upstream_cx_total.inc();
-            stats.upstream_cx_http1_total.inc();
-            stats.upstream_cx_active.inc();
-            if let Some(h) = &host {
-                h.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-                h.stats.cx_active.fetch_add(1, Ordering::Relaxed);
+        };
+        while let Some(conn) = self.checkout(key) {
+            count();
+            match dispatch(&self.idle, key, conn, req).await {
+                Ok(result) => return result,
+                // The idle connection was closed before the request could be written.
+                Err(unsent) => req = unsent,
             }
-            Ok(TokioIo::new(CountedStream {
-                stream,
-                guard: ConnectionGuard { cluster, host, opened: Instant::now(), rx: 0, tx: 0 },
-            }))
-        })
+        }
+        let conn = self.connect(cluster, host, key).await?;
+        count();
+        match dispatch(&self.idle, key, conn, req).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Reset { detail: "new connection closed before the request was sent".into() }),
+        }
+    }
+
+    /// Takes the most recently used live idle connection for `key`.
+    fn checkout(&self, key: Key) -> Option<PooledConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(&key)?;
+        while let Some(conn) = list.pop() {
+            if conn.sender.is_closed() || !conn.sender.is_ready() {
+                continue;
+            }
+            if conn.shared.state.compare_exchange(IDLE, AWAITING_HEADERS, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Opens a connection for a pending request. The connect runs in its own task: if the
+    /// request goes away meanwhile, the connection still completes and joins the pool, as in
+    /// Envoy.
+    async fn connect(&self, cluster: &Arc<Cluster>, host: &Arc<Host>, key: Key) -> Result<PooledConn, UpstreamError> {
+        let stats = &cluster.stats;
+        stats.upstream_rq_pending_total.inc();
+        stats.upstream_rq_pending_active.inc();
+        let mut pending = PendingGuard { cluster: cluster.clone(), resolved: false };
+        let (tx, rx) = oneshot::channel();
+        let idle = Arc::downgrade(&self.idle);
+        let (c, h) = (cluster.clone(), host.clone());
+        tokio::spawn(async move {
+            if let Err(Ok(conn)) = tx.send(open(c, h).await) {
+                park(&idle, key, conn);
+            }
+        });
+        let result = rx.await.unwrap_or_else(|_| Err(UpstreamError::Reset { detail: "connect task ended".into() }));
+        pending.resolved = true;
+        if result.is_err() {
+            stats.upstream_rq_pending_failure_eject.inc();
+        }
+        result
     }
 }
 
-/// Ends a connection's accounting when it is dropped.
-struct ConnectionGuard {
-    cluster: Arc<Cluster>,
-    host: Option<Arc<Host>>,
-    opened: Instant,
-    rx: u64,
-    tx: u64,
-}
-
-impl Drop for ConnectionGuard {
+impl Drop for Http1Pool {
     fn drop(&mut self) {
-        let s = &self.cluster.stats;
-        s.upstream_cx_active.dec();
-        s.upstream_cx_destroy.inc();
-        s.upstream_cx_rx_bytes_total.add(self.rx);
-        s.upstream_cx_tx_bytes_total.add(self.tx);
-        s.upstream_cx_length_ms.record(u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX));
-        if let Some(h) = &self.host {
-            h.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        for conn in idle.values().flatten() {
+            conn.shared.local_close.store(true, Ordering::Release);
         }
     }
 }
 
-/// An upstream TCP connection with byte and lifetime accounting.
-pub struct CountedStream {
-    stream: TcpStream,
-    guard: ConnectionGuard,
+/// Ends a pending request's accounting; a request dropped while pending is `cancelled`.
+struct PendingGuard {
+    cluster: Arc<Cluster>,
+    resolved: bool,
 }
 
-impl Connection for CountedStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.cluster.stats.upstream_rq_pending_active.dec();
+        if !self.resolved {
+            self.cluster.stats.upstream_rq_cancelled.inc();
+        }
     }
+}
+
+/// Marks the connection aborted if the request future is dropped mid-flight.
+struct AbortGuard<'a> {
+    shared: &'a ConnShared,
+    armed: bool,
+}
+
+impl Drop for AbortGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.aborted.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Sends `req` on `conn`. `Err(req)` gives the request back when the connection was closed
+/// before it could be written.
+async fn dispatch(
+    idle: &Arc<IdleMap>,
+    key: Key,
+    conn: PooledConn,
+    req: http::Request<RequestBody>,
+) -> Result<Result<http::Response<hyper::body::Incoming>, UpstreamError>, http::Request<RequestBody>> {
+    let PooledConn { mut sender, shared } = conn;
+    let mut guard = AbortGuard { shared: &shared, armed: true };
+    let result = sender.try_send_request(req).await;
+    guard.armed = false;
+    drop(guard);
+    let cluster = &shared.cluster;
+    let count_request = || shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    match result {
+        Err(mut e) => match e.take_message() {
+            Some(req) => Err(req),
+            None => {
+                count_request();
+                Ok(Err(classify(e.into_error())))
+            }
+        },
+        Ok(resp) => {
+            let n = count_request();
+            shared.state.store(READING_BODY, Ordering::Release);
+            let max = cluster.config.http.max_requests_per_connection.filter(|m| *m > 0);
+            let mut reusable = true;
+            if max.is_some_and(|m| n >= u64::from(m)) {
+                cluster.stats.upstream_cx_max_requests.inc();
+                reusable = false;
+            }
+            if upstream_closes(&resp) {
+                cluster.stats.upstream_cx_close_notify.inc();
+                reusable = false;
+            }
+            if !reusable {
+                shared.local_close.store(true, Ordering::Release);
+            }
+            tokio::spawn(when_ready(sender, shared.clone(), Arc::downgrade(idle), key, reusable));
+            Ok(Ok(resp))
+        }
+    }
+}
+
+/// Returns the connection to the pool once the response body has been read.
+async fn when_ready(mut sender: SendRequest<RequestBody>, shared: Arc<ConnShared>, idle: Weak<IdleMap>, key: Key, reusable: bool) {
+    if sender.ready().await.is_err() || !reusable {
+        // Closed, or to be closed: dropping the sender closes an idle HTTP/1 connection.
+        return;
+    }
+    if !shared.cluster.hosts().contains(&shared.host) {
+        shared.local_close.store(true, Ordering::Release);
+        return;
+    }
+    park(&idle, key, PooledConn { sender, shared });
+}
+
+/// Puts an idle connection into the pool.
+fn park(idle: &Weak<IdleMap>, key: Key, conn: PooledConn) {
+    let shared = &conn.shared;
+    let Some(idle) = idle.upgrade() else {
+        shared.local_close.store(true, Ordering::Release);
+        return;
+    };
+    shared.idle_since_ms.store(shared.opened.elapsed().as_millis() as u64, Ordering::Release);
+    shared.idle_generation.fetch_add(1, Ordering::AcqRel);
+    shared.state.store(IDLE, Ordering::Release);
+    shared.became_idle.notify_one();
+    let mut idle = idle.lock().unwrap_or_else(|e| e.into_inner());
+    let list = idle.entry(key).or_default();
+    list.retain(|c| !c.sender.is_closed());
+    list.push(conn);
+}
+
+/// Whether the upstream announced it closes the connection after this response.
+fn upstream_closes<B>(resp: &http::Response<B>) -> bool {
+    let has = |token: &str| {
+        resp.headers()
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has("close") || (resp.version() == http::Version::HTTP_10 && !has("keep-alive"))
+}
+
+/// Rewrites the request target to origin form (`/path?query`).
+fn origin_form(req: &mut http::Request<RequestBody>) {
+    let uri = req.uri();
+    if uri.scheme().is_none() && uri.authority().is_none() && !uri.path().is_empty() {
+        return;
+    }
+    let pq = uri.path_and_query().cloned().filter(|pq| !pq.path().is_empty());
+    let pq = pq.unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    *req.uri_mut() = http::Uri::from(pq);
+}
+
+/// Maps an HTTP/1 client error to Envoy's failure classes.
+fn classify(err: hyper::Error) -> UpstreamError {
+    if err.is_parse() || err.is_parse_status() || err.is_user() {
+        return UpstreamError::Protocol { detail: err.to_string() };
+    }
+    let mut detail = err.to_string();
+    if let Some(source) = std::error::Error::source(&err) {
+        detail = format!("{detail}: {source}");
+    }
+    UpstreamError::Reset { detail }
+}
+
+/// Connects to `host` within the cluster's `connect_timeout` and starts the HTTP/1 codec.
+async fn open(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<PooledConn, UpstreamError> {
+    let s = &cluster.stats;
+    s.upstream_cx_total.inc();
+    s.upstream_cx_http1_total.inc();
+    s.upstream_cx_active.inc();
+    host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
+    host.stats.cx_active.fetch_add(1, Ordering::Relaxed);
+    let start = Instant::now();
+    let connect_failed = |local: bool| {
+        s.upstream_cx_connect_fail.inc();
+        host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+        s.upstream_cx_destroy.inc();
+        if local { &s.upstream_cx_destroy_local } else { &s.upstream_cx_destroy_remote }.inc();
+        s.upstream_cx_active.dec();
+        host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
+    };
+    let stream = match tokio::time::timeout(cluster.config.connect_timeout, TcpStream::connect(host.address)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(source)) => {
+            connect_failed(false);
+            return Err(UpstreamError::ConnectFailure { addr: host.address, source });
+        }
+        Err(_) => {
+            s.upstream_cx_connect_timeout.inc();
+            connect_failed(true);
+            return Err(UpstreamError::ConnectTimeout);
+        }
+    };
+    s.upstream_cx_connect_ms.record(start.elapsed().as_millis() as u64);
+    let _ = stream.set_nodelay(true);
+    s.http1_codec_created();
+    let shared = Arc::new(ConnShared {
+        cluster: cluster.clone(),
+        host: host.clone(),
+        state: AtomicU8::new(AWAITING_HEADERS),
+        local_close: AtomicBool::new(false),
+        aborted: AtomicBool::new(false),
+        requests: AtomicU64::new(0),
+        opened: Instant::now(),
+        idle_since_ms: AtomicU64::new(0),
+        idle_generation: AtomicU64::new(0),
+        became_idle: Notify::new(),
+    });
+    let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
+    let mut builder = hyper::client::conn::http1::Builder::new();
+    builder.max_buf_size((cluster.config.per_connection_buffer_limit_bytes as usize).max(8192));
+    match builder.handshake(io).await {
+        Ok((sender, conn)) => {
+            tokio::spawn(drive(conn, shared.clone()));
+            Ok(PooledConn { sender, shared })
+        }
+        Err(e) => {
+            // The HTTP/1 handshake does no I/O; this is not expected to happen.
+            finish(&shared, &Err(e), true);
+            Err(UpstreamError::Protocol { detail: "HTTP/1 handshake failed".into() })
+        }
+    }
+}
+
+/// Runs a connection until it closes, then accounts for it.
+async fn drive(conn: Connection<TokioIo<CountedStream>, RequestBody>, shared: Arc<ConnShared>) {
+    let result = match shared.cluster.config.http.idle_timeout {
+        None => conn.await,
+        Some(timeout) => {
+            tokio::pin!(conn);
+            tokio::select! {
+                r = &mut conn => r,
+                () = idle_expiry(&shared, timeout) => {
+                    shared.cluster.stats.upstream_cx_idle_timeout.inc();
+                    shared.local_close.store(true, Ordering::Release);
+                    Ok(())
+                }
+            }
+        }
+    };
+    // Let the request task see the response (and note `connection: close`) first.
+    tokio::task::yield_now().await;
+    finish(&shared, &result, false);
+}
+
+/// Resolves when the connection has been idle for `timeout` (and claims it from the pool).
+async fn idle_expiry(shared: &ConnShared, timeout: Duration) {
+    loop {
+        let became_idle = shared.became_idle.notified();
+        if shared.state.load(Ordering::Acquire) != IDLE {
+            became_idle.await;
+            continue;
+        }
+        let generation = shared.idle_generation.load(Ordering::Acquire);
+        let deadline = shared.opened + Duration::from_millis(shared.idle_since_ms.load(Ordering::Acquire)) + timeout;
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
+                if shared.idle_generation.load(Ordering::Acquire) == generation
+                    && shared.state.compare_exchange(IDLE, CLOSED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                {
+                    return;
+                }
+            }
+            () = became_idle => {}
+        }
+    }
+}
+
+/// How a connection ended, in Envoy's terms.
+#[derive(Debug, PartialEq, Eq)]
+struct CloseKind {
+    local: bool,
+    with_active_rq: bool,
+    protocol_error: bool,
+}
+
+fn close_kind(result: &Result<(), hyper::Error>, state: u8, local_close: bool, aborted: bool) -> CloseKind {
+    let busy = state == AWAITING_HEADERS || state == READING_BODY;
+    let kind = |local, with_active_rq, protocol_error| CloseKind { local, with_active_rq, protocol_error };
+    match result {
+        Err(e) if e.is_parse() || e.is_parse_status() => kind(true, true, true),
+        // The upstream closed in the middle of a response body.
+        Err(e) if e.is_incomplete_message() && state == READING_BODY && !aborted => kind(false, true, true),
+        Err(_) if aborted => kind(true, true, false),
+        Err(_) => kind(false, busy, false),
+        Ok(()) if aborted => kind(true, true, false),
+        Ok(()) => kind(local_close, false, false),
+    }
+}
+
+/// Final accounting of a connection that was established.
+fn finish(shared: &ConnShared, result: &Result<(), hyper::Error>, force_local: bool) {
+    let s = &shared.cluster.stats;
+    let state = shared.state.swap(CLOSED, Ordering::AcqRel);
+    let mut kind = close_kind(
+        result,
+        state,
+        shared.local_close.load(Ordering::Acquire),
+        shared.aborted.load(Ordering::Acquire),
+    );
+    kind.local |= force_local;
+    s.upstream_cx_destroy.inc();
+    if kind.local { &s.upstream_cx_destroy_local } else { &s.upstream_cx_destroy_remote }.inc();
+    if kind.with_active_rq {
+        s.upstream_cx_destroy_with_active_rq.inc();
+        if kind.local { &s.upstream_cx_destroy_local_with_active_rq } else { &s.upstream_cx_destroy_remote_with_active_rq }
+            .inc();
+    }
+    if kind.protocol_error {
+        s.upstream_cx_protocol_error.inc();
+    }
+    s.upstream_cx_length_ms.record(shared.opened.elapsed().as_millis() as u64);
+    s.upstream_rq_per_cx.record(shared.requests.load(Ordering::Acquire));
+    s.upstream_cx_active.dec();
+    shared.host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The upstream TCP stream, counting bytes into the cluster's stats as they flow.
+struct CountedStream {
+    stream: TcpStream,
+    cluster: Arc<Cluster>,
 }
 
 impl AsyncRead for CountedStream {
@@ -214,7 +471,10 @@ impl AsyncRead for CountedStream {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.stream).poll_read(cx, buf);
-        this.guard.rx += (buf.filled().len() - before) as u64;
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            this.cluster.stats.upstream_cx_rx_bytes_total.add(n as u64);
+        }
         r
     }
 }
@@ -224,21 +484,9 @@ impl AsyncWrite for CountedStream {
         let this = self.get_mut();
         let r = Pin::new(&mut this.stream).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = r {
-            this.guard.tx += n as u64;
+            this.cluster.stats.upstream_cx_tx_bytes_total.add(n as u64);
         }
         r
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
     }
 
     fn poll_write_vectored(
@@ -249,8 +497,23 @@ impl AsyncWrite for CountedStream {
         let this = self.get_mut();
         let r = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {
-            this.guard.tx += n as u64;
+            this.cluster.stats.upstream_cx_tx_bytes_total.add(n as u64);
         }
         r
     }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
+
+#[cfg(test)]
+mod tests;
