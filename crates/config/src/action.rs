@@ -427,7 +427,7 @@ pub(crate) fn data_source(v: &Value, path: &str) -> Result<String> {
 }
 
 /// Decodes standard or URL-safe base64, padding optional (protobuf JSON `bytes`).
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut acc: u32 = 0;
     let mut bits = 0;

@@ -27,6 +27,7 @@ mod proto;
 mod reader;
 mod route;
 mod source;
+pub mod tls;
 mod upstream;
 
 use std::path::Path;

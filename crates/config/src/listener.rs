@@ -94,8 +94,13 @@ fn filter_chain(v: &Value, path: &str, clusters: &HashSet<String>) -> Result<Fil
         ));
     }
     let terminal = network_filter(last, &last_path, clusters)?;
+    let tls_path = o.at("transport_socket");
+    let tls = o
+        .take("transport_socket")
+        .map(|t| crate::tls::downstream_transport_socket(t, &tls_path))
+        .transpose()?;
     o.finish()?;
-    Ok(FilterChain { name, terminal })
+    Ok(FilterChain { name, terminal, tls })
 }
 
 /// Reads a network `Filter`: it must be the HTTP connection manager.
@@ -200,9 +205,11 @@ mod tests {
         );
         assert_eq!(
             e(
-                json!({"address": addr, "filter_chains": [{"filters": [hcm()], "transport_socket": {}}]})
+                json!({"address": addr, "filter_chains": [{"filters": [hcm()], "transport_socket": {"name": "alts",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts"}}}]})
             ),
-            "l.filter_chains[0].transport_socket: not supported by legate"
+            "l.filter_chains[0].transport_socket.typed_config: transport socket type \
+             type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts is not supported by legate"
         );
         assert_eq!(
             e(

@@ -68,6 +68,69 @@ pub struct FilterChain {
     pub name: String,
     /// The terminal network filter of this chain.
     pub terminal: NetworkFilter,
+    /// `transport_socket` `envoy.transport_sockets.tls`: TLS termination (`None` = plain TCP).
+    pub tls: Option<DownstreamTls>,
+}
+
+/// Where certificate or key bytes come from (`DataSource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSource {
+    /// `filename`: read when the listener is created.
+    File(std::path::PathBuf),
+    /// `inline_string` / `inline_bytes`.
+    Inline(Vec<u8>),
+}
+
+/// A certificate chain and its private key (`TlsCertificate`), PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsCertificate {
+    /// `certificate_chain`.
+    pub certificate_chain: DataSource,
+    /// `private_key`.
+    pub private_key: DataSource,
+}
+
+/// A TLS protocol version (`TlsParameters.TlsProtocol`); rustls speaks 1.2 and 1.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// `TLSv1_2`.
+    Tls12,
+    /// `TLSv1_3`.
+    Tls13,
+}
+
+/// `common_tls_context.tls_params`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsParams {
+    /// `tls_minimum_protocol_version` (Envoy's server default: TLS 1.2).
+    pub min_version: TlsVersion,
+    /// `tls_maximum_protocol_version` (default TLS 1.3).
+    pub max_version: TlsVersion,
+    /// `cipher_suites` for TLS 1.2, BoringSSL names (`ECDHE-RSA-AES128-GCM-SHA256`); empty =
+    /// the default set.
+    pub cipher_suites: Vec<String>,
+}
+
+impl Default for TlsParams {
+    fn default() -> Self {
+        Self { min_version: TlsVersion::Tls12, max_version: TlsVersion::Tls13, cipher_suites: Vec::new() }
+    }
+}
+
+/// A `DownstreamTlsContext`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownstreamTls {
+    /// `common_tls_context.tls_certificates` (exactly one).
+    pub certificate: TlsCertificate,
+    /// `common_tls_context.alpn_protocols` (empty: no ALPN).
+    pub alpn_protocols: Vec<String>,
+    /// `common_tls_context.tls_params`.
+    pub params: TlsParams,
+    /// `common_tls_context.validation_context.trusted_ca`: client certificates are verified
+    /// against it.
+    pub trusted_ca: Option<DataSource>,
+    /// `require_client_certificate`.
+    pub require_client_certificate: bool,
 }
 
 /// A terminal network filter.

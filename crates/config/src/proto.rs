@@ -684,3 +684,75 @@ pub(crate) const DNS_RESOLVER_OPTIONS: &[(&str, Kind)] = &[
     ("use_tcp_for_dns_lookups", Bool),
     ("no_default_search_domain", Bool),
 ];
+/// Fields of `envoy.config.core.v3.TransportSocket`.
+pub(crate) const TRANSPORT_SOCKET: &[(&str, Kind)] = &[("name", Str), ("typed_config", Oneof)];
+/// Fields of `envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`.
+pub(crate) const DOWNSTREAM_TLS_CONTEXT: &[(&str, Kind)] = &[
+    ("common_tls_context", Msg),
+    ("require_client_certificate", Msg),
+    ("require_sni", Msg),
+    ("session_ticket_keys", Oneof),
+    ("session_ticket_keys_sds_secret_config", Oneof),
+    ("disable_stateless_session_resumption", Oneof),
+    ("disable_stateful_session_resumption", Bool),
+    ("session_timeout", Msg),
+    ("ocsp_staple_policy", Enum("LENIENT_STAPLING")),
+    ("full_scan_certs_on_sni_mismatch", Msg),
+    ("prefer_client_ciphers", Bool),
+];
+/// Fields of `envoy.extensions.transport_sockets.tls.v3.CommonTlsContext`.
+pub(crate) const COMMON_TLS_CONTEXT: &[(&str, Kind)] = &[
+    ("tls_params", Msg),
+    ("tls_certificates", Rep),
+    ("tls_certificate_sds_secret_configs", Rep),
+    ("tls_certificate_provider_instance", Msg),
+    ("custom_tls_certificate_selector", Msg),
+    ("tls_certificate_certificate_provider", Msg),
+    ("tls_certificate_certificate_provider_instance", Msg),
+    ("validation_context", Oneof),
+    ("validation_context_sds_secret_config", Oneof),
+    ("combined_validation_context", Oneof),
+    ("validation_context_certificate_provider", Oneof),
+    ("validation_context_certificate_provider_instance", Oneof),
+    ("alpn_protocols", Rep),
+    ("custom_handshaker", Msg),
+    ("key_log", Msg),
+];
+/// Fields of `envoy.extensions.transport_sockets.tls.v3.TlsCertificate`.
+pub(crate) const TLS_CERTIFICATE: &[(&str, Kind)] = &[
+    ("certificate_chain", Msg),
+    ("private_key", Msg),
+    ("pkcs12", Msg),
+    ("watched_directory", Msg),
+    ("private_key_provider", Msg),
+    ("password", Msg),
+    ("ocsp_staple", Msg),
+    ("signed_certificate_timestamp", Rep),
+];
+/// Fields of `envoy.extensions.transport_sockets.tls.v3.TlsParameters`.
+pub(crate) const TLS_PARAMETERS: &[(&str, Kind)] = &[
+    ("tls_minimum_protocol_version", Enum("TLS_AUTO")),
+    ("tls_maximum_protocol_version", Enum("TLS_AUTO")),
+    ("cipher_suites", Rep),
+    ("ecdh_curves", Rep),
+    ("signature_algorithms", Rep),
+    ("compliance_policies", Rep),
+];
+/// Fields of `envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext`.
+pub(crate) const CERTIFICATE_VALIDATION_CONTEXT: &[(&str, Kind)] = &[
+    ("trusted_ca", Msg),
+    ("ca_certificate_provider_instance", Msg),
+    ("system_root_certs", Msg),
+    ("watched_directory", Msg),
+    ("verify_certificate_spki", Rep),
+    ("verify_certificate_hash", Rep),
+    ("match_typed_subject_alt_names", Rep),
+    ("match_subject_alt_names", Rep),
+    ("require_signed_certificate_timestamp", Msg),
+    ("crl", Msg),
+    ("allow_expired_certificate", Bool),
+    ("trust_chain_verification", Enum("VERIFY_TRUST_CHAIN")),
+    ("custom_validator_config", Msg),
+    ("only_verify_leaf_cert_crl", Bool),
+    ("max_verify_depth", Msg),
+];

@@ -43,7 +43,15 @@ fn main() -> ExitCode {
 
 /// `legate demo`: services in-process, the proxy on the embedded front-proxy config.
 fn run_demo(cli: &Cli) -> ExitCode {
-    let loaded = match legate_config::parse_str(demo::DEMO_CONFIG) {
+    let cert_dir = demo::cert_dir();
+    let config = match demo::demo_config(&cert_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot write the demo certificate: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loaded = match legate_config::parse_str(&config) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("embedded demo config is invalid: {e}");
@@ -54,7 +62,7 @@ fn run_demo(cli: &Cli) -> ExitCode {
         eprintln!("error: cannot start the demo services: {e:#}");
         return ExitCode::FAILURE;
     }
-    println!("{}", demo::BANNER);
+    println!("{}", demo::banner(&cert_dir));
     match server::run(cli, loaded) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

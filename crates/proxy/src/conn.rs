@@ -16,6 +16,7 @@ use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
 use crate::sniff::{sniff, unsupported_http_version, Detected, NoCodec, Prefixed};
 use crate::stats::HcmStats;
+use crate::tls::Negotiated;
 use crate::worker::WorkerContext;
 
 /// Serves `stream` until the peer closes it, an idle timeout fires or a protocol error occurs.
@@ -26,17 +27,30 @@ pub async fn serve_connection(
     remote: SocketAddr,
 ) {
     let local = stream.local_addr().unwrap_or(listener.config.address);
-    let peer = Peer { remote, local, tls: false };
-    match &listener.filter {
-        TerminalFilter::Http(hcm) => {
-            serve_http(hcm.clone(), worker, peer, stream, listener.config.per_connection_buffer_limit_bytes).await
+    let limit = listener.config.per_connection_buffer_limit_bytes;
+    let TerminalFilter::Http(hcm) = &listener.filter;
+    match &listener.tls {
+        None => {
+            let peer = Peer { remote, local, tls: false };
+            serve_http(hcm.clone(), worker, peer, stream, limit, Negotiated::None).await
+        }
+        Some(tls) => {
+            let Some((stream, negotiated)) = tls.accept(stream).await else { return };
+            let peer = Peer { remote, local, tls: true };
+            serve_http(hcm.clone(), worker, peer, stream, limit, negotiated).await
         }
     }
 }
 
 /// Serves HTTP on `io` (plain TCP or decrypted TLS).
-async fn serve_http<I>(hcm: Arc<Hcm>, worker: Arc<WorkerContext>, peer: Peer, mut io: I, listener_buffer_limit: u32)
-where
+async fn serve_http<I>(
+    hcm: Arc<Hcm>,
+    worker: Arc<WorkerContext>,
+    peer: Peer,
+    mut io: I,
+    listener_buffer_limit: u32,
+    alpn: Negotiated,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let stats = hcm.stats.clone();
@@ -54,10 +68,12 @@ where
             return connection_closed(&stats, start);
         }
     };
-    let detected = match cfg.codec_type {
-        CodecType::Http1 => Detected::Http1,
-        CodecType::Http2 => Detected::Http2,
-        CodecType::Auto => detected,
+    let detected = match (cfg.codec_type, alpn) {
+        (CodecType::Http1, _) => Detected::Http1,
+        (CodecType::Http2, _) => Detected::Http2,
+        (CodecType::Auto, Negotiated::Http2) => Detected::Http2,
+        (CodecType::Auto, Negotiated::Http1) => Detected::Http1,
+        (CodecType::Auto, Negotiated::None) => detected,
     };
     if detected == Detected::Http1 && unsupported_http_version(&head) {
         reply_upgrade_required(&hcm, &mut io).await;

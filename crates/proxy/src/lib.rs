@@ -11,6 +11,7 @@ pub mod route;
 pub mod router;
 pub mod sniff;
 pub mod stats;
+pub mod tls;
 pub mod validate;
 pub mod worker;
 

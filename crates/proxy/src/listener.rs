@@ -10,6 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::hcm::Hcm;
 use crate::stats::ListenerStats;
+use crate::tls::TlsTerminator;
 use crate::ProxyError;
 
 /// Backlog of listening sockets.
@@ -27,6 +28,8 @@ pub struct ListenerRuntime {
     pub filter: TerminalFilter,
     /// The stats store (for per-worker stats).
     pub store: Store,
+    /// TLS termination, when the filter chain has a TLS transport socket.
+    pub tls: Option<TlsTerminator>,
 }
 
 /// The instantiated terminal network filter of a listener.
@@ -48,7 +51,13 @@ impl ListenerRuntime {
                 TerminalFilter::Http(Arc::new(Hcm::new(hcm, &scope, clusters.clone(), store)))
             }
         };
-        Ok(Self { stats: ListenerStats::new(store, &scope), scope, filter, store: store.clone(), config: config.clone() })
+        let tls = chain
+            .tls
+            .as_ref()
+            .map(|t| TlsTerminator::new(t, store, &scope))
+            .transpose()
+            .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
+        Ok(Self { stats: ListenerStats::new(store, &scope), scope, filter, store: store.clone(), config: config.clone(), tls })
     }
 }
 

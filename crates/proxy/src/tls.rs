@@ -1,0 +1,217 @@
+//! Downstream TLS termination (rustls): the server configuration built from a
+//! `DownstreamTlsContext`, the handshake and Envoy's `listener.<addr>.ssl.*` stats.
+
+use std::sync::Arc;
+
+use legate_config::model::{DataSource, DownstreamTls, TlsVersion};
+use legate_stats::{Counter, Store};
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{CipherSuite, NamedGroup, ProtocolVersion, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use crate::ProxyError;
+
+/// What ALPN settled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiated {
+    /// `h2`.
+    Http2,
+    /// `http/1.1`.
+    Http1,
+    /// No ALPN: the codec decides from the first bytes.
+    None,
+}
+
+/// A listener's TLS termination: the acceptor and the `ssl.*` stats.
+pub struct TlsTerminator {
+    acceptor: tokio_rustls::TlsAcceptor,
+    stats: SslStats,
+}
+
+impl TlsTerminator {
+    /// Builds the terminator of a filter chain; certificate files are read now.
+    pub fn new(config: &DownstreamTls, store: &Store, listener_scope: &str) -> Result<Self, ProxyError> {
+        let server = server_config(config)?;
+        Ok(Self { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)), stats: SslStats::new(store, listener_scope) })
+    }
+
+    /// Runs the handshake; `None` when it failed (counted as `ssl.connection_error` or a
+    /// verification failure, and the connection is closed without an HTTP response, as in Envoy).
+    pub async fn accept(&self, stream: TcpStream) -> Option<(TlsStream<TcpStream>, Negotiated)> {
+        match self.acceptor.accept(stream).await {
+            Ok(tls) => {
+                let (_, conn) = tls.get_ref();
+                self.stats.handshake(&self.stats.store, conn);
+                let negotiated = match conn.alpn_protocol() {
+                    Some(b"h2") => Negotiated::Http2,
+                    Some(b"http/1.1") => Negotiated::Http1,
+                    _ => Negotiated::None,
+                };
+                Some((tls, negotiated))
+            }
+            Err(e) => {
+                self.stats.failed(&e);
+                tracing::debug!("TLS handshake failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Builds the rustls server configuration.
+fn server_config(config: &DownstreamTls) -> Result<ServerConfig, ProxyError> {
+    let provider = Arc::new(crypto_provider(&config.params.cipher_suites));
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [(TlsVersion::Tls12, &rustls::version::TLS12), (TlsVersion::Tls13, &rustls::version::TLS13)]
+        .into_iter()
+        .filter(|(v, _)| (config.params.min_version..=config.params.max_version).contains(v))
+        .map(|(_, p)| p)
+        .collect();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| tls_error("TLS parameters", e))?;
+    let builder = match &config.trusted_ca {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for cert in certificates(ca, "trusted_ca")? {
+                roots.add(cert).map_err(|e| tls_error("trusted_ca", e))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if config.require_client_certificate { verifier } else { verifier.allow_unauthenticated() };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| tls_error("validation_context", e))?)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let chain = certificates(&config.certificate.certificate_chain, "certificate_chain")?;
+    let key = PrivateKeyDer::from_pem_slice(&read(&config.certificate.private_key, "private_key")?)
+        .map_err(|e| tls_error("private_key", e))?;
+    let mut server = builder.with_single_cert(chain, key).map_err(|e| tls_error("tls_certificates", e))?;
+    server.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(server)
+}
+
+/// aws-lc-rs with the TLS 1.2 suites restricted to `names` (all TLS 1.3 suites stay).
+fn crypto_provider(names: &[String]) -> CryptoProvider {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if !names.is_empty() {
+        provider.cipher_suites.retain(|s| {
+            s.version() == &rustls::version::TLS13 || names.iter().any(|n| n == cipher_name(s.suite()))
+        });
+    }
+    provider
+}
+
+fn read(source: &DataSource, what: &str) -> Result<Vec<u8>, ProxyError> {
+    match source {
+        DataSource::Inline(bytes) => Ok(bytes.clone()),
+        DataSource::File(path) => std::fs::read(path)
+            .map_err(|e| ProxyError::Config(format!("cannot read {what} {}: {e}", path.display()))),
+    }
+}
+
+fn certificates(source: &DataSource, what: &str) -> Result<Vec<CertificateDer<'static>>, ProxyError> {
+    let pem = read(source, what)?;
+    let certs = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| tls_error(what, e))?;
+    if certs.is_empty() {
+        return Err(ProxyError::Config(format!("{what}: no PEM certificate found")));
+    }
+    Ok(certs)
+}
+
+fn tls_error(what: &str, e: impl std::fmt::Display) -> ProxyError {
+    ProxyError::Config(format!("TLS {what}: {e}"))
+}
+
+/// Envoy's (BoringSSL's) name of a cipher suite.
+fn cipher_name(suite: CipherSuite) -> &'static str {
+    match suite {
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => "unknown",
+    }
+}
+
+/// Envoy's name of a key-exchange group.
+fn curve_name(group: NamedGroup) -> &'static str {
+    match group {
+        NamedGroup::X25519 => "X25519",
+        NamedGroup::secp256r1 => "P-256",
+        NamedGroup::secp384r1 => "P-384",
+        NamedGroup::secp521r1 => "P-521",
+        NamedGroup::X25519MLKEM768 => "X25519MLKEM768",
+        _ => "unknown",
+    }
+}
+
+/// `listener.<addr>.ssl.*`.
+struct SslStats {
+    store: Store,
+    scope: String,
+    connection_error: Counter,
+    handshake: Counter,
+    no_certificate: Counter,
+    fail_verify_no_cert: Counter,
+    fail_verify_error: Counter,
+}
+
+impl SslStats {
+    fn new(store: &Store, listener_scope: &str) -> Self {
+        let scope = format!("{listener_scope}ssl.");
+        let c = |n: &str| store.counter(&format!("{scope}{n}"));
+        // Created (at zero) like Envoy's; Legate has no SAN/hash checks or OCSP stapling.
+        for n in ["session_reused", "fail_verify_san", "fail_verify_cert_hash", "ocsp_staple_failed", "ocsp_staple_omitted", "ocsp_staple_requests", "ocsp_staple_responses"] {
+            c(n);
+        }
+        Self {
+            connection_error: c("connection_error"),
+            handshake: c("handshake"),
+            no_certificate: c("no_certificate"),
+            fail_verify_no_cert: c("fail_verify_no_cert"),
+            fail_verify_error: c("fail_verify_error"),
+            store: store.clone(),
+            scope,
+        }
+    }
+
+    fn handshake(&self, store: &Store, conn: &rustls::ServerConnection) {
+        self.handshake.inc();
+        if conn.peer_certificates().is_none_or(|c| c.is_empty()) {
+            self.no_certificate.inc();
+        }
+        let version = match conn.protocol_version() {
+            Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            _ => "TLSv1.2",
+        };
+        store.counter(&format!("{}versions.{version}", self.scope)).inc();
+        if let Some(suite) = conn.negotiated_cipher_suite() {
+            store.counter(&format!("{}ciphers.{}", self.scope, cipher_name(suite.suite()))).inc();
+        }
+        if let Some(group) = conn.negotiated_key_exchange_group() {
+            store.counter(&format!("{}curves.{}", self.scope, curve_name(group.name()))).inc();
+        }
+    }
+
+    fn failed(&self, e: &std::io::Error) {
+        // A peer that closes before finishing the handshake is a remote close, not a TLS error.
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return;
+        }
+        let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        // A client certificate that fails verification counts only its own stat, as in Envoy.
+        match tls {
+            Some(rustls::Error::NoCertificatesPresented) => self.fail_verify_no_cert.inc(),
+            Some(rustls::Error::InvalidCertificate(_)) => self.fail_verify_error.inc(),
+            _ => self.connection_error.inc(),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+"""TLS termination, ALPN and HTTP/2 over TLS: curl against Envoy and Legate on the same
+certificates (a CA and a leaf made with openssl at test time), and the ssl.* stats after."""
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+import harness
+from harness import show
+
+IDS = ["envoy", "legate"]
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def pki():
+    """ca.pem, server.pem/.key (localhost, signed by the CA), client.pem/.key (signed by the CA)."""
+    with tempfile.TemporaryDirectory(prefix="diff-tls-") as d:
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
+        for name, cn in (("server", "localhost"), ("client", "client.test")):
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
+            with open(os.path.join(d, f"{name}.ext"), "w") as f:
+                f.write(f"subjectAltName=DNS:{cn}\n")
+            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+        yield d
+
+
+@pytest.fixture(scope="module")
+def tls_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls.yaml"), dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key"))
+
+
+@pytest.fixture(scope="module")
+def mtls_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_mtls.yaml"),
+                     dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key", ca=f"{pki}/ca.pem"))
+
+
+def curl(proxy, pki, *args, path="/films/tls"):
+    """(exit code, "<http version> <status>", body) of curl against the proxy's listener."""
+    port = proxy.listener_port
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", "--resolve", f"localhost:{port}:127.0.0.1",
+         "--cacert", f"{pki}/ca.pem", "-w", "\n%{http_version} %{response_code}", *args,
+         f"https://localhost:{port}{path}"],
+        capture_output=True, text=True, timeout=20)
+    body, _, meta = out.stdout.rpartition("\n")
+    return out.returncode, meta, body
+
+
+def upstream_view(result):
+    """What the echo upstream saw: method, path and the headers that depend on TLS."""
+    code, meta, body = result
+    if code != 0:
+        return code, meta
+    seen = json.loads(body)
+    h = seen["headers"]
+    return code, meta, seen["path"], h.get("x-forwarded-proto"), h.get("x-envoy-expected-rq-timeout-ms")
+
+
+@pytest.mark.parametrize("args", [["--http1.1"], ["--http2"], ["--http1.1", "--tls-max", "1.2"],
+                                  ["--http2", "--tlsv1.3"]], ids=["h1", "h2", "h1-tls12", "h2-tls13"])
+def test_https_request(tls_pair, pki, args):
+    e, l = tls_pair.both(lambda p: upstream_view(curl(p, pki, *args)))
+    assert e[0] == 0, show("Envoy (harness check)", e, None)
+    assert l == e, show(f"curl {' '.join(args)}", e, l)
+
+
+def test_untrusted_server_certificate_is_refused_by_the_client(tls_pair, pki):
+    def run(p):
+        out = subprocess.run(["curl", "-sS", "--max-time", "10", "--resolve",
+                              f"localhost:{p.listener_port}:127.0.0.1", f"https://localhost:{p.listener_port}/"],
+                             capture_output=True, text=True, timeout=20)
+        return out.returncode
+    e, l = tls_pair.both(run)
+    assert e == l == 60, show("curl exit code without --cacert (60 = peer certificate not trusted)", e, l)
+
+
+def test_plain_http_on_a_tls_port_gets_no_http_response(tls_pair):
+    def run(p):
+        with p.connect() as c:
+            c.send(harness.request_bytes("GET", "/films/x"))
+            try:
+                c.read_response()
+                return "got a response"
+            except (EOFError, ConnectionError, OSError):
+                return "closed"
+    e, l = tls_pair.both(run)
+    assert l == e == "closed", show("plain HTTP to the TLS port", e, l)
+
+
+@pytest.mark.parametrize("client", ["none", "signed"])
+def test_mutual_tls(mtls_pair, pki, client):
+    args = [] if client == "none" else ["--cert", f"{pki}/client.pem", "--key", f"{pki}/client.key"]
+    # Success and status; curl's exit code on a refused handshake (55 or 56) depends on timing.
+    e, l = mtls_pair.both(lambda p: (lambda r: (r[0] == 0, r[1]))(curl(p, pki, "--http1.1", *args)))
+    assert e[0] == (client == "signed"), show("Envoy (harness check)", e, None)
+    assert l == e, show(f"mTLS with client certificate: {client}", e, l)
+
+
+SSL_STATS = ["handshake", "connection_error", "no_certificate", "fail_verify_no_cert", "fail_verify_error",
+             "versions.TLSv1.2", "versions.TLSv1.3"]
+
+
+@pytest.mark.parametrize("name", SSL_STATS)
+def test_ssl_stats_after_the_requests_above(tls_pair, mtls_pair, name):
+    """Runs last in this module (pytest keeps file order): counts the handshakes made above."""
+    for pair in (tls_pair, mtls_pair):
+        e, l = pair.both(lambda p: p.stats().get(f"{p.listener_stat}.ssl.{name}"))
+        assert l == e, show(f"listener ssl.{name}", e, l)
