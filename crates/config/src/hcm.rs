@@ -112,6 +112,11 @@ pub(crate) fn http_connection_manager(
             "value must be inside range (0, 8192]",
         ));
     }
+    let http2_path = o.at("http2_protocol_options");
+    let http2 = match o.take("http2_protocol_options") {
+        Some(h2) => crate::upstream::http2_protocol_options(h2, &http2_path)?,
+        None => crate::model::Http2Options::default(),
+    };
     // request_timeout (default disabled) is not implemented: only the disabled value is accepted.
     let request_timeout_path = o.at("request_timeout");
     if o.timeout("request_timeout", None)?.is_some() {
@@ -148,6 +153,7 @@ pub(crate) fn http_connection_manager(
         idle_timeout,
         max_headers_count,
         max_request_headers_kb,
+        http2,
         stream_idle_timeout,
         server_name,
         server_header_transformation,

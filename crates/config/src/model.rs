@@ -210,6 +210,8 @@ pub struct HttpConnectionManager {
     pub max_headers_count: u32,
     /// `max_request_headers_kb` (default 60).
     pub max_request_headers_kb: u32,
+    /// `http2_protocol_options` of downstream HTTP/2 connections.
+    pub http2: Http2Options,
     /// `stream_idle_timeout` (default 5 min; `None` = disabled).
     pub stream_idle_timeout: Option<Duration>,
     /// `server_name` sent in the `server` response header (default `envoy`... Legate: see parser).
@@ -377,6 +379,8 @@ pub struct RouteMatch {
     pub headers: Vec<HeaderMatcher>,
     /// `query_parameters`: all must match.
     pub query_parameters: Vec<QueryParameterMatcher>,
+    /// `grpc: {}`: only gRPC requests (`content-type: application/grpc...`) match.
+    pub grpc: bool,
 }
 
 /// The path specifier of a route match. Matching ignores the query string.
@@ -729,6 +733,10 @@ impl Cluster {
 /// Upstream HTTP protocol options (`typed_extension_protocol_options` HttpProtocolOptions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamHttpOptions {
+    /// The protocol spoken to the upstream.
+    pub protocol: UpstreamProtocol,
+    /// `http2_protocol_options` for HTTP/2 upstreams.
+    pub http2: Http2Options,
     /// `common_http_protocol_options.idle_timeout` for pooled connections (default 1 h).
     pub idle_timeout: Option<Duration>,
     /// `common_http_protocol_options.max_requests_per_connection` (`None` or 0 = unlimited,
@@ -738,6 +746,41 @@ pub struct UpstreamHttpOptions {
 
 impl Default for UpstreamHttpOptions {
     fn default() -> Self {
-        Self { idle_timeout: Some(Duration::from_secs(3600)), max_requests_per_connection: None }
+        Self {
+            protocol: UpstreamProtocol::Http1,
+            http2: Http2Options::default(),
+            idle_timeout: Some(Duration::from_secs(3600)),
+            max_requests_per_connection: None,
+        }
+    }
+}
+
+/// Which HTTP version a cluster speaks to its hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (the default; `explicit_http_config.http_protocol_options`).
+    Http1,
+    /// HTTP/2 with prior knowledge (`explicit_http_config.http2_protocol_options` or the
+    /// cluster's legacy `http2_protocol_options`).
+    Http2,
+    /// The downstream request's version (`use_downstream_protocol_config`).
+    UseDownstream,
+}
+
+/// `Http2ProtocolOptions` Legate applies (the rest is refused when set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Options {
+    /// `max_concurrent_streams` (default 2147483647).
+    pub max_concurrent_streams: u32,
+    /// `initial_stream_window_size` (default 268435456).
+    pub initial_stream_window_size: u32,
+    /// `initial_connection_window_size` (default 268435456).
+    pub initial_connection_window_size: u32,
+}
+
+impl Default for Http2Options {
+    /// Envoy's defaults.
+    fn default() -> Self {
+        Self { max_concurrent_streams: 2_147_483_647, initial_stream_window_size: 268_435_456, initial_connection_window_size: 268_435_456 }
     }
 }

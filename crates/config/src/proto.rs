@@ -756,3 +756,26 @@ pub(crate) const CERTIFICATE_VALIDATION_CONTEXT: &[(&str, Kind)] = &[
     ("only_verify_leaf_cert_crl", Bool),
     ("max_verify_depth", Msg),
 ];
+/// Fields of `envoy.config.core.v3.Http2ProtocolOptions`.
+pub(crate) const HTTP2_PROTOCOL_OPTIONS: &[(&str, Kind)] = &[
+    ("hpack_table_size", Msg),
+    ("max_concurrent_streams", Msg),
+    ("initial_stream_window_size", Msg),
+    ("initial_connection_window_size", Msg),
+    ("allow_connect", Bool),
+    ("allow_metadata", Bool),
+    ("max_outbound_frames", Msg),
+    ("max_outbound_control_frames", Msg),
+    ("max_consecutive_inbound_frames_with_empty_payload", Msg),
+    ("max_inbound_priority_frames_per_stream", Msg),
+    ("max_inbound_window_update_frames_per_data_frame_sent", Msg),
+    ("stream_error_on_invalid_http_messaging", Bool),
+    ("override_stream_error_on_invalid_http_message", Msg),
+    ("custom_settings_parameters", Rep),
+    ("connection_keepalive", Msg),
+    ("use_oghttp2_codec", Msg),
+    ("max_metadata_size", Msg),
+    ("enable_huffman_encoding", Msg),
+];
+/// Fields of `envoy.config.route.v3.RouteMatch.GrpcRouteMatchOptions`.
+pub(crate) const GRPC_ROUTE_MATCH_OPTIONS: &[(&str, Kind)] = &[];

@@ -227,12 +227,20 @@ fn route_match(v: &Value, path: &str) -> Result<RouteMatch> {
         .into_iter()
         .map(|(q, p)| query_parameter_matcher(q, &p))
         .collect::<Result<_>>()?;
+    let grpc = match o.obj("grpc", proto::GRPC_ROUTE_MATCH_OPTIONS)? {
+        Some(g) => {
+            g.finish()?;
+            true
+        }
+        None => false,
+    };
     o.finish()?;
     Ok(RouteMatch {
         path: path_match,
         case_sensitive,
         headers,
         query_parameters,
+        grpc,
     })
 }
 
@@ -351,8 +359,8 @@ mod tests {
             "rc.virtual_hosts[0].routes[0]: one of route, redirect, direct_response is required"
         );
         assert_eq!(
-            e(json!({"match": {"prefix": "/", "grpc": {}}, "route": {"cluster": "a"}})),
-            "rc.virtual_hosts[0].routes[0].match.grpc: not supported by legate"
+            e(json!({"match": {"prefix": "/", "grpc": {"x": 1}}, "route": {"cluster": "a"}})),
+            "rc.virtual_hosts[0].routes[0].match.grpc.x: unknown field"
         );
         assert_eq!(
             e(

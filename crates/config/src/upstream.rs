@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::address::ip_socket_address;
 use crate::error::{ConfigError, Result};
-use crate::model::UpstreamHttpOptions;
+use crate::model::{Http2Options, UpstreamHttpOptions, UpstreamProtocol};
 use crate::proto;
 use crate::reader::{join, required, Obj};
 
@@ -91,6 +91,27 @@ pub(crate) fn http1_protocol_options(v: &Value, path: &str) -> Result<()> {
     Obj::new(v, path, proto::HTTP1_PROTOCOL_OPTIONS)?.finish()
 }
 
+/// Reads an `Http2ProtocolOptions`: stream limits and window sizes (others must stay default).
+pub(crate) fn http2_protocol_options(v: &Value, path: &str) -> Result<Http2Options> {
+    let mut o = Obj::new(v, path, proto::HTTP2_PROTOCOL_OPTIONS)?;
+    let defaults = Http2Options::default();
+    let mut bounded = |name: &'static str, min: u32, max: u32, default: u32| -> Result<u32> {
+        let p = o.at(name);
+        match o.u32(name)? {
+            None => Ok(default),
+            Some(n) if (min..=max).contains(&n) => Ok(n),
+            Some(n) => Err(ConfigError::invalid(p, format!("value {n} must be in [{min}, {max}]"))),
+        }
+    };
+    let max_concurrent_streams = bounded("max_concurrent_streams", 1, 2_147_483_647, defaults.max_concurrent_streams)?;
+    let initial_stream_window_size =
+        bounded("initial_stream_window_size", 65_535, 2_147_483_647, defaults.initial_stream_window_size)?;
+    let initial_connection_window_size =
+        bounded("initial_connection_window_size", 65_535, 2_147_483_647, defaults.initial_connection_window_size)?;
+    o.finish()?;
+    Ok(Http2Options { max_concurrent_streams, initial_stream_window_size, initial_connection_window_size })
+}
+
 /// Reads `typed_extension_protocol_options`.
 pub(crate) fn typed_extension_protocol_options(
     v: &Value,
@@ -133,6 +154,11 @@ pub(crate) fn typed_extension_protocol_options(
                         let p = e.at("http_protocol_options");
                         http1_protocol_options(e.take("http_protocol_options").unwrap_or(&Value::Null), &p)?;
                     }
+                    Some("http2_protocol_options") => {
+                        let p = e.at("http2_protocol_options");
+                        out.http2 = http2_protocol_options(e.take("http2_protocol_options").unwrap_or(&Value::Null), &p)?;
+                        out.protocol = UpstreamProtocol::Http2;
+                    }
                     Some(other) => return Err(ConfigError::unsupported(e.at(other))),
                     None => {
                         return Err(ConfigError::invalid(
@@ -142,6 +168,20 @@ pub(crate) fn typed_extension_protocol_options(
                     }
                 }
                 e.finish()?;
+            }
+            Some("use_downstream_protocol_config") => {
+                let p = o.at("use_downstream_protocol_config");
+                let mut d = o.obj("use_downstream_protocol_config", proto::EXPLICIT_HTTP_CONFIG)?.ok_or_else(|| required(&p))?;
+                let h1_path = d.at("http_protocol_options");
+                if let Some(h1) = d.take("http_protocol_options") {
+                    http1_protocol_options(h1, &h1_path)?;
+                }
+                let h2_path = d.at("http2_protocol_options");
+                if let Some(h2) = d.take("http2_protocol_options") {
+                    out.http2 = http2_protocol_options(h2, &h2_path)?;
+                }
+                d.finish()?;
+                out.protocol = UpstreamProtocol::UseDownstream;
             }
             Some(other) => return Err(ConfigError::unsupported(o.at(other))),
             None => {
@@ -197,9 +237,23 @@ mod tests {
         let o = typed_extension_protocol_options(&v, "t").unwrap();
         assert_eq!(o.idle_timeout, Some(DEFAULT_IDLE));
         let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http2_protocol_options": {}}}});
+        let o = typed_extension_protocol_options(&v, "t").unwrap();
+        assert_eq!(o.protocol, UpstreamProtocol::Http2);
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "use_downstream_protocol_config": {
+            "http2_protocol_options": {"max_concurrent_streams": 100, "initial_stream_window_size": 65536}}}});
+        let o = typed_extension_protocol_options(&v, "t").unwrap();
+        assert_eq!(o.protocol, UpstreamProtocol::UseDownstream);
+        assert_eq!((o.http2.max_concurrent_streams, o.http2.initial_stream_window_size), (100, 65536));
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {
+            "http2_protocol_options": {"initial_stream_window_size": 10}}}});
         assert_eq!(
             typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),
-            format!("t.{HTTP_OPTIONS_KEY}.explicit_http_config.http2_protocol_options: not supported by legate")
+            format!("t.{HTTP_OPTIONS_KEY}.explicit_http_config.http2_protocol_options.initial_stream_window_size: value 10 must be in [65535, 2147483647]")
+        );
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "auto_config": {}}});
+        assert_eq!(
+            typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),
+            format!("t.{HTTP_OPTIONS_KEY}.auto_config: not supported by legate")
         );
         let v = json!({"envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {}});
         assert!(typed_extension_protocol_options(&v, "t")

@@ -171,6 +171,15 @@ impl ProxyBody {
         Self { kind: Kind::Full { data: None }, guard: None }
     }
 
+    /// For a locally generated body: its text, and an empty body keeping the stream accounting.
+    /// `None` for a streamed upstream body.
+    pub fn take_local_text(self) -> Result<(Self, Option<Bytes>), Self> {
+        match self.kind {
+            Kind::Full { data } => Ok((Self { kind: Kind::Full { data: None }, guard: self.guard }, data)),
+            kind => Err(Self { kind, guard: self.guard }),
+        }
+    }
+
     /// A streamed upstream body, cut off when its `timer` expires.
     pub fn upstream(body: Incoming, timer: Option<BodyTimer>, guard: StreamGuard) -> Self {
         Self { kind: Kind::Upstream { body, timer }, guard: Some(guard) }

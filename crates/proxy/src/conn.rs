@@ -102,7 +102,11 @@ async fn serve_http<I>(
             stats.downstream_cx_http2_total.inc();
             stats.downstream_cx_http2_active.inc();
             let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            b.timer(TokioTimer::new()).max_header_list_size((cfg.max_request_headers_kb * 1024).max(1024));
+            b.timer(TokioTimer::new())
+                .max_header_list_size((cfg.max_request_headers_kb * 1024).max(1024))
+                .max_concurrent_streams(cfg.http2.max_concurrent_streams)
+                .initial_stream_window_size(cfg.http2.initial_stream_window_size)
+                .initial_connection_window_size(cfg.http2.initial_connection_window_size);
             let r = b.serve_connection(io, service).await;
             stats.downstream_cx_http2_active.dec();
             r

@@ -93,7 +93,11 @@ impl Hcm {
             return Ok(self.reject(rejection));
         }
         let guard = StreamGuard::new(stats.clone(), start);
+        let grpc = crate::grpc::is_grpc(req.headers());
         let mut resp = self.process(&worker, peer, req, guard).await;
+        if grpc && resp.status() != StatusCode::OK {
+            resp = crate::grpc::to_grpc_reply(resp);
+        }
         self.finish_headers(&mut resp);
         stats.record_response(resp.status().as_u16());
         Ok(resp)

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod conn;
 pub mod forwarding;
+pub mod grpc;
 pub mod hcm;
 pub mod listener;
 pub mod local_reply;

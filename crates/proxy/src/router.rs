@@ -151,6 +151,7 @@ pub async fn route_and_forward(
         };
         parts.uri = uri;
     }
+    let downstream_version = parts.version;
     parts.version = http::Version::HTTP_11;
     // Response mutations may read request headers (%REQ()%); keep them only when needed.
     let request_headers_for_response =
@@ -172,7 +173,7 @@ pub async fn route_and_forward(
     cstats.upstream_rq_active.inc();
     host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let up_start = Instant::now();
-    let send = ctx.worker.pool.send(&cluster, &host, upstream_req);
+    let send = ctx.worker.pool.send(&cluster, &host, upstream_req, downstream_version);
     // Waiting for response headers is bounded by the route timeout and the stream idle timeout.
     let idle = hcm.config.stream_idle_timeout;
     let wait = match (timeout, idle) {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use legate_upstream::Http1Pool;
+use legate_upstream::UpstreamPools;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -18,8 +18,8 @@ use crate::ProxyError;
 pub struct WorkerContext {
     /// Worker index (0-based), as in `worker_<n>` stats.
     pub index: usize,
-    /// The worker's upstream connection pool.
-    pub pool: Http1Pool,
+    /// The worker's upstream connection pools.
+    pub pool: UpstreamPools,
 }
 
 /// Starts one worker thread serving `sockets` (one per listener, same order as `listeners`).
@@ -50,7 +50,7 @@ async fn run_worker(
     mut shutdown: watch::Receiver<bool>,
     stop_listening: watch::Receiver<bool>,
 ) {
-    let worker = Arc::new(WorkerContext { index, pool: Http1Pool::new() });
+    let worker = Arc::new(WorkerContext { index, pool: UpstreamPools::new() });
     for (listener, socket) in listeners.into_iter().zip(sockets) {
         let socket = match TcpListener::from_std(socket) {
             Ok(s) => s,

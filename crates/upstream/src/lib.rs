@@ -1,17 +1,19 @@
 //! Upstream clusters: membership from STATIC config or DNS (STRICT_DNS, LOGICAL_DNS), Envoy's
-//! load balancers, and per-worker HTTP/1.1 connection pools.
+//! load balancers, and per-worker HTTP/1.1 and HTTP/2 connection pools.
 //!
 //! The proxy builds one [`ClusterManager`] (main thread), calls [`ClusterManager::start`] and
 //! awaits [`ClusterManager::wait_initialized`] before opening listeners; each worker owns an
-//! [`Http1Pool`]. Per request: [`Cluster::choose_host`], then [`Http1Pool::send`].
+//! [`UpstreamPools`]. Per request: [`Cluster::choose_host`], then [`UpstreamPools::send`].
 
 mod cluster;
 mod dns;
 mod error;
+mod h2pool;
 mod host;
 mod lb;
 mod manager;
 mod pool;
+mod pools;
 mod stats;
 
 pub use cluster::Cluster;
@@ -19,7 +21,9 @@ pub use error::UpstreamError;
 pub use host::{Host, HostSet, HostStats};
 pub use lb::LbContext;
 pub use manager::ClusterManager;
+pub use h2pool::Http2Pool;
 pub use pool::{BoxError, Http1Pool, RequestBody};
+pub use pools::UpstreamPools;
 pub use stats::{ClusterStats, LazyHistogram};
 
 #[cfg(test)]

@@ -285,7 +285,7 @@ fn upstream_closes<B>(resp: &http::Response<B>) -> bool {
 }
 
 /// Rewrites the request target to origin form (`/path?query`).
-fn origin_form(req: &mut http::Request<RequestBody>) {
+pub(crate) fn origin_form(req: &mut http::Request<RequestBody>) {
     let uri = req.uri();
     if uri.scheme().is_none() && uri.authority().is_none() && !uri.path().is_empty() {
         return;
@@ -295,8 +295,8 @@ fn origin_form(req: &mut http::Request<RequestBody>) {
     *req.uri_mut() = http::Uri::from(pq);
 }
 
-/// Maps an HTTP/1 client error to Envoy's failure classes.
-fn classify(err: hyper::Error) -> UpstreamError {
+/// Maps an HTTP client error to Envoy's failure classes.
+pub(crate) fn classify(err: hyper::Error) -> UpstreamError {
     if err.is_parse() || err.is_parse_status() || err.is_user() {
         return UpstreamError::Protocol { detail: err.to_string() };
     }
@@ -307,11 +307,13 @@ fn classify(err: hyper::Error) -> UpstreamError {
     UpstreamError::Reset { detail }
 }
 
-/// Connects to `host` within the cluster's `connect_timeout` and starts the HTTP/1 codec.
-async fn open(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<PooledConn, UpstreamError> {
+/// Connects to `host` within the cluster's `connect_timeout`, counting the connection
+/// (`upstream_cx_total`, `upstream_cx_http{1,2}_total`, `upstream_cx_active`, connect failures and
+/// timeouts, `upstream_cx_connect_ms`). Once connected, the caller owns the `cx_active` count.
+pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, http2: bool) -> Result<TcpStream, UpstreamError> {
     let s = &cluster.stats;
     s.upstream_cx_total.inc();
-    s.upstream_cx_http1_total.inc();
+    if http2 { &s.upstream_cx_http2_total } else { &s.upstream_cx_http1_total }.inc();
     s.upstream_cx_active.inc();
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
     host.stats.cx_active.fetch_add(1, Ordering::Relaxed);
@@ -338,7 +340,13 @@ async fn open(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<PooledConn, Upst
     };
     s.upstream_cx_connect_ms.record(start.elapsed().as_millis() as u64);
     let _ = stream.set_nodelay(true);
-    s.http1_codec_created();
+    Ok(stream)
+}
+
+/// Connects to `host` and starts the HTTP/1 codec.
+async fn open(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<PooledConn, UpstreamError> {
+    let stream = connect_tcp(&cluster, &host, false).await?;
+    cluster.stats.http1_codec_created();
     let shared = Arc::new(ConnShared {
         cluster: cluster.clone(),
         host: host.clone(),
@@ -461,9 +469,9 @@ fn finish(shared: &ConnShared, result: &Result<(), hyper::Error>, force_local: b
 }
 
 /// The upstream TCP stream, counting bytes into the cluster's stats as they flow.
-struct CountedStream {
-    stream: TcpStream,
-    cluster: Arc<Cluster>,
+pub(crate) struct CountedStream {
+    pub(crate) stream: TcpStream,
+    pub(crate) cluster: Arc<Cluster>,
 }
 
 impl AsyncRead for CountedStream {

@@ -275,6 +275,7 @@ pub(crate) struct CompiledMatch {
     case_sensitive: bool,
     headers: Vec<HeaderCheck>,
     query: Vec<QueryCheck>,
+    grpc: bool,
 }
 
 impl CompiledMatch {
@@ -291,6 +292,7 @@ impl CompiledMatch {
             case_sensitive: m.case_sensitive,
             headers: m.headers.iter().map(HeaderCheck::new).collect(),
             query: m.query_parameters.iter().map(QueryCheck::new).collect(),
+            grpc: m.grpc,
         }
     }
 
@@ -300,6 +302,7 @@ impl CompiledMatch {
     /// regexes, like Envoy.
     pub(crate) fn matches(&self, req: &RequestView<'_>, path: &str, query: Option<&str>) -> bool {
         self.path_matches(path)
+            && (!self.grpc || crate::grpc::is_grpc(req.headers))
             && self.headers.iter().all(|h| h.matches(req))
             && self.query.iter().all(|q| q.matches(query))
     }
@@ -351,6 +354,7 @@ mod tests {
             case_sensitive,
             headers: vec![],
             query_parameters: vec![],
+            grpc: false,
         })
     }
 

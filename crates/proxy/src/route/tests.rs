@@ -29,6 +29,7 @@ pub(super) fn route(path: PathMatch, action: RouteAction) -> Route {
             case_sensitive: true,
             headers: vec![],
             query_parameters: vec![],
+            grpc: false,
         },
         action,
         headers: Default::default(),

@@ -1,0 +1,232 @@
+//! Per-worker upstream HTTP/2 connections: one multiplexed connection per host carries every
+//! concurrent request of the worker to that host (Envoy's HTTP/2 pool with its default
+//! `max_concurrent_streams`), re-established when the upstream closes it or sends GOAWAY.
+//! Requests that arrive while the connection is being set up wait for it
+//! (`upstream_rq_pending_*`) instead of opening connections of their own.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use crate::cluster::Cluster;
+use crate::host::Host;
+use crate::pool::{classify, connect_tcp, CountedStream, RequestBody};
+use crate::UpstreamError;
+
+type Key = (usize, SocketAddr);
+
+/// A connection being set up or established, shared by the requests waiting for it.
+type Slot = Arc<OnceCell<Result<SendRequest<RequestBody>, SharedError>>>;
+
+/// A worker's HTTP/2 connections to every host of every HTTP/2 cluster.
+#[derive(Default)]
+pub struct Http2Pool {
+    slots: Mutex<HashMap<Key, Slot>>,
+}
+
+/// A connect failure as every waiting request reports it.
+#[derive(Debug, Clone)]
+struct SharedError {
+    kind: ErrorKind,
+    addr: SocketAddr,
+    detail: String,
+    io_kind: std::io::ErrorKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ErrorKind {
+    ConnectFailure,
+    ConnectTimeout,
+    Protocol,
+    Reset,
+}
+
+impl SharedError {
+    fn new(e: &UpstreamError, addr: SocketAddr) -> Self {
+        let (kind, io_kind) = match e {
+            UpstreamError::ConnectFailure { source, .. } => (ErrorKind::ConnectFailure, source.kind()),
+            UpstreamError::ConnectTimeout => (ErrorKind::ConnectTimeout, std::io::ErrorKind::TimedOut),
+            UpstreamError::Protocol { .. } => (ErrorKind::Protocol, std::io::ErrorKind::Other),
+            _ => (ErrorKind::Reset, std::io::ErrorKind::Other),
+        };
+        Self { kind, addr, detail: e.to_string(), io_kind }
+    }
+
+    fn to_error(&self) -> UpstreamError {
+        match self.kind {
+            ErrorKind::ConnectFailure => UpstreamError::ConnectFailure {
+                addr: self.addr,
+                source: std::io::Error::new(self.io_kind, self.detail.clone()),
+            },
+            ErrorKind::ConnectTimeout => UpstreamError::ConnectTimeout,
+            ErrorKind::Protocol => UpstreamError::Protocol { detail: self.detail.clone() },
+            ErrorKind::Reset => UpstreamError::Reset { detail: self.detail.clone() },
+        }
+    }
+}
+
+// === impl Http2Pool ===
+
+impl Http2Pool {
+    /// Sends `req` to `host` over the worker's HTTP/2 connection to it, opening one if needed.
+    /// `upstream_rq_total` and the host's `rq_total` count once a connection is assigned.
+    pub async fn send(
+        &self,
+        cluster: &Arc<Cluster>,
+        host: &Arc<Host>,
+        req: http::Request<RequestBody>,
+    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
+        let req = absolute_form(req);
+        let key = (cluster.index, host.address);
+        // A connection found closed is replaced once; a second closed one fails the request.
+        for _ in 0..2 {
+            let slot = self.slot(key);
+            let pending = !slot.initialized();
+            if pending {
+                cluster.stats.upstream_rq_pending_total.inc();
+                cluster.stats.upstream_rq_pending_active.inc();
+            }
+            let conn = slot.get_or_init(|| connect(cluster.clone(), host.clone())).await;
+            if pending {
+                cluster.stats.upstream_rq_pending_active.dec();
+            }
+            let mut sender = match conn {
+                Ok(sender) if !sender.is_closed() => sender.clone(),
+                Ok(_) => {
+                    self.forget(key, &slot);
+                    continue;
+                }
+                Err(e) => {
+                    self.forget(key, &slot);
+                    if pending {
+                        cluster.stats.upstream_rq_pending_failure_eject.inc();
+                    }
+                    return Err(e.to_error());
+                }
+            };
+            cluster.stats.upstream_rq_total.inc();
+            host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = sender.ready().await {
+                self.forget(key, &slot);
+                return Err(classify(e));
+            }
+            return sender.send_request(req).await.map_err(|e| {
+                if sender.is_closed() {
+                    self.forget(key, &slot);
+                }
+                stream_error(e)
+            });
+        }
+        Err(UpstreamError::Reset { detail: "HTTP/2 connection closed before the request was sent".into() })
+    }
+
+    fn slot(&self, key: Key) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.entry(key).or_default().clone()
+    }
+
+    /// Drops `slot` for `key` unless another request already replaced it.
+    fn forget(&self, key: Key, slot: &Slot) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&key);
+        }
+    }
+}
+
+/// An HTTP/2 request needs `:scheme` and `:authority`: the URI becomes absolute, built from the
+/// `Host` header, which HTTP/2 carries as `:authority` instead.
+fn absolute_form(mut req: http::Request<RequestBody>) -> http::Request<RequestBody> {
+    crate::pool::origin_form(&mut req);
+    let authority = req
+        .headers_mut()
+        .remove(http::header::HOST)
+        .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok());
+    if let Some(authority) = authority {
+        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+        parts.scheme = Some(http::uri::Scheme::HTTP);
+        parts.authority = Some(authority);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    *req.version_mut() = http::Version::HTTP_2;
+    req
+}
+
+/// Maps a failed HTTP/2 stream: a reset by the upstream reads like Envoy's stream reset.
+fn stream_error(e: hyper::Error) -> UpstreamError {
+    let text = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+    if text.contains("stream error") || text.contains("REFUSED_STREAM") || text.contains("reset") {
+        return UpstreamError::Reset { detail: format!("{e}: {text}") };
+    }
+    classify(e)
+}
+
+/// Opens a connection and runs the HTTP/2 handshake; the connection's driver task does the
+/// closing accounting.
+async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<RequestBody>, SharedError> {
+    let stream = connect_tcp(&cluster, &host, true).await.map_err(|e| SharedError::new(&e, host.address))?;
+    let opened = Instant::now();
+    let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
+    let h2 = cluster.config.http.http2;
+    let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(h2.initial_stream_window_size)
+        .initial_connection_window_size(h2.initial_connection_window_size)
+        .max_concurrent_reset_streams(1024);
+    let closed = |remote: bool| {
+        let s = &cluster.stats;
+        s.upstream_cx_destroy.inc();
+        if remote { &s.upstream_cx_destroy_remote } else { &s.upstream_cx_destroy_local }.inc();
+        s.upstream_cx_length_ms.record(opened.elapsed().as_millis() as u64);
+        s.upstream_cx_active.dec();
+        host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
+    };
+    match builder.handshake(io).await {
+        Ok((sender, conn)) => {
+            let (c, h) = (cluster.clone(), host.clone());
+            tokio::spawn(async move {
+                let result = conn.await;
+                let s = &c.stats;
+                if result.is_err() {
+                    s.upstream_cx_protocol_error.inc();
+                }
+                s.upstream_cx_destroy.inc();
+                s.upstream_cx_destroy_remote.inc();
+                s.upstream_cx_length_ms.record(opened.elapsed().as_millis() as u64);
+                s.upstream_cx_active.dec();
+                h.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
+            });
+            Ok(sender)
+        }
+        Err(e) => {
+            cluster.stats.upstream_cx_protocol_error.inc();
+            closed(true);
+            Err(SharedError::new(&classify(e), host.address))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[test]
+    fn requests_become_absolute_with_the_host_as_authority() {
+        let body: RequestBody = http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync();
+        let req = http::Request::builder().uri("/a?b=1").header("host", "films:5000").body(body).unwrap();
+        let req = absolute_form(req);
+        assert_eq!(req.uri(), "http://films:5000/a?b=1");
+        assert!(req.headers().get("host").is_none());
+        assert_eq!(req.version(), http::Version::HTTP_2);
+    }
+}
