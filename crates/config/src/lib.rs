@@ -27,6 +27,7 @@ mod proto;
 mod reader;
 mod route;
 mod source;
+mod tcp_proxy;
 pub mod tls;
 mod upstream;
 

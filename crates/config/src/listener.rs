@@ -86,11 +86,13 @@ fn filter_chain(v: &Value, path: &str, clusters: &HashSet<String>) -> Result<Fil
         ));
     };
     if let Some((f, p)) = filters.into_iter().next() {
-        network_filter(f, &p, clusters)?;
+        let kind = match network_filter(f, &p, clusters)? {
+            NetworkFilter::HttpConnectionManager(_) => "envoy.filters.network.http_connection_manager",
+            NetworkFilter::TcpProxy(_) => "envoy.filters.network.tcp_proxy",
+        };
         return Err(ConfigError::invalid(
             p,
-            "Error: terminal filter named envoy.filters.network.http_connection_manager of type \
-             envoy.filters.network.http_connection_manager must be the last filter in a network filter chain.",
+            format!("Error: terminal filter named {kind} of type {kind} must be the last filter in a network filter chain."),
         ));
     }
     let terminal = network_filter(last, &last_path, clusters)?;
@@ -103,7 +105,7 @@ fn filter_chain(v: &Value, path: &str, clusters: &HashSet<String>) -> Result<Fil
     Ok(FilterChain { name, terminal, tls })
 }
 
-/// Reads a network `Filter`: it must be the HTTP connection manager.
+/// Reads a network `Filter`: the HTTP connection manager or the TCP proxy.
 fn network_filter(v: &Value, path: &str, clusters: &HashSet<String>) -> Result<NetworkFilter> {
     let mut f = Obj::new(v, path, proto::FILTER)?;
     let name_path = f.at("name");
@@ -119,6 +121,12 @@ fn network_filter(v: &Value, path: &str, clusters: &HashSet<String>) -> Result<N
             format!("Didn't find a registered implementation for '{name}' with type URL: ''"),
         ));
     };
+    if crate::tcp_proxy::is_tcp_proxy(config) {
+        let (o, _) = Obj::any(config, &config_path, proto::TCP_PROXY)?;
+        let tcp = crate::tcp_proxy::tcp_proxy(o)?;
+        f.finish()?;
+        return Ok(NetworkFilter::TcpProxy(tcp));
+    }
     let (hcm, url) = Obj::any(config, &config_path, proto::HCM)?;
     if url != HCM_TYPE {
         return Err(unknown_or_unsupported(config_path, "network", &name, url));
@@ -177,7 +185,7 @@ mod tests {
         assert_eq!(l.stat_prefix(), "0.0.0.0_8080");
         assert_eq!(l.per_connection_buffer_limit_bytes, 1 << 20);
         assert_eq!(l.filter_chains.len(), 1);
-        let NetworkFilter::HttpConnectionManager(h) = &l.filter_chains[0].terminal;
+        let NetworkFilter::HttpConnectionManager(h) = &l.filter_chains[0].terminal else { panic!("expected an HTTP connection manager") };
         assert_eq!(h.stat_prefix, "s");
     }
 
@@ -226,11 +234,18 @@ mod tests {
             )
         );
         let tcp = json!({"name": "tcp", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"}});
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "stat_prefix": "t", "cluster": "c"}});
         assert_eq!(
-            e(json!({"address": addr, "filter_chains": [{"filters": [tcp]}]})),
-            "l.filter_chains[0].filters[0].typed_config: network filter 'tcp' \
-             (type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy) is not supported by legate"
+            e(json!({"address": addr, "filter_chains": [{"filters": [tcp.clone(), hcm()]}]})),
+            "l.filter_chains[0].filters[0]: Error: terminal filter named envoy.filters.network.tcp_proxy of type \
+             envoy.filters.network.tcp_proxy must be the last filter in a network filter chain."
+        );
+        let redis = json!({"name": "redis", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy"}});
+        assert_eq!(
+            e(json!({"address": addr, "filter_chains": [{"filters": [redis]}]})),
+            "l.filter_chains[0].filters[0].typed_config: network filter 'redis' \
+             (type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy) is not supported by legate"
         );
     }
 }

@@ -138,6 +138,31 @@ pub struct DownstreamTls {
 pub enum NetworkFilter {
     /// `envoy.filters.network.http_connection_manager`.
     HttpConnectionManager(Box<HttpConnectionManager>),
+    /// `envoy.filters.network.tcp_proxy`.
+    TcpProxy(TcpProxy),
+}
+
+/// An `envoy.filters.network.tcp_proxy`: bytes both ways between the downstream connection and
+/// a connection to a host of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpProxy {
+    /// `stat_prefix`: stats live under `tcp.<stat_prefix>.`.
+    pub stat_prefix: String,
+    /// `cluster` or `weighted_clusters`.
+    pub target: TcpProxyTarget,
+    /// `idle_timeout` (default 1 h; `None` = disabled).
+    pub idle_timeout: Option<Duration>,
+    /// `max_connect_attempts` (default 1).
+    pub max_connect_attempts: u32,
+}
+
+/// Where a TCP proxy sends its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpProxyTarget {
+    /// One cluster.
+    Cluster(String),
+    /// Clusters picked per connection by weight.
+    Weighted(Vec<(String, u32)>),
 }
 
 /// `codec_type` of the HTTP connection manager.

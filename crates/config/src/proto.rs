@@ -779,3 +779,29 @@ pub(crate) const HTTP2_PROTOCOL_OPTIONS: &[(&str, Kind)] = &[
 ];
 /// Fields of `envoy.config.route.v3.RouteMatch.GrpcRouteMatchOptions`.
 pub(crate) const GRPC_ROUTE_MATCH_OPTIONS: &[(&str, Kind)] = &[];
+/// Fields of `envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`.
+pub(crate) const TCP_PROXY: &[(&str, Kind)] = &[
+    ("stat_prefix", Str),
+    ("cluster", Oneof),
+    ("weighted_clusters", Oneof),
+    ("on_demand", Msg),
+    ("metadata_match", Msg),
+    ("idle_timeout", Msg),
+    ("downstream_idle_timeout", Msg),
+    ("upstream_idle_timeout", Msg),
+    ("access_log", Rep),
+    ("max_connect_attempts", Msg),
+    ("backoff_options", Msg),
+    ("hash_policy", Rep),
+    ("tunneling_config", Msg),
+    ("max_downstream_connection_duration", Msg),
+    ("access_log_flush_interval", Msg),
+    ("flush_access_log_on_connected", Bool),
+    ("access_log_options", Msg),
+    ("proxy_protocol_tlvs", Rep),
+    ("max_early_data_bytes", Msg),
+];
+/// Fields of `envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster`.
+pub(crate) const TCP_WEIGHTED_CLUSTER: &[(&str, Kind)] = &[("clusters", Rep)];
+/// Fields of `...TcpProxy.WeightedCluster.ClusterWeight`.
+pub(crate) const TCP_CLUSTER_WEIGHT: &[(&str, Kind)] = &[("name", Str), ("weight", Num), ("metadata_match", Msg)];

@@ -23,7 +23,7 @@ fn seed_front_proxy_config() {
     let l = &b.listeners[0];
     assert_eq!(l.address, "0.0.0.0:8080".parse().unwrap());
     assert!(!l.name.is_empty());
-    let NetworkFilter::HttpConnectionManager(h) = &l.filter_chains[0].terminal;
+    let NetworkFilter::HttpConnectionManager(h) = &l.filter_chains[0].terminal else { panic!("expected an HTTP connection manager") };
     assert_eq!(h.stat_prefix, "ingress_http");
     assert_eq!(h.codec_type, CodecType::Auto);
     assert_eq!(h.http_filters, vec![HttpFilter::Router]);
@@ -81,7 +81,7 @@ fn camel_case_json_is_accepted() {
         (Duration::from_secs(1), LbPolicy::Random)
     );
     let NetworkFilter::HttpConnectionManager(h) =
-        &loaded.bootstrap.listeners[0].filter_chains[0].terminal;
+        &loaded.bootstrap.listeners[0].filter_chains[0].terminal else { panic!("expected an HTTP connection manager") };
     assert!(h.use_remote_address);
     assert_eq!(h.idle_timeout, Some(Duration::from_secs(10)));
     assert_eq!(

@@ -95,7 +95,7 @@ fn edge_fixture_content() {
         "cluster resolvers win"
     );
     assert_eq!(v2.lb_policy, LbPolicy::Maglev { table_size: 1021 });
-    let NetworkFilter::HttpConnectionManager(h) = &b.listeners[0].filter_chains[0].terminal;
+    let NetworkFilter::HttpConnectionManager(h) = &b.listeners[0].filter_chains[0].terminal else { panic!("expected an HTTP connection manager") };
     assert_eq!(h.server_name, "edge-proxy");
     let api = &h.route_config.virtual_hosts[1];
     let RouteAction::Forward(f) = &api.routes[1].action else {

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::http_server::{error_reply, json_reply, post_json, Reply, Request};
 use crate::pseudo_json::{parse_object, required_str};
-use crate::records::Records;
+use crate::records::{Records, StoreError};
 
 /// The film service's state.
 pub struct FilmService {
@@ -20,7 +20,12 @@ pub struct FilmService {
 impl FilmService {
     /// A film service that creates ratings at `rating_url`.
     pub fn new(rating_url: String) -> Self {
-        Self { films: Records::default(), rating_url }
+        Self::with_records(rating_url, Records::default())
+    }
+
+    /// A film service that keeps its films in `films` (e.g. a shared record store).
+    pub fn with_records(rating_url: String, films: Records) -> Self {
+        Self { films, rating_url }
     }
 
     /// Handles one request.
@@ -28,15 +33,20 @@ impl FilmService {
         let rest = req.path.strip_prefix("/films");
         match (&req.method, rest) {
             (&Method::GET, Some("" | "/")) => match req.param("name") {
-                Some(name) => match self.films.find("name", name) {
-                    Some(f) => json_reply(StatusCode::OK, &f),
-                    None => error_reply(StatusCode::NOT_FOUND, &format!("no film named '{name}'")),
+                Some(name) => match self.films.find("name", name).await {
+                    Ok(Some(f)) => json_reply(StatusCode::OK, &f),
+                    Ok(None) => error_reply(StatusCode::NOT_FOUND, &format!("no film named '{name}'")),
+                    Err(e) => store_unavailable(e),
                 },
-                None => json_reply(StatusCode::OK, &self.films.all()),
+                None => match self.films.all().await {
+                    Ok(all) => json_reply(StatusCode::OK, &all),
+                    Err(e) => store_unavailable(e),
+                },
             },
-            (&Method::GET, Some(id)) if id.starts_with('/') => match self.films.find("id", &id[1..]) {
-                Some(f) => json_reply(StatusCode::OK, &f),
-                None => error_reply(StatusCode::NOT_FOUND, "no such film"),
+            (&Method::GET, Some(id)) if id.starts_with('/') => match self.films.find("id", &id[1..]).await {
+                Ok(Some(f)) => json_reply(StatusCode::OK, &f),
+                Ok(None) => error_reply(StatusCode::NOT_FOUND, "no such film"),
+                Err(e) => store_unavailable(e),
             },
             (&Method::POST, Some("" | "/")) => self.create(&req.body).await,
             (_, Some(_)) => error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
@@ -67,7 +77,14 @@ impl FilmService {
         record.insert("name".into(), Value::String(name));
         record.insert("language".into(), Value::String(language));
         record.insert("id".into(), Value::String(id));
-        self.films.insert(record);
-        json_reply(StatusCode::OK, &self.films.all())
+        match self.films.insert(record).await {
+            Ok(all) => json_reply(StatusCode::OK, &all),
+            Err(e) => store_unavailable(e),
+        }
     }
+}
+
+/// 503 with the store's failure: the film or rating services cannot answer without their records.
+pub(crate) fn store_unavailable(e: StoreError) -> Reply {
+    error_reply(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
 }

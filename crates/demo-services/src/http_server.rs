@@ -153,6 +153,12 @@ fn percent_decode(s: &str) -> String {
 
 /// POSTs a JSON `body` to `url` (`http://host:port/path`) and returns the status and body.
 pub async fn post_json(url: &str, body: &Value) -> Result<(StatusCode, Bytes), String> {
+    request_json(Method::POST, url, Some(body)).await
+}
+
+/// Sends `method` to `url` (`http://host:port/path?query`) with an optional JSON `body` and
+/// returns the status and body. One connection per request.
+pub async fn request_json(method: Method, url: &str, body: Option<&Value>) -> Result<(StatusCode, Bytes), String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| format!("unsupported URL {url}"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -163,11 +169,15 @@ pub async fn post_json(url: &str, body: &Value) -> Result<(StatusCode, Bytes), S
         .await
         .map_err(|e| format!("handshake with {authority}: {e}"))?;
     tokio::spawn(conn);
-    let req = http::Request::post(path)
-        .header(http::header::HOST, authority)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
+    let mut req = http::Request::builder().method(method).uri(path).header(http::header::HOST, authority);
+    let payload = match body {
+        Some(b) => {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+            Bytes::from(b.to_string())
+        }
+        None => Bytes::new(),
+    };
+    let req = req.body(Full::new(payload)).map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| format!("request to {url}: {e}"))?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();

@@ -1,5 +1,7 @@
 //! The film and rating services over real sockets: the seed's flow with its pseudo-JSON bodies.
 
+mod common;
+
 use std::sync::Arc;
 
 use legate_demo_services::film::FilmService;
@@ -19,19 +21,6 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
     (status, serde_json::from_str(body).unwrap())
 }
 
-async fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).await.unwrap();
-    let status = raw[9..12].parse().unwrap();
-    (status, serde_json::from_str(raw.split_once("\r\n\r\n").unwrap().1).unwrap())
-}
 
 #[tokio::test]
 async fn seed_flow_creates_film_and_its_rating() {
@@ -44,7 +33,7 @@ async fn seed_flow_creates_film_and_its_rating() {
     let film = Arc::new(FilmService::new(format!("http://{raddr}/ratings")));
     tokio::spawn(http_server::serve(fl, "film-service", move |r| film.clone().handle(r), std::future::pending()));
 
-    let (status, list) = raw_post(faddr, "/films", "{\n    'name': 'Anand',\n    'language': 'English'\n  }").await;
+    let (status, list) = common::call("POST", faddr, "/films", Some("{\n    'name': 'Anand',\n    'language': 'English'\n  }")).await;
     assert_eq!(status, 200);
     let id = list[0]["id"].as_str().unwrap().to_string();
     assert_eq!(list[0]["name"], "Anand");
@@ -74,7 +63,7 @@ async fn malformed_bodies_get_400_json_errors() {
     let rating = Arc::new(RatingService::default());
     tokio::spawn(http_server::serve(rl, "rating-service", move |r| rating.clone().handle(r), std::future::pending()));
     for body in ["{'name': ", "[]", "{'nom': 'x'}", "not json"] {
-        let (status, err) = raw_post(raddr, "/ratings", body).await;
+        let (status, err) = common::call("POST", raddr, "/ratings", Some(body)).await;
         assert_eq!(status, 400, "{body}");
         assert!(err["error"].is_string());
     }
@@ -89,7 +78,7 @@ async fn film_creation_reports_an_unreachable_rating_service() {
     let faddr = fl.local_addr().unwrap();
     let film = Arc::new(FilmService::new(format!("http://{closed}/ratings")));
     tokio::spawn(http_server::serve(fl, "film-service", move |r| film.clone().handle(r), std::future::pending()));
-    let (status, err) = raw_post(faddr, "/films", "{'name': 'A', 'language': 'B'}").await;
+    let (status, err) = common::call("POST", faddr, "/films", Some("{'name': 'A', 'language': 'B'}")).await;
     assert_eq!(status, 502);
     assert!(err["error"].as_str().unwrap().contains("unreachable"));
     let (_, list) = get(faddr, "/films").await;

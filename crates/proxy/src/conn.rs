@@ -28,16 +28,21 @@ pub async fn serve_connection(
 ) {
     let local = stream.local_addr().unwrap_or(listener.config.address);
     let limit = listener.config.per_connection_buffer_limit_bytes;
-    let TerminalFilter::Http(hcm) = &listener.filter;
-    match &listener.tls {
-        None => {
+    match (&listener.filter, &listener.tls) {
+        (TerminalFilter::Http(hcm), None) => {
             let peer = Peer { remote, local, tls: false };
             serve_http(hcm.clone(), worker, peer, stream, limit, Negotiated::None).await
         }
-        Some(tls) => {
+        (TerminalFilter::Http(hcm), Some(tls)) => {
             let Some((stream, negotiated)) = tls.accept(stream).await else { return };
             let peer = Peer { remote, local, tls: true };
             serve_http(hcm.clone(), worker, peer, stream, limit, negotiated).await
+        }
+        (TerminalFilter::Tcp(tcp), None) => tcp.serve(stream).await,
+        (TerminalFilter::Tcp(tcp), Some(tls)) => {
+            if let Some((stream, _)) = tls.accept(stream).await {
+                tcp.serve(stream).await
+            }
         }
     }
 }

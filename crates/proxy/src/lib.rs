@@ -12,6 +12,7 @@ pub mod route;
 pub mod router;
 pub mod sniff;
 pub mod stats;
+pub mod tcp_proxy;
 pub mod tls;
 pub mod validate;
 pub mod worker;

@@ -10,6 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::hcm::Hcm;
 use crate::stats::ListenerStats;
+use crate::tcp_proxy::TcpProxyRuntime;
 use crate::tls::TlsTerminator;
 use crate::ProxyError;
 
@@ -36,6 +37,8 @@ pub struct ListenerRuntime {
 pub enum TerminalFilter {
     /// HTTP connection manager.
     Http(Arc<Hcm>),
+    /// TCP proxy.
+    Tcp(Arc<TcpProxyRuntime>),
 }
 
 impl ListenerRuntime {
@@ -50,6 +53,7 @@ impl ListenerRuntime {
             NetworkFilter::HttpConnectionManager(hcm) => {
                 TerminalFilter::Http(Arc::new(Hcm::new(hcm, &scope, clusters.clone(), store)))
             }
+            NetworkFilter::TcpProxy(tcp) => TerminalFilter::Tcp(Arc::new(TcpProxyRuntime::new(tcp, clusters.clone(), store))),
         };
         let tls = chain
             .tls

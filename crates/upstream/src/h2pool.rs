@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::host::Host;
-use crate::pool::{classify, connect_tcp, CountedStream, RequestBody};
+use crate::pool::{classify, connect_tcp, Codec, CountedStream, RequestBody};
 use crate::UpstreamError;
 
 type Key = (usize, SocketAddr);
@@ -172,7 +172,7 @@ fn stream_error(e: hyper::Error) -> UpstreamError {
 /// Opens a connection and runs the HTTP/2 handshake; the connection's driver task does the
 /// closing accounting.
 async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<RequestBody>, SharedError> {
-    let stream = connect_tcp(&cluster, &host, true).await.map_err(|e| SharedError::new(&e, host.address))?;
+    let stream = connect_tcp(&cluster, &host, Codec::Http2).await.map_err(|e| SharedError::new(&e, host.address))?;
     let opened = Instant::now();
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
     let h2 = cluster.config.http.http2;

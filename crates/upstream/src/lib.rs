@@ -15,6 +15,7 @@ mod manager;
 mod pool;
 mod pools;
 mod stats;
+mod tcp;
 
 pub use cluster::Cluster;
 pub use error::UpstreamError;
@@ -25,6 +26,7 @@ pub use h2pool::Http2Pool;
 pub use pool::{BoxError, Http1Pool, RequestBody};
 pub use pools::UpstreamPools;
 pub use stats::{ClusterStats, LazyHistogram};
+pub use tcp::TcpConnection;
 
 #[cfg(test)]
 mod test_support;

@@ -307,13 +307,28 @@ pub(crate) fn classify(err: hyper::Error) -> UpstreamError {
     UpstreamError::Reset { detail }
 }
 
+/// What a new upstream connection will carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    /// HTTP/1.1 (`upstream_cx_http1_total`).
+    Http1,
+    /// HTTP/2 (`upstream_cx_http2_total`).
+    Http2,
+    /// Raw bytes (TCP proxy).
+    Tcp,
+}
+
 /// Connects to `host` within the cluster's `connect_timeout`, counting the connection
 /// (`upstream_cx_total`, `upstream_cx_http{1,2}_total`, `upstream_cx_active`, connect failures and
 /// timeouts, `upstream_cx_connect_ms`). Once connected, the caller owns the `cx_active` count.
-pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, http2: bool) -> Result<TcpStream, UpstreamError> {
+pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) -> Result<TcpStream, UpstreamError> {
     let s = &cluster.stats;
     s.upstream_cx_total.inc();
-    if http2 { &s.upstream_cx_http2_total } else { &s.upstream_cx_http1_total }.inc();
+    match codec {
+        Codec::Http1 => s.upstream_cx_http1_total.inc(),
+        Codec::Http2 => s.upstream_cx_http2_total.inc(),
+        Codec::Tcp => {}
+    }
     s.upstream_cx_active.inc();
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
     host.stats.cx_active.fetch_add(1, Ordering::Relaxed);
@@ -345,7 +360,7 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, http2: bool) -> 
 
 /// Connects to `host` and starts the HTTP/1 codec.
 async fn open(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<PooledConn, UpstreamError> {
-    let stream = connect_tcp(&cluster, &host, false).await?;
+    let stream = connect_tcp(&cluster, &host, Codec::Http1).await?;
     cluster.stats.http1_codec_created();
     let shared = Arc::new(ConnShared {
         cluster: cluster.clone(),

@@ -1,0 +1,207 @@
+//! `envoy.filters.network.tcp_proxy`: each downstream connection gets a connection to a host of
+//! the cluster and bytes flow both ways until both sides are done. A side that finishes sending
+//! (EOF) half-closes the other direction, so half-closed protocols keep working; the session
+//! ends on `idle_timeout` without traffic either way.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use legate_config::model::{TcpProxy, TcpProxyTarget};
+use legate_stats::{Counter, Store};
+use legate_upstream::{ClusterManager, LbContext, TcpConnection};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// A listener's TCP proxy.
+pub struct TcpProxyRuntime {
+    config: TcpProxy,
+    clusters: Arc<ClusterManager>,
+    stats: TcpProxyStats,
+}
+
+/// `tcp.<stat_prefix>.*`.
+struct TcpProxyStats {
+    downstream_cx_total: Counter,
+    downstream_cx_no_route: Counter,
+    downstream_cx_rx_bytes_total: Counter,
+    downstream_cx_tx_bytes_total: Counter,
+    idle_timeout: Counter,
+    upstream_connect_attempts_exceeded: Counter,
+}
+
+impl TcpProxyRuntime {
+    /// Instantiates the filter.
+    pub fn new(config: &TcpProxy, clusters: Arc<ClusterManager>, store: &Store) -> Self {
+        let c = |n: &str| store.counter(&format!("tcp.{}.{n}", config.stat_prefix));
+        let stats = TcpProxyStats {
+            downstream_cx_total: c("downstream_cx_total"),
+            downstream_cx_no_route: c("downstream_cx_no_route"),
+            downstream_cx_rx_bytes_total: c("downstream_cx_rx_bytes_total"),
+            downstream_cx_tx_bytes_total: c("downstream_cx_tx_bytes_total"),
+            idle_timeout: c("idle_timeout"),
+            upstream_connect_attempts_exceeded: c("upstream_connect_attempts_exceeded"),
+        };
+        Self { config: config.clone(), clusters, stats }
+    }
+
+    /// Proxies `downstream` until both directions are finished or the session idles out.
+    pub async fn serve<D>(&self, downstream: D)
+    where
+        D: AsyncRead + AsyncWrite + Unpin,
+    {
+        let stats = &self.stats;
+        stats.downstream_cx_total.inc();
+        let Some(cluster) = self.pick_cluster().and_then(|name| self.clusters.get(name)) else {
+            stats.downstream_cx_no_route.inc();
+            return;
+        };
+        let mut upstream = None;
+        for _ in 0..self.config.max_connect_attempts {
+            let Some(host) = cluster.choose_host(&LbContext::default()) else { return };
+            match TcpConnection::connect(cluster, &host).await {
+                Ok(c) => {
+                    upstream = Some(c);
+                    break;
+                }
+                Err(e) => tracing::debug!("tcp_proxy {}: {e}", self.config.stat_prefix),
+            }
+        }
+        let Some(mut upstream) = upstream else {
+            if self.config.max_connect_attempts > 1 {
+                stats.upstream_connect_attempts_exceeded.inc();
+            }
+            return;
+        };
+        let activity = Arc::new(Activity { start: Instant::now(), last_ms: AtomicU64::new(0) });
+        let mut down = Metered {
+            io: downstream,
+            activity: activity.clone(),
+            read: stats.downstream_cx_rx_bytes_total.clone(),
+            written: stats.downstream_cx_tx_bytes_total.clone(),
+        };
+        let copy = tokio::io::copy_bidirectional(&mut down, &mut upstream.stream);
+        let outcome = match self.config.idle_timeout {
+            None => Some(copy.await),
+            Some(limit) => tokio::select! {
+                r = copy => Some(r),
+                () = activity.idle_for(limit) => None,
+            },
+        };
+        match outcome {
+            None => stats.idle_timeout.inc(),
+            // The upstream finished first when downstream bytes were all sent and it sent EOF.
+            Some(Ok((_, from_upstream))) if from_upstream > 0 || activity.last_ms.load(Ordering::Relaxed) > 0 => {
+                upstream.closed_by_upstream()
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn pick_cluster(&self) -> Option<&str> {
+        match &self.config.target {
+            TcpProxyTarget::Cluster(name) => Some(name),
+            TcpProxyTarget::Weighted(clusters) => {
+                let total: u64 = clusters.iter().map(|(_, w)| u64::from(*w)).sum();
+                let mut pick = rand::random::<u64>() % total.max(1);
+                clusters.iter().find_map(|(name, w)| {
+                    if pick < u64::from(*w) {
+                        Some(name.as_str())
+                    } else {
+                        pick -= u64::from(*w);
+                        None
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// When bytes last moved, in ms since the session started.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing has moved for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let deadline = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + limit;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+/// The downstream side: counts bytes and records activity.
+struct Metered<D> {
+    io: D,
+    activity: Arc<Activity>,
+    read: Counter,
+    written: Counter,
+}
+
+impl<D: AsyncRead + Unpin> AsyncRead for Metered<D> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            self.read.add(n as u64);
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl<D: AsyncWrite + Unpin> AsyncWrite for Metered<D> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 {
+                self.written.add(n as u64);
+                self.activity.touch();
+            }
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_timer_restarts_on_activity() {
+        let a = Activity { start: Instant::now(), last_ms: AtomicU64::new(0) };
+        let idle = a.idle_for(Duration::from_secs(10));
+        tokio::pin!(idle);
+        tokio::time::advance(Duration::from_secs(6)).await;
+        a.touch();
+        tokio::select! {
+            biased;
+            () = &mut idle => panic!("fired although bytes moved 4 s ago"),
+            () = tokio::time::sleep(Duration::from_secs(9)) => {}
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+        idle.await;
+        assert!(a.start.elapsed() >= Duration::from_secs(16));
+    }
+}
