@@ -1,9 +1,13 @@
 """TLS termination, ALPN and HTTP/2 over TLS: curl against Envoy and Legate on the same
-certificates (a CA and a leaf made with openssl at test time), and the ssl.* stats after."""
+certificates (a CA and a leaf made with openssl at test time), and the ssl.* stats after; TLS to
+upstreams (a Python TLS server) with the right CA, another CA and no verification."""
+import http.server
 import json
 import os
+import ssl
 import subprocess
 import tempfile
+import threading
 
 import pytest
 
@@ -23,6 +27,8 @@ def pki():
     with tempfile.TemporaryDirectory(prefix="diff-tls-") as d:
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=another CA", cwd=d)
         for name, cn in (("server", "localhost"), ("client", "client.test")):
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
@@ -116,3 +122,55 @@ def test_ssl_stats_after_the_requests_above(tls_pair, mtls_pair, name):
     for pair in (tls_pair, mtls_pair):
         e, l = pair.both(lambda p: p.stats().get(f"{p.listener_stat}.ssl.{name}"))
         assert l == e, show(f"listener ssl.{name}", e, l)
+
+
+class _TlsHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"tls-upstream {self.path}".encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def tls_upstream(pki):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TlsHandler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(f"{pki}/server.pem", f"{pki}/server.key")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def up_pair(make_pair, values, pki, tls_upstream):
+    return make_pair(harness.load_template("tls_upstream.yaml"),
+                     dict(values, tls_port=tls_upstream, ca=f"{pki}/ca.pem", other_ca=f"{pki}/other.pem"))
+
+
+@pytest.mark.parametrize("path", ["/ok/a", "/noverify/b"])
+def test_tls_upstream_request(up_pair, path):
+    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body))(p.get(path)))
+    assert e[0] == 200, show("Envoy (harness check)", e, None)
+    assert l == e, show(f"GET {path} over TLS to the upstream", e, l)
+
+
+def test_tls_upstream_with_an_untrusted_certificate(up_pair):
+    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body.decode()))(p.get("/badca/c")))
+    assert e[0] == 503, show("Envoy (harness check)", e, None)
+    assert l == e, show("untrusted upstream certificate", e, l)
+
+
+@pytest.mark.parametrize("name", ["cluster.tls_ok.ssl.handshake", "cluster.tls_noverify.ssl.handshake",
+                                  "cluster.tls_badca.upstream_cx_connect_fail", "cluster.tls_badca.ssl.fail_verify_error",
+                                  "cluster.tls_badca.upstream_rq_503"])
+def test_tls_upstream_stats(up_pair, name):
+    e, l = up_pair.both(lambda p: p.stats().get(name))
+    assert l == e, show(name, e, l)

@@ -118,6 +118,11 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         .u32("per_connection_buffer_limit_bytes")?
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
     let http = http_options(&mut o)?;
+    let tls_path = o.at("transport_socket");
+    let tls = o
+        .take("transport_socket")
+        .map(|t| crate::tls::upstream_transport_socket(t, &tls_path))
+        .transpose()?;
     o.finish()?;
 
     Ok(Cluster {
@@ -134,6 +139,7 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         healthy_panic_threshold,
         per_connection_buffer_limit_bytes,
         http,
+        tls,
     })
 }
 

@@ -117,6 +117,22 @@ impl Default for TlsParams {
     }
 }
 
+/// An `UpstreamTlsContext`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `sni`: the server name sent (none when empty, as in Envoy).
+    pub sni: Option<String>,
+    /// `common_tls_context.tls_certificates`: the client certificate for mutual TLS.
+    pub client_certificate: Option<TlsCertificate>,
+    /// `common_tls_context.validation_context.trusted_ca`: without it, Envoy does not verify
+    /// the upstream's certificate, and neither does Legate.
+    pub trusted_ca: Option<DataSource>,
+    /// `common_tls_context.alpn_protocols`.
+    pub alpn_protocols: Vec<String>,
+    /// `common_tls_context.tls_params`.
+    pub params: TlsParams,
+}
+
 /// A `DownstreamTlsContext`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownstreamTls {
@@ -746,6 +762,8 @@ pub struct Cluster {
     pub per_connection_buffer_limit_bytes: u32,
     /// Upstream HTTP/1 options.
     pub http: UpstreamHttpOptions,
+    /// `transport_socket` `envoy.transport_sockets.tls`: TLS to the hosts (`None` = plain TCP).
+    pub tls: Option<UpstreamTls>,
 }
 
 impl Cluster {

@@ -805,3 +805,13 @@ pub(crate) const TCP_PROXY: &[(&str, Kind)] = &[
 pub(crate) const TCP_WEIGHTED_CLUSTER: &[(&str, Kind)] = &[("clusters", Rep)];
 /// Fields of `...TcpProxy.WeightedCluster.ClusterWeight`.
 pub(crate) const TCP_CLUSTER_WEIGHT: &[(&str, Kind)] = &[("name", Str), ("weight", Num), ("metadata_match", Msg)];
+/// Fields of `envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`.
+pub(crate) const UPSTREAM_TLS_CONTEXT: &[(&str, Kind)] = &[
+    ("common_tls_context", Msg),
+    ("sni", Str),
+    ("auto_host_sni", Bool),
+    ("auto_sni_san_validation", Bool),
+    ("allow_renegotiation", Bool),
+    ("max_session_keys", Msg),
+    ("enforce_rsa_key_usage", Msg),
+];

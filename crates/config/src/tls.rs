@@ -3,13 +3,17 @@
 use serde_json::Value;
 
 use crate::error::{ConfigError, Result};
-use crate::model::{DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion};
+use crate::model::{DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion, UpstreamTls};
 use crate::proto;
 use crate::reader::Obj;
 
 /// `@type` of the downstream TLS context.
 pub(crate) const DOWNSTREAM_TLS_TYPE: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+
+/// `@type` of the upstream TLS context.
+pub(crate) const UPSTREAM_TLS_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 
 /// TLS 1.2 cipher suites Legate (rustls) offers, by their BoringSSL names.
 pub const TLS12_CIPHER_SUITES: [&str; 6] = [
@@ -77,6 +81,48 @@ pub(crate) fn downstream_transport_socket(v: &Value, path: &str) -> Result<Downs
     ctx.finish()?;
     o.finish()?;
     Ok(DownstreamTls { certificate, alpn_protocols, params, trusted_ca, require_client_certificate })
+}
+
+/// Reads a cluster's `transport_socket`.
+pub(crate) fn upstream_transport_socket(v: &Value, path: &str) -> Result<UpstreamTls> {
+    let mut o = Obj::new(v, path, proto::TRANSPORT_SOCKET)?;
+    let name = o.string("name")?;
+    let config_path = o.at("typed_config");
+    let Some(config) = o.take("typed_config") else {
+        return Err(ConfigError::invalid(
+            config_path,
+            format!("Didn't find a registered implementation for '{name}' with type URL: ''"),
+        ));
+    };
+    let (mut ctx, url) = Obj::any(config, &config_path, proto::UPSTREAM_TLS_CONTEXT)?;
+    if url != UPSTREAM_TLS_TYPE {
+        return Err(ConfigError::unsupported_value(config_path, format!("transport socket type {url}")));
+    }
+    let sni = ctx.str("sni")?.filter(|s| !s.is_empty());
+    let (mut client_certificate, mut alpn_protocols, mut params, mut trusted_ca) = (None, Vec::new(), TlsParams::default(), None);
+    if let Some(mut common) = ctx.obj("common_tls_context", proto::COMMON_TLS_CONTEXT)? {
+        let certs_path = common.at("tls_certificates");
+        let mut certs = common.array("tls_certificates")?;
+        if certs.len() > 1 {
+            return Err(ConfigError::unsupported_value(crate::reader::index(&certs_path, 1), "a second certificate"));
+        }
+        if let Some((cert, cert_path)) = certs.pop() {
+            client_certificate = Some(tls_certificate(cert, &cert_path)?);
+        }
+        alpn_protocols = common.strings("alpn_protocols")?.into_iter().map(|(s, _)| s).collect();
+        if let Some(p) = common.obj("tls_params", proto::TLS_PARAMETERS)? {
+            params = tls_params(p)?;
+        }
+        if let Some(mut vc) = common.obj("validation_context", proto::CERTIFICATE_VALIDATION_CONTEXT)? {
+            let ca_path = vc.at("trusted_ca");
+            trusted_ca = vc.take("trusted_ca").map(|v| data_source(v, &ca_path)).transpose()?;
+            vc.finish()?;
+        }
+        common.finish()?;
+    }
+    ctx.finish()?;
+    o.finish()?;
+    Ok(UpstreamTls { sni, client_certificate, trusted_ca, alpn_protocols, params })
 }
 
 fn tls_certificate(v: &Value, path: &str) -> Result<TlsCertificate> {
@@ -180,6 +226,21 @@ mod tests {
         assert_eq!(t.params.cipher_suites.len(), 2);
         assert!(t.require_client_certificate);
         assert_eq!(t.trusted_ca, Some(DataSource::File("/ca.pem".into())));
+    }
+
+    #[test]
+    fn reads_upstream_contexts() {
+        let v = json!({"name": "envoy.transport_sockets.tls", "typed_config": {"@type": UPSTREAM_TLS_TYPE, "sni": "films.internal",
+            "common_tls_context": {"validation_context": {"trusted_ca": {"filename": "/ca.pem"}}, "alpn_protocols": ["h2"]}}});
+        let t = upstream_transport_socket(&v, "c.transport_socket").unwrap();
+        assert_eq!(t.sni.as_deref(), Some("films.internal"));
+        assert_eq!(t.trusted_ca, Some(DataSource::File("/ca.pem".into())));
+        assert_eq!(t.alpn_protocols, ["h2"]);
+        let v = json!({"name": "tls", "typed_config": {"@type": UPSTREAM_TLS_TYPE, "allow_renegotiation": true}});
+        assert_eq!(
+            upstream_transport_socket(&v, "c.transport_socket").unwrap_err().to_string(),
+            "c.transport_socket.typed_config.allow_renegotiation: not supported by legate"
+        );
     }
 
     #[test]

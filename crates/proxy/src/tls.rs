@@ -7,7 +7,8 @@ use legate_config::model::{DataSource, DownstreamTls, TlsVersion};
 use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CipherSuite, NamedGroup, ProtocolVersion, RootCertStore, ServerConfig};
+use legate_upstream::tls::{cipher_name, curve_name};
+use rustls::{ProtocolVersion, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpStream;
@@ -123,34 +124,6 @@ fn certificates(source: &DataSource, what: &str) -> Result<Vec<CertificateDer<'s
 
 fn tls_error(what: &str, e: impl std::fmt::Display) -> ProxyError {
     ProxyError::Config(format!("TLS {what}: {e}"))
-}
-
-/// Envoy's (BoringSSL's) name of a cipher suite.
-fn cipher_name(suite: CipherSuite) -> &'static str {
-    match suite {
-        CipherSuite::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
-        CipherSuite::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
-        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
-        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
-        _ => "unknown",
-    }
-}
-
-/// Envoy's name of a key-exchange group.
-fn curve_name(group: NamedGroup) -> &'static str {
-    match group {
-        NamedGroup::X25519 => "X25519",
-        NamedGroup::secp256r1 => "P-256",
-        NamedGroup::secp384r1 => "P-384",
-        NamedGroup::secp521r1 => "P-521",
-        NamedGroup::X25519MLKEM768 => "X25519MLKEM768",
-        _ => "unknown",
-    }
 }
 
 /// `listener.<addr>.ssl.*`.

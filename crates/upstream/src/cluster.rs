@@ -25,6 +25,8 @@ pub struct Cluster {
     pub config: model::Cluster,
     /// `cluster.<stat_name>.*` stats.
     pub stats: ClusterStats,
+    /// TLS to the hosts (`transport_socket`).
+    pub(crate) tls: Option<crate::tls::UpstreamTlsConnector>,
     hosts: ArcSwap<HostSet>,
     lb: ArcSwap<LoadBalancer>,
     hash_stats: HashLbStats,
@@ -49,6 +51,12 @@ impl Cluster {
     pub(crate) fn new(index: usize, config: &model::Cluster, store: &Store, cluster_updated: Counter) -> Result<Self, UpstreamError> {
         validate(config)?;
         let stats = ClusterStats::new(store, config.stat_name());
+        let http2 = config.http.protocol == legate_config::model::UpstreamProtocol::Http2;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|t| crate::tls::UpstreamTlsConnector::new(t, http2, store, &format!("cluster.{}.", config.stat_name())))
+            .transpose()?;
         let hash_stats = HashLbStats::new(store, &format!("cluster.{}.", config.stat_name()), config.lb_policy);
         let levels = match config.discovery {
             DiscoveryType::LogicalDns => 1,
@@ -66,6 +74,7 @@ impl Cluster {
             initialized: watch::channel(false).0,
             cluster_updated,
             stats,
+            tls,
             config: config.clone(),
         };
         if config.discovery == DiscoveryType::Static {

@@ -18,6 +18,13 @@ pub enum UpstreamError {
     /// The connection did not complete within the cluster's `connect_timeout`.
     #[error("connect timeout")]
     ConnectTimeout,
+    /// The TLS handshake with the upstream failed (certificate not verified, no common
+    /// protocol...).
+    #[error("upstream TLS handshake failed: {detail}")]
+    Tls {
+        /// What rustls reported.
+        detail: String,
+    },
     /// The upstream closed or reset the connection before sending complete response headers.
     #[error("upstream connection terminated before response headers: {detail}")]
     Reset {
@@ -44,6 +51,7 @@ impl UpstreamError {
         match self {
             Self::ConnectFailure { .. } => "remote connection failure".into(),
             Self::ConnectTimeout => "connection timeout".into(),
+            Self::Tls { .. } => "remote connection failure".into(),
             Self::Reset { .. } => "connection termination".into(),
             Self::Protocol { .. } => "protocol error".into(),
             Self::InvalidConfig(_) => "local reset".into(),
@@ -54,7 +62,7 @@ impl UpstreamError {
     /// `UPE` (upstream protocol error).
     pub fn response_flag(&self) -> &'static str {
         match self {
-            Self::ConnectFailure { .. } | Self::ConnectTimeout => "UF",
+            Self::ConnectFailure { .. } | Self::ConnectTimeout | Self::Tls { .. } => "UF",
             Self::Reset { .. } | Self::InvalidConfig(_) => "UC",
             Self::Protocol { .. } => "UPE",
         }
@@ -73,6 +81,7 @@ impl UpstreamError {
     pub fn transport_failure_reason(&self) -> Option<String> {
         match self {
             Self::ConnectFailure { source, .. } => Some(format!("delayed connect error: {}", os_error_text(source))),
+            Self::Tls { detail } => Some(format!("TLS_error:|{detail}:TLS_error_end")),
             _ => None,
         }
     }
@@ -89,7 +98,7 @@ impl UpstreamError {
 
     /// Whether the failure happened while connecting (no request reached the upstream).
     pub fn is_connect_failure(&self) -> bool {
-        matches!(self, Self::ConnectFailure { .. } | Self::ConnectTimeout)
+        matches!(self, Self::ConnectFailure { .. } | Self::ConnectTimeout | Self::Tls { .. })
     }
 }
 

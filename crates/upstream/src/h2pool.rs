@@ -43,6 +43,7 @@ struct SharedError {
 enum ErrorKind {
     ConnectFailure,
     ConnectTimeout,
+    Tls,
     Protocol,
     Reset,
 }
@@ -50,6 +51,9 @@ enum ErrorKind {
 impl SharedError {
     fn new(e: &UpstreamError, addr: SocketAddr) -> Self {
         let (kind, io_kind) = match e {
+            UpstreamError::Tls { detail } => {
+                return Self { kind: ErrorKind::Tls, addr, detail: detail.clone(), io_kind: std::io::ErrorKind::Other }
+            }
             UpstreamError::ConnectFailure { source, .. } => (ErrorKind::ConnectFailure, source.kind()),
             UpstreamError::ConnectTimeout => (ErrorKind::ConnectTimeout, std::io::ErrorKind::TimedOut),
             UpstreamError::Protocol { .. } => (ErrorKind::Protocol, std::io::ErrorKind::Other),
@@ -65,6 +69,7 @@ impl SharedError {
                 source: std::io::Error::new(self.io_kind, self.detail.clone()),
             },
             ErrorKind::ConnectTimeout => UpstreamError::ConnectTimeout,
+            ErrorKind::Tls => UpstreamError::Tls { detail: self.detail.clone() },
             ErrorKind::Protocol => UpstreamError::Protocol { detail: self.detail.clone() },
             ErrorKind::Reset => UpstreamError::Reset { detail: self.detail.clone() },
         }

@@ -16,6 +16,7 @@ mod pool;
 mod pools;
 mod stats;
 mod tcp;
+pub mod tls;
 
 pub use cluster::Cluster;
 pub use error::UpstreamError;
@@ -23,7 +24,7 @@ pub use host::{Host, HostSet, HostStats};
 pub use lb::LbContext;
 pub use manager::ClusterManager;
 pub use h2pool::Http2Pool;
-pub use pool::{BoxError, Http1Pool, RequestBody};
+pub use pool::{BoxError, Http1Pool, RequestBody, UpstreamStream};
 pub use pools::UpstreamPools;
 pub use stats::{ClusterStats, LazyHistogram};
 pub use tcp::TcpConnection;

@@ -321,7 +321,7 @@ pub(crate) enum Codec {
 /// Connects to `host` within the cluster's `connect_timeout`, counting the connection
 /// (`upstream_cx_total`, `upstream_cx_http{1,2}_total`, `upstream_cx_active`, connect failures and
 /// timeouts, `upstream_cx_connect_ms`). Once connected, the caller owns the `cx_active` count.
-pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) -> Result<TcpStream, UpstreamError> {
+pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) -> Result<UpstreamStream, UpstreamError> {
     let s = &cluster.stats;
     s.upstream_cx_total.inc();
     match codec {
@@ -353,9 +353,86 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) ->
             return Err(UpstreamError::ConnectTimeout);
         }
     };
-    s.upstream_cx_connect_ms.record(start.elapsed().as_millis() as u64);
     let _ = stream.set_nodelay(true);
+    let stream = match &cluster.tls {
+        None => UpstreamStream::Plain(stream),
+        // The handshake is part of connecting: a failure is a connect failure, as in Envoy.
+        Some(tls) => match tls.handshake(stream).await {
+            Ok(tls) => UpstreamStream::Tls(Box::new(tls)),
+            Err(e) => {
+                connect_failed(true);
+                return Err(e);
+            }
+        },
+    };
+    s.upstream_cx_connect_ms.record(start.elapsed().as_millis() as u64);
     Ok(stream)
+}
+
+/// An upstream connection's byte stream: plain TCP or TLS over it.
+pub enum UpstreamStream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS (`transport_socket` on the cluster).
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl UpstreamStream {
+    /// The negotiated ALPN protocol, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Self::Plain(_) => None,
+            Self::Tls(t) => t.get_ref().1.alpn_protocol(),
+        }
+    }
+}
+
+// === impl UpstreamStream ===
+
+impl AsyncRead for UpstreamStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, data),
+            Self::Tls(s) => Pin::new(s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            Self::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 /// Connects to `host` and starts the HTTP/1 codec.
@@ -485,7 +562,7 @@ fn finish(shared: &ConnShared, result: &Result<(), hyper::Error>, force_local: b
 
 /// The upstream TCP stream, counting bytes into the cluster's stats as they flow.
 pub(crate) struct CountedStream {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: UpstreamStream,
     pub(crate) cluster: Arc<Cluster>,
 }
 

@@ -4,19 +4,18 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::host::Host;
-use crate::pool::{connect_tcp, Codec};
+use crate::pool::{connect_tcp, Codec, UpstreamStream};
 use crate::UpstreamError;
 
 /// An open upstream TCP connection; dropping it accounts for its close (`upstream_cx_destroy*`,
 /// `upstream_cx_length_ms`, `upstream_cx_active`).
 pub struct TcpConnection {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket (TLS when the cluster has a transport socket).
+    pub stream: UpstreamStream,
     accounting: CloseAccounting,
 }
 

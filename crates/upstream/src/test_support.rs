@@ -28,6 +28,7 @@ pub fn cluster_config(name: &str, discovery: DiscoveryType, endpoints: &[(&str, 
         dns_resolvers: Vec::new(),
         healthy_panic_threshold: 50.0,
         per_connection_buffer_limit_bytes: 1024 * 1024,
+        tls: None,
         http: model::UpstreamHttpOptions::default(),
     }
 }
