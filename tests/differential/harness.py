@@ -128,13 +128,14 @@ class Connection:
                     break
                 k, _, v = line.decode("latin-1").partition(":")
                 headers.append((k.strip().lower(), v.strip()))
-            if 100 <= int(status) < 200:
+            # 101 ends the HTTP exchange (the connection switches protocols): it is final here.
+            if 100 <= int(status) < 200 and int(status) != 101:
                 interim.append(int(status))
                 continue
             break
         hmap = dict(headers)
         status = int(status)
-        if method == "HEAD" or status in (204, 304):
+        if method == "HEAD" or status in (101, 204, 304):
             body = b""
         elif "chunked" in hmap.get("transfer-encoding", "").lower():
             parts = []

@@ -112,6 +112,20 @@ pub(crate) fn http_connection_manager(
             "value must be inside range (0, 8192]",
         ));
     }
+    let mut upgrade_types = Vec::new();
+    for (u, p) in o.array("upgrade_configs")? {
+        let mut u = Obj::new(u, p, proto::UPGRADE_CONFIG)?;
+        let type_path = u.at("upgrade_type");
+        let kind = u.string("upgrade_type")?.to_ascii_lowercase();
+        non_empty(&kind, &type_path)?;
+        if kind == "connect" {
+            return Err(ConfigError::unsupported_value(type_path, "upgrade_type CONNECT"));
+        }
+        if u.bool("enabled")?.unwrap_or(true) {
+            upgrade_types.push(kind);
+        }
+        u.finish()?;
+    }
     let http2_path = o.at("http2_protocol_options");
     let http2 = match o.take("http2_protocol_options") {
         Some(h2) => crate::upstream::http2_protocol_options(h2, &http2_path)?,
@@ -154,6 +168,7 @@ pub(crate) fn http_connection_manager(
         max_headers_count,
         max_request_headers_kb,
         http2,
+        upgrade_types,
         stream_idle_timeout,
         server_name,
         server_header_transformation,

@@ -253,6 +253,9 @@ pub struct HttpConnectionManager {
     pub max_request_headers_kb: u32,
     /// `http2_protocol_options` of downstream HTTP/2 connections.
     pub http2: Http2Options,
+    /// `upgrade_configs`: the enabled `upgrade_type`s, lower-cased (`websocket`); an HTTP/1.1
+    /// `Upgrade` request of another type has its upgrade headers removed.
+    pub upgrade_types: Vec<String>,
     /// `stream_idle_timeout` (default 5 min; `None` = disabled).
     pub stream_idle_timeout: Option<Duration>,
     /// `server_name` sent in the `server` response header (default `envoy`... Legate: see parser).

@@ -815,3 +815,5 @@ pub(crate) const UPSTREAM_TLS_CONTEXT: &[(&str, Kind)] = &[
     ("max_session_keys", Msg),
     ("enforce_rsa_key_usage", Msg),
 ];
+/// Fields of `...HttpConnectionManager.UpgradeConfig`.
+pub(crate) const UPGRADE_CONFIG: &[(&str, Kind)] = &[("upgrade_type", Str), ("filters", Rep), ("enabled", Msg)];

@@ -125,13 +125,20 @@ impl Hcm {
                 return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
             }
         };
+        let upgrade = self.allowed_upgrade(&parts);
         let classified = self.forwarding.mutate(&mut parts.headers, &peer);
+        // An allowed upgrade keeps the headers the hop-by-hop removal just took.
+        if let Some(protocol) = &upgrade {
+            parts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(http::header::UPGRADE, protocol.clone());
+        }
         let ctx = RouteContext {
             hcm: self,
             worker,
             peer,
             classified,
             path_and_query,
+            upgrade: upgrade.is_some(),
             start: Instant::now(),
         };
         router::route_and_forward(ctx, parts, body, guard).await
@@ -143,6 +150,23 @@ impl Hcm {
         self.finish_headers(&mut resp);
         self.stats.record_response(rejection.status.as_u16());
         resp
+    }
+
+    /// The `Upgrade` value of an HTTP/1.1 upgrade request whose type `upgrade_configs` enables.
+    fn allowed_upgrade(&self, parts: &http::request::Parts) -> Option<HeaderValue> {
+        if self.config.upgrade_types.is_empty() || parts.version != http::Version::HTTP_11 {
+            return None;
+        }
+        let connection_upgrade = parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        let protocol = parts.headers.get(http::header::UPGRADE)?;
+        let name = protocol.to_str().ok()?.trim().to_ascii_lowercase();
+        (connection_upgrade && self.config.upgrade_types.contains(&name)).then(|| protocol.clone())
     }
 
     /// The `server` header a locally generated response carries (none with PASS_THROUGH).

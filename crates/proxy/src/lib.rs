@@ -14,6 +14,7 @@ pub mod sniff;
 pub mod stats;
 pub mod tcp_proxy;
 pub mod tls;
+pub mod upgrade;
 pub mod validate;
 pub mod worker;
 

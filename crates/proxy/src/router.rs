@@ -30,6 +30,8 @@ pub struct RouteContext<'a> {
     pub classified: Classified,
     /// Path and query as received.
     pub path_and_query: String,
+    /// Whether this is an HTTP/1.1 upgrade (WebSocket...) that `upgrade_configs` allows.
+    pub upgrade: bool,
     /// When routing began.
     pub start: Instant,
 }
@@ -152,6 +154,8 @@ pub async fn route_and_forward(
         parts.uri = uri;
     }
     let downstream_version = parts.version;
+    let downstream_upgrade =
+        if ctx.upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
     parts.version = http::Version::HTTP_11;
     // Response mutations may read request headers (%REQ()%); keep them only when needed.
     let request_headers_for_response =
@@ -227,12 +231,24 @@ pub async fn route_and_forward(
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
             resp
         }
-        Ok(Ok(resp)) => {
+        Ok(Ok(mut resp)) => {
+            let upgraded = match downstream_upgrade {
+                Some(downstream) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                    let upstream = hyper::upgrade::on(&mut resp);
+                    tokio::spawn(crate::upgrade::splice(downstream, upstream, hcm.stats.clone()));
+                    resp.headers().get(http::header::UPGRADE).cloned()
+                }
+                _ => None,
+            };
             let (mut rparts, rbody) = resp.into_parts();
             let status = rparts.status.as_u16();
             cstats.record_response(status, internal);
             guard.set_upstream(completion(status < 500));
             clean_response_headers(&mut rparts.headers);
+            if let Some(protocol) = upgraded {
+                rparts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
+                rparts.headers.insert(http::header::UPGRADE, protocol);
+            }
             rparts.headers.insert(names::UPSTREAM_SERVICE_TIME, HeaderValue::from(ms_since(up_start)));
             let response_ctx = FormatContext { upstream_remote: Some(host.address), ..format_ctx };
             matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);

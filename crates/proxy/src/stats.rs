@@ -98,6 +98,10 @@ pub struct HcmStats {
     pub downstream_cx_rx_bytes_total: Counter,
     /// `downstream_cx_tx_bytes_total`.
     pub downstream_cx_tx_bytes_total: Counter,
+    /// `downstream_cx_upgrades_total` (WebSocket and other HTTP/1.1 upgrades).
+    pub downstream_cx_upgrades_total: Counter,
+    /// `downstream_cx_upgrades_active`.
+    pub downstream_cx_upgrades_active: Gauge,
     /// `downstream_rq_total`.
     pub downstream_rq_total: Counter,
     /// `downstream_rq_http1_total`.
@@ -157,6 +161,8 @@ impl HcmStats {
             downstream_cx_length_ms: h("downstream_cx_length_ms"),
             downstream_cx_rx_bytes_total: c("downstream_cx_rx_bytes_total"),
             downstream_cx_tx_bytes_total: c("downstream_cx_tx_bytes_total"),
+            downstream_cx_upgrades_total: c("downstream_cx_upgrades_total"),
+            downstream_cx_upgrades_active: g("downstream_cx_upgrades_active"),
             downstream_rq_total: c("downstream_rq_total"),
             downstream_rq_http1_total: c("downstream_rq_http1_total"),
             downstream_rq_http2_total: c("downstream_rq_http2_total"),

@@ -469,6 +469,8 @@ async fn open(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<PooledConn, Upst
 
 /// Runs a connection until it closes, then accounts for it.
 async fn drive(conn: Connection<TokioIo<CountedStream>, RequestBody>, shared: Arc<ConnShared>) {
+    // A 101 response hands the connection over to the upgraded stream (WebSocket).
+    let conn = conn.with_upgrades();
     let result = match shared.cluster.config.http.idle_timeout {
         None => conn.await,
         Some(timeout) => {
