@@ -29,7 +29,7 @@ def pki():
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=another CA", cwd=d)
-        for name, cn in (("server", "localhost"), ("client", "client.test")):
+        for name, cn in (("server", "localhost"), ("client", "client.test"), ("a", "a.test"), ("b", "*.b.test")):
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
             with open(os.path.join(d, f"{name}.ext"), "w") as f:
@@ -174,3 +174,28 @@ def test_tls_upstream_with_an_untrusted_certificate(up_pair):
 def test_tls_upstream_stats(up_pair, name):
     e, l = up_pair.both(lambda p: p.stats().get(name))
     assert l == e, show(name, e, l)
+
+
+@pytest.fixture(scope="module")
+def sni_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_sni.yaml"), dict(values, pki=pki))
+
+
+def sni_get(proxy, pki, name):
+    port = proxy.listener_port
+    out = subprocess.run(["curl", "-sS", "--max-time", "10", "--resolve", f"{name}:{port}:127.0.0.1",
+                          "--cacert", f"{pki}/ca.pem", f"https://{name}:{port}/"],
+                         capture_output=True, text=True, timeout=20)
+    return out.returncode, out.stdout
+
+
+@pytest.mark.parametrize("name", ["a.test", "x.b.test", "y.x.b.test", "other.test"])
+def test_sni_selects_the_filter_chain_and_its_certificate(sni_pair, pki, name):
+    e, l = sni_pair.both(lambda p: sni_get(p, pki, name))
+    assert l == e, show(f"https://{name}", e, l)
+
+
+def test_plain_http_goes_to_the_raw_buffer_chain(sni_pair):
+    e, l = sni_pair.both(lambda p: (lambda r: (r.status, r.body))(p.get("/")))
+    assert e == (200, b"plain"), show("Envoy (harness check)", e, None)
+    assert l == e, show("plain HTTP on the SNI listener", e, l)

@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::address::ip_socket_address;
 use crate::error::{ConfigError, Result};
 use crate::hcm::{http_connection_manager, unknown_or_unsupported, HCM_TYPE};
-use crate::model::{FilterChain, Listener, NetworkFilter};
+use crate::model::{FilterChain, FilterChainMatch, Listener, NetworkFilter};
 use crate::proto;
 use crate::reader::{non_empty, Obj};
 
@@ -44,23 +44,87 @@ pub(crate) fn listener(v: &Value, path: &str, clusters: &HashSet<String>) -> Res
             format!("error adding listener '{address}': no filter chains specified"),
         ));
     }
-    if chains.len() > 1 {
-        return Err(ConfigError::unsupported_value(
-            index_path(&chains_path, 1),
-            "more than one filter chain (filter chain matching)",
-        ));
-    }
-    let filter_chains = chains
-        .into_iter()
-        .map(|(c, p)| filter_chain(c, &p, clusters))
+    let filter_chains: Vec<FilterChain> = chains
+        .iter()
+        .map(|(c, p)| filter_chain(c, p, clusters))
         .collect::<Result<_>>()?;
+    for (i, chain) in filter_chains.iter().enumerate() {
+        if let Some(earlier) = filter_chains[..i].iter().find(|earlier| earlier.matcher == chain.matcher) {
+            return Err(ConfigError::invalid(
+                index_path(&chains_path, i),
+                format!(
+                    "error adding listener '{address}': filter chain '{}' has the same matching rules defined as '{}'",
+                    chain.name, earlier.name
+                ),
+            ));
+        }
+    }
+    let default_path = o.at("default_filter_chain");
+    let default_filter_chain = o
+        .take("default_filter_chain")
+        .map(|c| filter_chain(c, &default_path, clusters))
+        .transpose()?;
+    // Like Envoy, the TLS inspector is added when a chain matches on what only it can see.
+    let tls_inspector = listener_filters(&mut o)?
+        || filter_chains.iter().any(|c| !c.matcher.server_names.is_empty() || c.matcher.transport_protocol.is_some());
     o.finish()?;
     Ok(Listener {
         name,
         address,
         filter_chains,
+        default_filter_chain,
+        tls_inspector,
         per_connection_buffer_limit_bytes,
     })
+}
+
+/// Reads `listener_filters`: only the TLS inspector; returns whether it is there.
+fn listener_filters(o: &mut Obj<'_>) -> Result<bool> {
+    let mut found = false;
+    for (f, p) in o.array("listener_filters")? {
+        let mut f = Obj::new(f, p, proto::LISTENER_FILTER)?;
+        let name = f.string("name")?;
+        let config_path = f.at("typed_config");
+        match f.take("typed_config") {
+            Some(config) => {
+                let (c, url) = Obj::any(config, &config_path, proto::TLS_INSPECTOR)?;
+                if url != TLS_INSPECTOR_TYPE {
+                    return Err(unknown_or_unsupported(config_path, "listener", &name, url));
+                }
+                c.finish()?;
+            }
+            None if name == "envoy.filters.listener.tls_inspector" => {}
+            None => return Err(ConfigError::unsupported_value(f.at("name"), format!("listener filter '{name}'"))),
+        }
+        f.finish()?;
+        found = true;
+    }
+    Ok(found)
+}
+
+/// `@type` of the TLS inspector listener filter.
+const TLS_INSPECTOR_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
+
+/// Reads a `filter_chain_match`: `server_names` and `transport_protocol`.
+fn filter_chain_match(mut o: Obj<'_>) -> Result<FilterChainMatch> {
+    let server_names = o
+        .strings("server_names")?
+        .into_iter()
+        .map(|(name, p)| {
+            let name = name.to_ascii_lowercase();
+            let valid = !name.is_empty() && (!name.contains('*') || (name.starts_with("*.") && name.matches('*').count() == 1));
+            if valid { Ok(name) } else { Err(ConfigError::invalid(p, format!("invalid server name '{name}': only a leading '*.' wildcard is allowed"))) }
+        })
+        .collect::<Result<_>>()?;
+    let tp_path = o.at("transport_protocol");
+    let transport_protocol = o.str("transport_protocol")?.filter(|s| !s.is_empty());
+    if let Some(tp) = &transport_protocol {
+        if tp != "tls" && tp != "raw_buffer" {
+            return Err(ConfigError::unsupported_value(tp_path, format!("transport_protocol '{tp}'")));
+        }
+    }
+    o.finish()?;
+    Ok(FilterChainMatch { server_names, transport_protocol })
 }
 
 fn index_path(path: &str, i: usize) -> String {
@@ -70,12 +134,10 @@ fn index_path(path: &str, i: usize) -> String {
 /// Reads a `FilterChain` holding exactly one HTTP connection manager.
 fn filter_chain(v: &Value, path: &str, clusters: &HashSet<String>) -> Result<FilterChain> {
     let mut o = Obj::new(v, path, proto::FILTER_CHAIN)?;
-    // An empty match is the same as none.
-    if let Some(m) = o.take("filter_chain_match") {
-        if *m != json!({}) {
-            return Err(ConfigError::unsupported(o.at("filter_chain_match")));
-        }
-    }
+    let matcher = match o.obj("filter_chain_match", proto::FILTER_CHAIN_MATCH)? {
+        Some(m) => filter_chain_match(m)?,
+        None => FilterChainMatch::default(),
+    };
     let name = o.string("name")?;
     let filters_path = o.at("filters");
     let mut filters = o.array("filters")?;
@@ -102,7 +164,7 @@ fn filter_chain(v: &Value, path: &str, clusters: &HashSet<String>) -> Result<Fil
         .map(|t| crate::tls::downstream_transport_socket(t, &tls_path))
         .transpose()?;
     o.finish()?;
-    Ok(FilterChain { name, terminal, tls })
+    Ok(FilterChain { name, terminal, tls, matcher })
 }
 
 /// Reads a network `Filter`: the HTTP connection manager or the TCP proxy.
@@ -163,6 +225,7 @@ pub(crate) fn check_unique(listeners: &[(Listener, String)]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn hcm() -> Value {
         json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": {
@@ -190,6 +253,20 @@ mod tests {
     }
 
     #[test]
+    fn filter_chain_matching() {
+        let addr = json!({"socket_address": {"address": "::", "port_value": 1}});
+        let l = parse(json!({"address": addr, "filter_chains": [
+            {"filters": [hcm()], "filter_chain_match": {"server_names": ["A.example.com", "*.b.test"], "transport_protocol": "tls"}},
+            {"filters": [hcm()], "filter_chain_match": {"transport_protocol": "raw_buffer"}}],
+            "default_filter_chain": {"filters": [hcm()]}})).unwrap();
+        assert_eq!(l.filter_chains[0].matcher.server_names, ["a.example.com", "*.b.test"]);
+        assert_eq!(l.filter_chains[1].matcher.transport_protocol.as_deref(), Some("raw_buffer"));
+        assert!(l.tls_inspector && l.default_filter_chain.is_some());
+        let e = parse(json!({"address": addr, "filter_chains": [{"filters": [hcm()], "filter_chain_match": {"server_names": ["a.*"]}}]}));
+        assert!(e.unwrap_err().to_string().contains("only a leading '*.' wildcard is allowed"));
+    }
+
+    #[test]
     fn errors() {
         let addr = json!({"socket_address": {"address": "::", "port_value": 1}});
         let e = |v: Value| parse(v).unwrap_err().to_string();
@@ -203,13 +280,13 @@ mod tests {
         );
         assert_eq!(
             e(json!({"address": addr, "filter_chains": [{"filters": [hcm()]}, {"filters": [hcm()]}]})),
-            "l.filter_chains[1]: more than one filter chain (filter chain matching) is not supported by legate"
+            "l.filter_chains[1]: error adding listener '[::]:1': filter chain '' has the same matching rules defined as ''"
         );
         assert_eq!(
             e(
-                json!({"address": addr, "filter_chains": [{"filters": [hcm()], "filter_chain_match": {"server_names": ["a"]}}]})
+                json!({"address": addr, "filter_chains": [{"filters": [hcm()], "filter_chain_match": {"destination_port": 80}}]})
             ),
-            "l.filter_chains[0].filter_chain_match: not supported by legate"
+            "l.filter_chains[0].filter_chain_match.destination_port: not supported by legate"
         );
         assert_eq!(
             e(
@@ -223,7 +300,7 @@ mod tests {
             e(
                 json!({"address": addr, "filter_chains": [{"filters": [hcm()]}], "listener_filters": [{"name": "tls"}]})
             ),
-            "l.listener_filters: not supported by legate"
+            "l.listener_filters[0].name: listener filter 'tls' is not supported by legate"
         );
         let mut bad = hcm();
         bad["typed_config"]["@type"] = json!(format!("{HCM_TYPE}X"));

@@ -44,8 +44,14 @@ pub struct Listener {
     pub name: String,
     /// `address.socket_address`.
     pub address: SocketAddr,
-    /// `filter_chains`; exactly one today (filter chain matching arrives with TLS).
+    /// `filter_chains`, matched per connection by their `filter_chain_match`.
     pub filter_chains: Vec<FilterChain>,
+    /// `default_filter_chain`: used when no chain matches.
+    pub default_filter_chain: Option<FilterChain>,
+    /// `listener_filters` has `envoy.filters.listener.tls_inspector` (or a chain matches on SNI or
+    /// transport protocol, which adds it, as in Envoy): the ClientHello's SNI and
+    /// whether the connection is TLS are known before a chain is chosen.
+    pub tls_inspector: bool,
     /// `per_connection_buffer_limit_bytes` (default 1 MiB).
     pub per_connection_buffer_limit_bytes: u32,
 }
@@ -70,6 +76,17 @@ pub struct FilterChain {
     pub terminal: NetworkFilter,
     /// `transport_socket` `envoy.transport_sockets.tls`: TLS termination (`None` = plain TCP).
     pub tls: Option<DownstreamTls>,
+    /// `filter_chain_match`.
+    pub matcher: FilterChainMatch,
+}
+
+/// `filter_chain_match`: the connections a filter chain takes. Empty fields match anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterChainMatch {
+    /// `server_names` (lower-cased): exact names and `*.suffix` wildcards, matched against SNI.
+    pub server_names: Vec<String>,
+    /// `transport_protocol`: `tls` or `raw_buffer`.
+    pub transport_protocol: Option<String>,
 }
 
 /// Where certificate or key bytes come from (`DataSource`).

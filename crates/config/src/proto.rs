@@ -817,3 +817,23 @@ pub(crate) const UPSTREAM_TLS_CONTEXT: &[(&str, Kind)] = &[
 ];
 /// Fields of `...HttpConnectionManager.UpgradeConfig`.
 pub(crate) const UPGRADE_CONFIG: &[(&str, Kind)] = &[("upgrade_type", Str), ("filters", Rep), ("enabled", Msg)];
+/// Fields of `envoy.config.listener.v3.FilterChainMatch`.
+pub(crate) const FILTER_CHAIN_MATCH: &[(&str, Kind)] = &[
+    ("destination_port", Msg),
+    ("prefix_ranges", Rep),
+    ("address_suffix", Str),
+    ("suffix_len", Msg),
+    ("direct_source_prefix_ranges", Rep),
+    ("source_type", Enum("ANY")),
+    ("source_prefix_ranges", Rep),
+    ("source_ports", Rep),
+    ("server_names", Rep),
+    ("transport_protocol", Str),
+    ("application_protocols", Rep),
+];
+/// Fields of `envoy.config.listener.v3.ListenerFilter`.
+pub(crate) const LISTENER_FILTER: &[(&str, Kind)] =
+    &[("name", Str), ("typed_config", Oneof), ("config_discovery", Oneof), ("filter_disabled", Msg)];
+/// Fields of `envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`.
+pub(crate) const TLS_INSPECTOR: &[(&str, Kind)] =
+    &[("enable_ja3_fingerprinting", Msg), ("enable_ja4_fingerprinting", Msg), ("initial_read_buffer_size", Msg), ("max_client_hello_size", Msg)];

@@ -28,7 +28,17 @@ pub async fn serve_connection(
 ) {
     let local = stream.local_addr().unwrap_or(listener.config.address);
     let limit = listener.config.per_connection_buffer_limit_bytes;
-    match (&listener.filter, &listener.tls) {
+    let chain = if listener.config.tls_inspector {
+        let Some(found) = crate::chain::inspect(&stream).await else { return };
+        listener.select(found.sni.as_deref(), found.transport)
+    } else {
+        listener.select(None, "raw_buffer")
+    };
+    let Some(chain) = chain else {
+        listener.stats.no_filter_chain_match.inc();
+        return;
+    };
+    match (&chain.filter, &chain.tls) {
         (TerminalFilter::Http(hcm), None) => {
             let peer = Peer { remote, local, tls: false };
             serve_http(hcm.clone(), worker, peer, stream, limit, Negotiated::None).await

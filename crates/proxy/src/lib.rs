@@ -2,6 +2,7 @@
 //! manager and the router.
 
 pub mod body;
+pub mod chain;
 pub mod conn;
 pub mod forwarding;
 pub mod grpc;

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use legate_config::model::{Listener, NetworkFilter};
+use legate_config::model::{FilterChain, FilterChainMatch, Listener, NetworkFilter};
 use legate_stats::Store;
 use legate_upstream::ClusterManager;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -17,7 +17,7 @@ use crate::ProxyError;
 /// Backlog of listening sockets.
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// A configured listener with its filter chain instantiated.
+/// A configured listener with its filter chains instantiated.
 pub struct ListenerRuntime {
     /// The listener configuration.
     pub config: Listener,
@@ -25,11 +25,21 @@ pub struct ListenerRuntime {
     pub scope: String,
     /// Listener stats.
     pub stats: ListenerStats,
-    /// The terminal filter.
-    pub filter: TerminalFilter,
     /// The stats store (for per-worker stats).
     pub store: Store,
-    /// TLS termination, when the filter chain has a TLS transport socket.
+    /// The filter chains, in configuration order.
+    pub chains: Vec<ChainRuntime>,
+    /// `default_filter_chain`.
+    pub default_chain: Option<ChainRuntime>,
+}
+
+/// One instantiated filter chain.
+pub struct ChainRuntime {
+    /// What the chain matches.
+    pub matcher: FilterChainMatch,
+    /// Its terminal network filter.
+    pub filter: TerminalFilter,
+    /// TLS termination, when the chain has a TLS transport socket.
     pub tls: Option<TlsTerminator>,
 }
 
@@ -45,23 +55,31 @@ impl ListenerRuntime {
     /// Instantiates `config`.
     pub fn new(config: &Listener, clusters: &Arc<ClusterManager>, store: &Store) -> Result<Self, ProxyError> {
         let scope = format!("listener.{}.", config.stat_prefix());
-        let chain = config
-            .filter_chains
-            .first()
-            .ok_or_else(|| ProxyError::Config(format!("listener {}: no filter chain", config.name)))?;
-        let filter = match &chain.terminal {
-            NetworkFilter::HttpConnectionManager(hcm) => {
-                TerminalFilter::Http(Arc::new(Hcm::new(hcm, &scope, clusters.clone(), store)))
-            }
-            NetworkFilter::TcpProxy(tcp) => TerminalFilter::Tcp(Arc::new(TcpProxyRuntime::new(tcp, clusters.clone(), store))),
+        let chain = |c: &FilterChain| -> Result<ChainRuntime, ProxyError> {
+            let filter = match &c.terminal {
+                NetworkFilter::HttpConnectionManager(hcm) => {
+                    TerminalFilter::Http(Arc::new(Hcm::new(hcm, &scope, clusters.clone(), store)))
+                }
+                NetworkFilter::TcpProxy(tcp) => TerminalFilter::Tcp(Arc::new(TcpProxyRuntime::new(tcp, clusters.clone(), store))),
+            };
+            let tls = c
+                .tls
+                .as_ref()
+                .map(|t| TlsTerminator::new(t, store, &scope))
+                .transpose()
+                .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
+            Ok(ChainRuntime { matcher: c.matcher.clone(), filter, tls })
         };
-        let tls = chain
-            .tls
-            .as_ref()
-            .map(|t| TlsTerminator::new(t, store, &scope))
-            .transpose()
-            .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
-        Ok(Self { stats: ListenerStats::new(store, &scope), scope, filter, store: store.clone(), config: config.clone(), tls })
+        let chains = config.filter_chains.iter().map(chain).collect::<Result<_, _>>()?;
+        let default_chain = config.default_filter_chain.as_ref().map(chain).transpose()?;
+        Ok(Self { stats: ListenerStats::new(store, &scope), scope, store: store.clone(), config: config.clone(), chains, default_chain })
+    }
+
+    /// The chain for a connection, by Envoy's precedence: the most specific `server_names` match
+    /// (exact, then the longest `*.suffix`, then chains without names), then `transport_protocol`
+    /// (equal, then unset); the default chain when none matches.
+    pub fn select(&self, sni: Option<&str>, transport: &str) -> Option<&ChainRuntime> {
+        crate::chain::select(&self.chains, |c| &c.matcher, sni, transport).or(self.default_chain.as_ref())
     }
 }
 

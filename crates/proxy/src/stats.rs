@@ -35,6 +35,8 @@ pub struct ListenerStats {
     pub downstream_cx_destroy: Counter,
     /// `downstream_cx_length_ms`.
     pub downstream_cx_length_ms: Histogram,
+    /// `no_filter_chain_match`.
+    pub no_filter_chain_match: Counter,
 }
 
 impl ListenerStats {
@@ -44,6 +46,7 @@ impl ListenerStats {
             downstream_cx_total: store.counter(&format!("{scope}downstream_cx_total")),
             downstream_cx_active: store.gauge(&format!("{scope}downstream_cx_active"), GaugeMode::Accumulate),
             downstream_cx_destroy: store.counter(&format!("{scope}downstream_cx_destroy")),
+            no_filter_chain_match: store.counter(&format!("{scope}no_filter_chain_match")),
             downstream_cx_length_ms: store
                 .histogram(&format!("{scope}downstream_cx_length_ms"), HistogramUnit::Milliseconds),
         }
