@@ -114,6 +114,8 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         }
         c.finish()?;
     }
+    let hc_path = o.at("health_checks");
+    let health_check = crate::health::health_checks(o.take("health_checks"), &hc_path)?;
     let per_connection_buffer_limit_bytes = o
         .u32("per_connection_buffer_limit_bytes")?
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
@@ -132,6 +134,7 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         dns_lookup_family,
         dns_resolvers,
         healthy_panic_threshold,
+        health_check,
         per_connection_buffer_limit_bytes,
         http,
     })
@@ -407,6 +410,11 @@ mod tests {
                 .lb_policy,
             LbPolicy::Random
         );
+        let c = parse(json!({"name": "a", "health_checks": [{"timeout": "1s", "interval": "1s",
+            "unhealthy_threshold": 2, "healthy_threshold": 1, "tcp_health_check": {}}]}))
+        .unwrap();
+        assert_eq!(c.health_check.unwrap().unhealthy_threshold, 2);
+        assert_eq!(parse(json!({"name": "a"})).unwrap().health_check, None);
         let c = parse(json!({"name": "a", "dns_resolvers": []}));
         assert_eq!(c.unwrap().dns_resolvers, vec![]);
         let c = cluster(&json!({"name": "a"}), "c", &["9.9.9.9:53".parse().unwrap()]).unwrap();

@@ -18,6 +18,7 @@ mod cluster;
 mod endpoint;
 mod error;
 mod hcm;
+mod health;
 mod headers;
 mod known_types;
 mod listener;

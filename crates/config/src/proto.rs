@@ -585,6 +585,57 @@ pub(crate) const CLUSTER: &[(&str, Kind)] = &[
     ("connection_pool_per_downstream_connection", Bool),
     ("queuing_policies", Msg),
 ];
+/// Fields of `envoy.config.core.v3.HealthCheck`.
+pub(crate) const HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("timeout", Msg),
+    ("interval", Msg),
+    ("initial_jitter", Msg),
+    ("interval_jitter", Msg),
+    ("interval_jitter_percent", Num),
+    ("unhealthy_threshold", Msg),
+    ("healthy_threshold", Msg),
+    ("alt_port", Msg),
+    ("reuse_connection", Msg),
+    ("http_health_check", Oneof),
+    ("tcp_health_check", Oneof),
+    ("grpc_health_check", Oneof),
+    ("custom_health_check", Oneof),
+    ("no_traffic_interval", Msg),
+    ("no_traffic_healthy_interval", Msg),
+    ("unhealthy_interval", Msg),
+    ("unhealthy_edge_interval", Msg),
+    ("healthy_edge_interval", Msg),
+    ("event_log_path", Str),
+    ("event_logger", Rep),
+    ("event_service", Msg),
+    ("always_log_health_check_failures", Bool),
+    ("always_log_health_check_success", Bool),
+    ("tls_options", Msg),
+    ("transport_socket_match_criteria", Msg),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck.HttpHealthCheck`.
+pub(crate) const HTTP_HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("host", Str),
+    ("path", Str),
+    ("send", Msg),
+    ("receive", Rep),
+    ("response_buffer_size", Msg),
+    ("request_headers_to_add", Rep),
+    ("request_headers_to_remove", Rep),
+    ("expected_statuses", Rep),
+    ("retriable_statuses", Rep),
+    ("codec_client_type", Enum("HTTP1")),
+    ("service_name_matcher", Msg),
+    ("method", Enum("METHOD_UNSPECIFIED")),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck.TcpHealthCheck`.
+pub(crate) const TCP_HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("send", Msg),
+    ("receive", Rep),
+    ("proxy_protocol_config", Msg),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck.Payload`.
+pub(crate) const PAYLOAD: &[(&str, Kind)] = &[("text", Oneof), ("binary", Oneof)];
 /// Fields of `envoy.config.cluster.v3.Cluster.LeastRequestLbConfig`.
 pub(crate) const LEAST_REQUEST_LB_CONFIG: &[(&str, Kind)] = &[
     ("choice_count", Msg),

@@ -8,6 +8,7 @@
 mod cluster;
 mod dns;
 mod error;
+mod health;
 mod host;
 mod lb;
 mod manager;
