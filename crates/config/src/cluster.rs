@@ -116,6 +116,11 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
     }
     let hc_path = o.at("health_checks");
     let health_check = crate::health::health_checks(o.take("health_checks"), &hc_path)?;
+    let od_path = o.at("outlier_detection");
+    let outlier_detection = o
+        .take("outlier_detection")
+        .map(|v| crate::outlier::outlier_detection(v, &od_path))
+        .transpose()?;
     let per_connection_buffer_limit_bytes = o
         .u32("per_connection_buffer_limit_bytes")?
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
@@ -135,6 +140,7 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         dns_resolvers,
         healthy_panic_threshold,
         health_check,
+        outlier_detection,
         per_connection_buffer_limit_bytes,
         http,
     })
@@ -445,8 +451,8 @@ mod tests {
             "c.lb_policy: lb_policy CLUSTER_PROVIDED is not supported by legate"
         );
         assert_eq!(
-            e(json!({"name": "a", "outlier_detection": {}})),
-            "c.outlier_detection: not supported by legate"
+            e(json!({"name": "a", "outlier_detection": {"monitors": [{}]}})),
+            "c.outlier_detection.monitors: not supported by legate"
         );
         assert_eq!(e(json!({"name": "a", "foo": 1})), "c.foo: unknown field");
         assert_eq!(

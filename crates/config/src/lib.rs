@@ -24,6 +24,7 @@ mod known_types;
 mod listener;
 mod matcher;
 mod merge;
+mod outlier;
 mod proto;
 mod reader;
 mod route;

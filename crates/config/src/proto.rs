@@ -585,6 +585,35 @@ pub(crate) const CLUSTER: &[(&str, Kind)] = &[
     ("connection_pool_per_downstream_connection", Bool),
     ("queuing_policies", Msg),
 ];
+/// Fields of `envoy.config.cluster.v3.OutlierDetection`.
+pub(crate) const OUTLIER_DETECTION: &[(&str, Kind)] = &[
+    ("consecutive_5xx", Msg),
+    ("interval", Msg),
+    ("base_ejection_time", Msg),
+    ("max_ejection_percent", Msg),
+    ("enforcing_consecutive_5xx", Msg),
+    ("enforcing_success_rate", Msg),
+    ("success_rate_minimum_hosts", Msg),
+    ("success_rate_request_volume", Msg),
+    ("success_rate_stdev_factor", Msg),
+    ("consecutive_gateway_failure", Msg),
+    ("enforcing_consecutive_gateway_failure", Msg),
+    ("split_external_local_origin_errors", Bool),
+    ("consecutive_local_origin_failure", Msg),
+    ("enforcing_consecutive_local_origin_failure", Msg),
+    ("enforcing_local_origin_success_rate", Msg),
+    ("failure_percentage_threshold", Msg),
+    ("enforcing_failure_percentage", Msg),
+    ("enforcing_failure_percentage_local_origin", Msg),
+    ("failure_percentage_minimum_hosts", Msg),
+    ("failure_percentage_request_volume", Msg),
+    ("max_ejection_time", Msg),
+    ("max_ejection_time_jitter", Msg),
+    ("successful_active_health_check_uneject_host", Msg),
+    ("monitors", Rep),
+    ("always_eject_one_host", Msg),
+    ("detect_degraded_hosts", Bool),
+];
 /// Fields of `envoy.config.core.v3.HealthCheck`.
 pub(crate) const HEALTH_CHECK: &[(&str, Kind)] = &[
     ("timeout", Msg),

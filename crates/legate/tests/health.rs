@@ -1,5 +1,5 @@
-//! Active health checking and the panic threshold, end to end: real upstreams on loopback whose
-//! health endpoint answers a status the test controls.
+//! Active health checking, the panic threshold and outlier detection, end to end: real
+//! upstreams on loopback whose health endpoint and traffic answer statuses the test controls.
 
 mod support;
 
@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// An HTTP/1.1 upstream: `GET /healthz` answers `status`; anything else answers 200 with the
-/// upstream's name. Counts health checks and traffic requests.
+/// An HTTP/1.1 upstream: `GET /healthz` answers `status`; anything else answers
+/// `traffic_status` (initially 200) with the upstream's name. Counts health checks and traffic
+/// requests.
 struct Backend {
     addr: SocketAddr,
     status: Arc<AtomicU16>,
+    traffic_status: Arc<AtomicU16>,
     checks: Arc<AtomicUsize>,
     traffic: Arc<AtomicUsize>,
 }
@@ -26,19 +28,20 @@ impl Backend {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let status = Arc::new(AtomicU16::new(status));
+        let traffic_status = Arc::new(AtomicU16::new(200));
         let (checks, traffic) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (s, c, t) = (status.clone(), checks.clone(), traffic.clone());
+        let (s, ts, c, t) = (status.clone(), traffic_status.clone(), checks.clone(), traffic.clone());
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (s, c, t) = (s.clone(), c.clone(), t.clone());
-                thread::spawn(move || serve(name, stream, &s, &c, &t));
+                let (s, ts, c, t) = (s.clone(), ts.clone(), c.clone(), t.clone());
+                thread::spawn(move || serve(name, stream, [&s, &ts], &c, &t));
             }
         });
-        Backend { addr, status, checks, traffic }
+        Backend { addr, status, traffic_status, checks, traffic }
     }
 }
 
-fn serve(name: &str, stream: TcpStream, status: &AtomicU16, checks: &AtomicUsize, traffic: &AtomicUsize) {
+fn serve(name: &str, stream: TcpStream, [status, traffic_status]: [&AtomicU16; 2], checks: &AtomicUsize, traffic: &AtomicUsize) {
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
     loop {
@@ -58,7 +61,7 @@ fn serve(name: &str, stream: TcpStream, status: &AtomicU16, checks: &AtomicUsize
             (status.load(Ordering::SeqCst), String::new())
         } else {
             traffic.fetch_add(1, Ordering::SeqCst);
-            (200, name.to_string())
+            (traffic_status.load(Ordering::SeqCst), name.to_string())
         };
         let reply = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\n\r\n{body}", body.len());
         if w.write_all(reply.as_bytes()).is_err() {
@@ -68,6 +71,11 @@ fn serve(name: &str, stream: TcpStream, status: &AtomicU16, checks: &AtomicUsize
 }
 
 fn config(hosts: &[SocketAddr], health_checks: &str, panic_threshold: Option<u32>) -> String {
+    config_with(hosts, &format!("health_checks: {health_checks}"), panic_threshold)
+}
+
+/// A bootstrap routing everything to cluster `svc` (the `hosts`), with `extra` cluster fields.
+fn config_with(hosts: &[SocketAddr], extra: &str, panic_threshold: Option<u32>) -> String {
     let endpoints: String = hosts
         .iter()
         .map(|a| format!("        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {}}}}}}}\n", a.port()))
@@ -101,7 +109,7 @@ static_resources:
   clusters:
   - name: svc
     connect_timeout: 1s
-{common}    health_checks: {health_checks}
+{common}    {extra}
     load_assignment:
       cluster_name: svc
       endpoints:
@@ -122,6 +130,14 @@ fn wait_flags(legate: &Legate, addr: SocketAddr, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while flags(legate, addr) != want {
         assert!(Instant::now() < deadline, "{addr} never became {want}: {}", flags(legate, addr));
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_stat(legate: &Legate, name: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while legate.stat(name) != Some(want) {
+        assert!(Instant::now() < deadline, "{name} never became {want}: {:?}", legate.stat(name));
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -216,4 +232,62 @@ fn tcp_checks_and_timeouts() {
     let legate = Legate::start(&config(&[up.addr, silent], slow, None), &[]);
     assert_eq!(flags(&legate, silent), "/failed_active_hc/active_hc_timeout");
     assert_eq!(flags(&legate, up.addr), "healthy");
+}
+
+#[test]
+fn outlier_detection_ejects_on_consecutive_5xx_then_unejects() {
+    let good = Backend::start("good", 200);
+    let bad = Backend::start("bad", 200);
+    bad.traffic_status.store(500, Ordering::SeqCst);
+    let od = "outlier_detection: {consecutive_5xx: 3, interval: 0.1s, base_ejection_time: 0.5s, max_ejection_percent: 50}";
+    let legate = Legate::start(&config_with(&[good.addr, bad.addr], od, None), &[]);
+    assert_eq!(legate.stat("cluster.svc.outlier_detection.ejections_active"), Some(0));
+    // Round robin: the bad host answers every other request until its third 500.
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(get(&legate).status);
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 500).count(), 3, "{codes:?}");
+    wait_flags(&legate, bad.addr, "/failed_outlier_check");
+    assert_eq!(flags(&legate, good.addr), "healthy");
+    assert_eq!(legate.stat("cluster.svc.outlier_detection.ejections_active"), Some(1));
+    assert_eq!(legate.stat("cluster.svc.outlier_detection.ejections_enforced_total"), Some(1));
+    assert_eq!(legate.stat("cluster.svc.outlier_detection.ejections_enforced_consecutive_5xx"), Some(1));
+    assert_eq!(legate.stat("cluster.svc.outlier_detection.ejections_detected_consecutive_5xx"), Some(1));
+    assert_eq!(legate.stat("cluster.svc.membership_healthy"), Some(1));
+    let before = bad.traffic.load(Ordering::SeqCst);
+    for _ in 0..6 {
+        let r = get(&legate);
+        assert_eq!((r.status, r.text()), (200, "good".to_string()));
+    }
+    assert_eq!(bad.traffic.load(Ordering::SeqCst), before);
+    let text = legate.admin_get("/clusters").text();
+    assert!(text.contains("svc::outlier::success_rate_average::-1"), "{text}");
+
+    // Unejected after base_ejection_time (0.5 s), at an interval tick.
+    bad.traffic_status.store(200, Ordering::SeqCst);
+    wait_flags(&legate, bad.addr, "healthy");
+    assert_eq!(legate.stat("cluster.svc.outlier_detection.ejections_active"), Some(0));
+    for _ in 0..4 {
+        assert_eq!(get(&legate).status, 200);
+    }
+    assert!(bad.traffic.load(Ordering::SeqCst) > before);
+}
+
+#[test]
+fn a_passing_active_health_check_unejects_an_outlier() {
+    let good = Backend::start("good", 200);
+    let bad = Backend::start("bad", 200);
+    bad.traffic_status.store(503, Ordering::SeqCst);
+    let extra = format!(
+        "outlier_detection: {{consecutive_5xx: 2, base_ejection_time: 30s, max_ejection_percent: 50}}\n    health_checks: {HTTP_CHECK}"
+    );
+    let legate = Legate::start(&config_with(&[good.addr, bad.addr], &extra, None), &[]);
+    for _ in 0..4 {
+        get(&legate);
+    }
+    wait_stat(&legate, "cluster.svc.outlier_detection.ejections_enforced_total", 1);
+    // The host passes its health checks, so it is back long before the 30 s ejection ends.
+    wait_flags(&legate, bad.addr, "healthy");
+    assert_eq!(legate.stat("cluster.svc.outlier_detection.ejections_active"), Some(0));
 }

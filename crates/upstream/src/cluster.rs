@@ -15,6 +15,7 @@ use crate::dns::Resolution;
 use crate::health::HealthCheckStats;
 use crate::host::{Host, HostSet};
 use crate::lb::{HashLbStats, LbContext, LoadBalancer};
+use crate::outlier::{Detector, RequestResult};
 use crate::stats::ClusterStats;
 use crate::UpstreamError;
 
@@ -28,6 +29,8 @@ pub struct Cluster {
     pub stats: ClusterStats,
     /// `cluster.<stat_name>.health_check.*` stats, when the cluster has a health check.
     pub(crate) health_stats: Option<HealthCheckStats>,
+    /// Outlier detection, when configured.
+    pub(crate) outlier: Option<Detector>,
     hosts: ArcSwap<HostSet>,
     lb: ArcSwap<LoadBalancer>,
     hash_stats: HashLbStats,
@@ -68,6 +71,7 @@ impl Cluster {
         let cluster = Self {
             index,
             health_stats,
+            outlier: config.outlier_detection.as_ref().map(|o| Detector::new(o, store, config.stat_name())),
             hosts: ArcSwap::from_pointee(empty),
             lb: ArcSwap::from_pointee(lb),
             hash_stats,
@@ -110,6 +114,20 @@ impl Cluster {
             self.stats.upstream_cx_none_healthy.inc();
         }
         host
+    }
+
+    /// Records the result of a request proxied to `host` for outlier detection (no-op without
+    /// `outlier_detection`).
+    pub fn outlier_result(&self, host: &Arc<Host>, result: RequestResult) {
+        if let Some(d) = &self.outlier {
+            d.put(host, result);
+        }
+    }
+
+    /// Outlier detection's last success-rate round as (average, ejection threshold) for the
+    /// external and the local origin (-1 when not computed); `None` without outlier detection.
+    pub fn outlier_success_rate_numbers(&self) -> Option<[(f64, f64); 2]> {
+        self.outlier.as_ref().map(|d| *d.success_rate_numbers.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Whether the cluster is initialized (Envoy's cluster initialization): it has its first

@@ -42,6 +42,8 @@ pub struct Host {
     /// Health flags ([`Host::FAILED_ACTIVE_HC`], [`Host::ACTIVE_HC_TIMEOUT`]), shared by the
     /// health checker (main thread) and the load balancers (workers).
     flags: AtomicU32,
+    /// Outlier detection counters.
+    pub(crate) outlier: crate::outlier::HostMonitor,
 }
 
 impl Host {
@@ -49,18 +51,24 @@ impl Host {
     pub const FAILED_ACTIVE_HC: u32 = 1;
     /// The host's last failed active health check timed out (informational).
     pub const ACTIVE_HC_TIMEOUT: u32 = 1 << 1;
+    /// The host is ejected by outlier detection.
+    pub const FAILED_OUTLIER_CHECK: u32 = 1 << 2;
     /// Flags that keep a host out of load balancing outside panic mode.
-    const UNHEALTHY: u32 = Self::FAILED_ACTIVE_HC;
+    const UNHEALTHY: u32 = Self::FAILED_ACTIVE_HC | Self::FAILED_OUTLIER_CHECK;
 
     /// A new host with zeroed stats and no health flag.
     pub fn new(address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Self {
-        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default(), flags: AtomicU32::new(0) }
+        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default(), flags: AtomicU32::new(0), outlier: crate::outlier::HostMonitor::new() }
     }
 
     /// Envoy's health flags for `/clusters` (`healthy` when empty).
     pub fn health_flags(&self) -> Vec<&'static str> {
         let flags = self.flags.load(Ordering::Acquire);
-        [(Self::FAILED_ACTIVE_HC, "/failed_active_hc"), (Self::ACTIVE_HC_TIMEOUT, "/active_hc_timeout")]
+        [
+            (Self::FAILED_ACTIVE_HC, "/failed_active_hc"),
+            (Self::FAILED_OUTLIER_CHECK, "/failed_outlier_check"),
+            (Self::ACTIVE_HC_TIMEOUT, "/active_hc_timeout"),
+        ]
             .into_iter()
             .filter(|(bit, _)| flags & bit != 0)
             .map(|(_, name)| name)
@@ -80,6 +88,12 @@ impl Host {
     /// Clears `flag`.
     pub fn clear_flag(&self, flag: u32) {
         self.flags.fetch_and(!flag, Ordering::AcqRel);
+    }
+
+    /// Outlier detection's success rates of the last interval (external origin, local origin),
+    /// when computed (`/clusters`).
+    pub fn outlier_success_rates(&self) -> (Option<f64>, Option<f64>) {
+        self.outlier.success_rates()
     }
 
     /// Whether the load balancer may pick this host outside panic mode.
@@ -170,5 +184,8 @@ mod tests {
         h.clear_flag(Host::FAILED_ACTIVE_HC);
         assert!(h.is_healthy(), "a timeout alone does not make a host unhealthy");
         assert!(h.has_flag(Host::ACTIVE_HC_TIMEOUT) && !h.has_flag(Host::FAILED_ACTIVE_HC));
+        h.set_flag(Host::FAILED_OUTLIER_CHECK);
+        assert!(!h.is_healthy());
+        assert_eq!(h.health_flags(), vec!["/failed_outlier_check", "/active_hc_timeout"]);
     }
 }

@@ -12,6 +12,7 @@ mod health;
 mod host;
 mod lb;
 mod manager;
+mod outlier;
 mod pool;
 mod stats;
 
@@ -20,6 +21,7 @@ pub use error::UpstreamError;
 pub use host::{Host, HostSet, HostStats};
 pub use lb::LbContext;
 pub use manager::ClusterManager;
+pub use outlier::RequestResult;
 pub use pool::{BoxError, Http1Pool, RequestBody};
 pub use stats::{ClusterStats, LazyHistogram};
 

@@ -52,7 +52,8 @@ impl ClusterManager {
     }
 
     /// Spawns the DNS discovery tasks (one per STRICT_DNS/LOGICAL_DNS endpoint) and the active
-    /// health checkers (one per cluster with a health check) on the current tokio runtime. Idempotent. The tasks stop when the manager is dropped.
+    /// health checkers and outlier detectors (one per cluster that has them) on the current
+    /// tokio runtime. Idempotent. The tasks stop when the manager is dropped.
     pub fn start(self: &Arc<Self>) {
         if self.started.swap(true, Ordering::SeqCst) {
             return;
@@ -60,6 +61,9 @@ impl ClusterManager {
         for cluster in &self.clusters {
             if cluster.config.health_check.is_some() {
                 tokio::spawn(crate::health::run(Arc::downgrade(cluster)));
+            }
+            if let Some(rx) = cluster.outlier.as_ref().and_then(|d| d.take_receiver()) {
+                tokio::spawn(crate::outlier::run(Arc::downgrade(cluster), rx));
             }
             if cluster.config.discovery == DiscoveryType::Static || cluster.config.endpoints.is_empty() {
                 continue;

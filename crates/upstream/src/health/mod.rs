@@ -38,8 +38,9 @@ pub(crate) struct HealthCheckStats {
 
 impl HealthCheckStats {
     /// Creates the stats Envoy's health checker creates (`passive_failure`, `verify_cluster`
-    /// and `degraded` stay zero: Legate has no outlier detection, no cluster verification and
-    /// no degraded hosts, so zero is their true value).
+    /// and `degraded` stay zero: Legate has no passive health-check failures (Envoy counts
+    /// `x-envoy-immediate-health-check-fail` there), no cluster verification and no degraded
+    /// hosts, so zero is their true value).
     pub fn new(store: &Store, stat_name: &str) -> Self {
         let name = |n: &str| format!("cluster.{stat_name}.health_check.{n}");
         store.counter(&name("passive_failure"));
@@ -250,6 +251,10 @@ async fn session(cluster: Weak<Cluster>, host: Arc<Host>, mut first: Option<ones
             tracing::debug!(cluster = %c.config.name, host = %host.address, ?outcome, ?transition, "health check");
             if transition == Transition::Changed {
                 c.health_changed();
+            }
+            let uneject = c.config.outlier_detection.as_ref().is_some_and(|o| o.successful_active_health_check_uneject_host);
+            if outcome == Outcome::Success && uneject && host.has_flag(Host::FAILED_OUTLIER_CHECK) {
+                crate::outlier::uneject(&c, &host, std::time::Instant::now());
             }
             if let Some(tx) = first.take() {
                 let _ = tx.send(());
