@@ -272,6 +272,9 @@ impl Cluster {
             let passing = set.hosts.iter().filter(|h| !h.has_flag(Host::FAILED_ACTIVE_HC)).count();
             hs.healthy.set(passing as u64);
         }
+        if let Some(d) = &self.outlier {
+            d.stats.count_ejected(&set);
+        }
         self.hosts.store(set);
         self.lb.store(Arc::new(lb));
     }

@@ -267,4 +267,4 @@ async fn session(cluster: Weak<Cluster>, host: Arc<Host>, mut first: Option<ones
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -36,7 +36,7 @@ fn hc(checker: HealthChecker) -> HealthCheck {
     }
 }
 
-fn http_hc() -> HealthCheck {
+pub(crate) fn http_hc() -> HealthCheck {
     hc(HealthChecker::Http(HttpHealthCheck {
         host: String::new(),
         path: "/healthz".into(),

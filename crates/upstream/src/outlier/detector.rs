@@ -67,7 +67,6 @@ fn eject(c: &Cluster, d: &Detector, host: &Arc<Host>, kind: Ejection) {
     if rand::random::<u32>() % 100 >= kind.enforcing(&d.config) {
         return;
     }
-    d.stats.ejections_active.inc();
     d.stats.ejections_enforced_total.inc();
     d.stats.enforced(kind).inc();
     {
@@ -81,17 +80,16 @@ fn eject(c: &Cluster, d: &Detector, host: &Arc<Host>, kind: Ejection) {
         s.jitter = Duration::from_millis(rand::random::<u64>() % (jitter_ms + 1));
     }
     host.set_flag(Host::FAILED_OUTLIER_CHECK);
+    // Rebuilding the balancer also recounts `ejections_active`.
     c.health_changed();
 }
 
 /// Returns an ejected host to service (Envoy's `unejectHost`), e.g. after a successful active
 /// health check.
 pub(crate) fn uneject(c: &Cluster, host: &Host, now: Instant) {
-    let Some(d) = c.outlier.as_ref() else { return };
-    if !host.has_flag(Host::FAILED_OUTLIER_CHECK) {
+    if c.outlier.is_none() || !host.has_flag(Host::FAILED_OUTLIER_CHECK) {
         return;
     }
-    d.stats.ejections_active.dec();
     host.clear_flag(Host::FAILED_OUTLIER_CHECK);
     host.outlier.reset_consecutive();
     host.outlier.lock().last_unejection = Some(now);

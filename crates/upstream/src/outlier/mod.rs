@@ -116,6 +116,13 @@ impl OutlierStats {
         }
     }
 
+    /// Sets `ejections_active` to the number of ejected hosts of `set` (so hosts that leave
+    /// the cluster while ejected stop counting, as in Envoy).
+    pub(crate) fn count_ejected(&self, set: &crate::host::HostSet) {
+        let n = set.hosts.iter().filter(|h| h.has_flag(Host::FAILED_OUTLIER_CHECK)).count();
+        self.ejections_active.set(n as u64);
+    }
+
     fn detected(&self, e: Ejection) -> &Counter {
         &self.detected[e as usize]
     }
@@ -184,7 +191,7 @@ fn bump(counter: &AtomicU32, threshold: u32) -> bool {
 /// The outlier detector of one cluster.
 pub(crate) struct Detector {
     config: OutlierDetection,
-    stats: OutlierStats,
+    pub(crate) stats: OutlierStats,
     tx: mpsc::UnboundedSender<(Arc<Host>, Ejection)>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<(Arc<Host>, Ejection)>>>,
     /// (average, ejection threshold) of the last success-rate round, external then local

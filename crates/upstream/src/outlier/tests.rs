@@ -216,3 +216,33 @@ fn success_rate_threshold_is_mean_minus_factor_stdev() {
     let rates: Vec<(Arc<Host>, f64)> = [100.0, 100.0, 100.0, 100.0, 50.0].iter().map(|r| (h.clone(), *r)).collect();
     assert_eq!(success_rate_threshold(&rates, 1.9), (90.0, 90.0 - 1.9 * 20.0));
 }
+
+#[test]
+fn dns_hosts_leaving_while_ejected_stop_counting_and_new_ones_wait_for_health_checks() {
+    use crate::dns::Resolution;
+    let answer = |ips: &[&str]| {
+        Ok(Resolution { addresses: ips.iter().map(|i| i.parse().unwrap()).collect(), ttl: Duration::from_secs(5) })
+    };
+    let mut cfg = cluster_config("o", DiscoveryType::StrictDns, &[("svc.test", 80, 1, 0)]);
+    cfg.outlier_detection = Some(od());
+    let store = Store::new();
+    let c = Cluster::new(0, &cfg, &store, store.counter("cluster_manager.cluster_updated")).unwrap();
+    let mut rx = c.outlier.as_ref().unwrap().take_receiver().unwrap();
+    c.apply_resolution(0, answer(&["10.0.0.1", "10.0.0.2"]));
+    let bad = c.hosts().hosts[1].clone();
+    put(&c, &bad, RequestResult::Response(500), 3);
+    let (host, kind) = rx.try_recv().unwrap();
+    on_consecutive_error(&c, &host, kind);
+    assert_eq!(active(&store), 1);
+    c.apply_resolution(0, answer(&["10.0.0.1"]));
+    assert_eq!(active(&store), 0, "the ejected host left the cluster");
+    on_consecutive_error(&c, &host, kind);
+    assert_eq!(stat(&store, "ejections_detected_consecutive_5xx"), 1, "results of removed hosts are ignored");
+
+    let mut cfg = cluster_config("h", DiscoveryType::StrictDns, &[("svc.test", 80, 1, 0)]);
+    cfg.health_check = Some(crate::health::tests::http_hc());
+    let c = Cluster::new(0, &cfg, &store, store.counter("cluster_manager.cluster_updated")).unwrap();
+    c.apply_resolution(0, answer(&["10.0.0.1"]));
+    assert_eq!(c.hosts().hosts[0].health_flags(), vec!["/failed_active_hc"]);
+    assert!(c.choose_host(&LbContext::default()).is_some(), "panic mode: all hosts");
+}
