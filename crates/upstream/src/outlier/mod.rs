@@ -34,7 +34,9 @@ pub enum RequestResult {
     ConnectFailed,
     /// The connection was made, then reset or closed before a complete response head.
     Reset,
-    /// The route timeout expired while waiting for the response.
+    /// The route timeout expired while waiting for the response. The connection is taken as
+    /// made (so with the local/external split the timeout follows a local-origin success, as
+    /// in Envoy when the connect finished before the route timeout).
     Timeout,
 }
 
@@ -226,8 +228,8 @@ impl Detector {
                     self.local_origin(host, true);
                     self.http_code(host, code);
                 }
-                RequestResult::ConnectFailed | RequestResult::Timeout => self.local_origin(host, false),
-                RequestResult::Reset => {
+                RequestResult::ConnectFailed => self.local_origin(host, false),
+                RequestResult::Reset | RequestResult::Timeout => {
                     self.local_origin(host, true);
                     self.local_origin(host, false);
                 }

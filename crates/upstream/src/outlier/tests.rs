@@ -149,10 +149,12 @@ fn split_mode_counts_local_origin_failures_apart() {
     let bad = c.hosts().hosts[0].clone();
     put(&c, &bad, RequestResult::ConnectFailed, 1);
     put(&c, &bad, RequestResult::Response(500), 1);
-    put(&c, &bad, RequestResult::Timeout, 1);
+    put(&c, &bad, RequestResult::ConnectFailed, 1);
     put(&c, &bad, RequestResult::Response(500), 1);
     assert!(rx.try_recv().is_err(), "a response resets the local-origin streak; 2 x 5xx < 3");
-    put(&c, &bad, RequestResult::Reset, 1);
+    put(&c, &bad, RequestResult::Timeout, 3);
+    put(&c, &bad, RequestResult::Reset, 3);
+    assert!(rx.try_recv().is_err(), "each one follows a connect success");
     put(&c, &bad, RequestResult::ConnectFailed, 1);
     let (host, kind) = rx.try_recv().unwrap();
     assert_eq!(kind, Ejection::ConsecutiveLocalOriginFailure);
