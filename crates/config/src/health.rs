@@ -6,7 +6,10 @@ use serde_json::Value;
 
 use crate::action::base64_decode;
 use crate::error::{ConfigError, Result};
-use crate::model::{HealthCheck, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+use crate::headers::{headers_to_add, headers_to_remove};
+use crate::model::{
+    FormatPart, HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck,
+};
 use crate::proto;
 use crate::reader::{as_array, non_empty, required, Obj};
 
@@ -158,6 +161,13 @@ fn http_health_check(v: &Value, path: &str) -> Result<HttpHealthCheck> {
         expected
     };
     let retriable_statuses = statuses(&mut o, "retriable_statuses", "retriable")?;
+    let add_path = o.at("request_headers_to_add");
+    let request_headers_to_add = headers_to_add(&mut o, "request_headers_to_add")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| literal_header(h, &crate::reader::index(&add_path, i)))
+        .collect::<Result<_>>()?;
+    let request_headers_to_remove = headers_to_remove(&mut o, "request_headers_to_remove")?;
     let codec_path = o.at("codec_client_type");
     if let Some(c) = o.enumeration(
         "codec_client_type",
@@ -177,6 +187,43 @@ fn http_health_check(v: &Value, path: &str) -> Result<HttpHealthCheck> {
         method: method.to_string(),
         expected_statuses,
         retriable_statuses,
+        request_headers_to_add,
+        request_headers_to_remove,
+    })
+}
+
+/// A health check header with a literal value that HTTP/1.1 can carry.
+fn literal_header(h: crate::model::HeaderValueOption, path: &str) -> Result<HealthCheckHeader> {
+    let mut value = String::new();
+    for part in h.value.parts {
+        match part {
+            FormatPart::Literal(text) => value.push_str(&text),
+            _ => {
+                return Err(ConfigError::unsupported_value(
+                    format!("{path}.header.value"),
+                    "a substitution in a health check header",
+                ))
+            }
+        }
+    }
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !h.key.bytes().all(tchar) {
+        return Err(ConfigError::invalid(
+            format!("{path}.header.key"),
+            format!("{:?} is not a valid header name", h.key),
+        ));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+        return Err(ConfigError::invalid(
+            format!("{path}.header.value"),
+            format!("{value:?} contains a control character"),
+        ));
+    }
+    Ok(HealthCheckHeader {
+        name: h.key,
+        value,
+        append_action: h.append_action,
+        keep_empty_value: h.keep_empty_value,
     })
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 mod health;
 mod outlier;
 
-pub use health::{HealthCheck, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+pub use health::{HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 pub use outlier::OutlierDetection;
 
 /// The whole static configuration of one Legate process.

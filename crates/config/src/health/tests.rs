@@ -52,6 +52,8 @@ fn http_defaults() {
             method: "GET".into(),
             expected_statuses: vec![(200, 201)],
             retriable_statuses: vec![],
+            request_headers_to_add: vec![],
+            request_headers_to_remove: vec![],
         })
     );
     assert_eq!(parse(json!([])).unwrap(), None);
@@ -65,7 +67,8 @@ fn every_supported_field() {
         "unhealthy_interval": "3s", "healthy_edge_interval": "0.2s",
         "http_health_check": {"host": "svc.local", "path": "/h", "method": "HEAD",
             "expected_statuses": [{"start": 200, "end": 300}], "retriable_statuses": [{"start": "500", "end": "501"}],
-            "codec_client_type": "HTTP1"}})))
+            "codec_client_type": "HTTP1", "request_headers_to_remove": ["User-Agent"],
+            "request_headers_to_add": [{"header": {"key": "X-Probe", "value": "50%%"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}})))
     .unwrap()
     .unwrap();
     assert_eq!(hc.initial_jitter, Duration::from_millis(500));
@@ -90,6 +93,16 @@ fn every_supported_field() {
         panic!("http expected")
     };
     assert_eq!((h.host.as_str(), h.method.as_str()), ("svc.local", "HEAD"));
+    assert_eq!(
+        h.request_headers_to_add,
+        vec![HealthCheckHeader {
+            name: "x-probe".into(),
+            value: "50%".into(),
+            append_action: crate::model::AppendAction::OverwriteIfExistsOrAdd,
+            keep_empty_value: false,
+        }]
+    );
+    assert_eq!(h.request_headers_to_remove, vec!["user-agent".to_string()]);
     assert_eq!(h.expected_statuses, vec![(200, 300)]);
     assert_eq!(h.retriable_statuses, vec![(500, 501)]);
 }
@@ -193,10 +206,20 @@ fn unimplemented_fields_are_refused() {
         "c.health_checks[0].http_health_check.codec_client_type: codec_client_type HTTP2 is not supported by legate"
     );
     assert_eq!(
-        refused(
-            json!({"http_health_check": {"path": "/h", "request_headers_to_add": [{"header": {"key": "a", "value": "b"}}]}})
-        ),
-        "c.health_checks[0].http_health_check.request_headers_to_add: not supported by legate"
+        refused(json!({"http_health_check": {"path": "/h", "request_headers_to_add": [{"header": {"key": "a", "value": "%HOSTNAME%"}}]}})),
+        "c.health_checks[0].http_health_check.request_headers_to_add[0].header.value: a substitution in a health check header is not supported by legate"
+    );
+    assert_eq!(
+        refused(json!({"http_health_check": {"path": "/h", "request_headers_to_add": [{"header": {"key": "host", "value": "b"}}]}})),
+        "c.health_checks[0].http_health_check.request_headers_to_add[0].header.key: :-prefixed or host headers may not be modified"
+    );
+    assert_eq!(
+        refused(json!({"http_health_check": {"path": "/h", "request_headers_to_add": [{"header": {"key": "a b", "value": "b"}}]}})),
+        "c.health_checks[0].http_health_check.request_headers_to_add[0].header.key: \"a b\" is not a valid header name"
+    );
+    assert_eq!(
+        refused(json!({"http_health_check": {"path": "/h", "request_headers_to_remove": ["host"]}})),
+        "c.health_checks[0].http_health_check.request_headers_to_remove[0]: :-prefixed or host headers may not be removed"
     );
     assert_eq!(
         refused(json!({"http_health_check": {"path": "/h", "receive": [{"text": "00"}]}})),

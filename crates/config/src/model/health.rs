@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::AppendAction;
+
 /// One `envoy.config.core.v3.HealthCheck` with Envoy's defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
@@ -66,6 +68,23 @@ pub struct HttpHealthCheck {
     /// `retriable_statuses`: failures with these statuses count toward `unhealthy_threshold`
     /// instead of failing the host at once.
     pub retriable_statuses: Vec<(u16, u16)>,
+    /// `request_headers_to_add` (literal values only).
+    pub request_headers_to_add: Vec<HealthCheckHeader>,
+    /// `request_headers_to_remove` (lower-cased), applied before the additions.
+    pub request_headers_to_remove: Vec<String>,
+}
+
+/// One `request_headers_to_add` entry of an HTTP health check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckHeader {
+    /// Header name, lower-cased.
+    pub name: String,
+    /// Literal value.
+    pub value: String,
+    /// `append_action`.
+    pub append_action: AppendAction,
+    /// `keep_empty_value`: add the header even when its value is empty.
+    pub keep_empty_value: bool,
 }
 
 /// `HealthCheck.TcpHealthCheck`.

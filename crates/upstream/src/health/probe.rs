@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use legate_config::model::{HealthCheck, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use legate_config::model::{AppendAction, HealthCheck, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -58,13 +59,11 @@ impl Probe {
         if sender.ready().await.is_err() {
             return Outcome::Network;
         }
-        let request = http::Request::builder()
-            .method(hc.method.as_str())
-            .uri(hc.path.as_str())
-            .header(http::header::HOST, authority)
-            .header(http::header::USER_AGENT, "Envoy/HC")
-            .body(Empty::new());
-        let Ok(request) = request else { return Outcome::Failed { retriable: false } };
+        let request = http::Request::builder().method(hc.method.as_str()).uri(hc.path.as_str()).body(Empty::new());
+        let (Ok(mut request), Some(headers)) = (request, request_headers(hc, authority)) else {
+            return Outcome::Failed { retriable: false };
+        };
+        *request.headers_mut() = headers;
         let Ok(response) = sender.send_request(request).await else { return Outcome::Network };
         let status = response.status().as_u16();
         let close = response
@@ -117,6 +116,42 @@ impl Probe {
         }
         Outcome::Success
     }
+}
+
+/// Envoy's health check request headers: `host` and `user-agent: Envoy/HC`, then
+/// `request_headers_to_remove`, then `request_headers_to_add` as Envoy's `HeaderParser` applies
+/// them: every entry is decided against the headers left after the removals, then the
+/// overwrites are applied, then the additions. `None` if a value cannot be sent.
+pub(super) fn request_headers(hc: &HttpHealthCheck, authority: &str) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::HOST, HeaderValue::from_str(authority).ok()?);
+    headers.insert(http::header::USER_AGENT, HeaderValue::from_static("Envoy/HC"));
+    for name in &hc.request_headers_to_remove {
+        headers.remove(name.as_str());
+    }
+    let (mut add, mut overwrite) = (Vec::new(), Vec::new());
+    for h in &hc.request_headers_to_add {
+        if h.value.is_empty() && !h.keep_empty_value {
+            continue;
+        }
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        let value = HeaderValue::from_str(&h.value).ok()?;
+        let present = headers.contains_key(&name);
+        match h.append_action {
+            AppendAction::AppendIfExistsOrAdd => add.push((name, value)),
+            AppendAction::AddIfAbsent if !present => add.push((name, value)),
+            AppendAction::OverwriteIfExistsOrAdd => overwrite.push((name, value)),
+            AppendAction::OverwriteIfExists if present => overwrite.push((name, value)),
+            AppendAction::AddIfAbsent | AppendAction::OverwriteIfExists => {}
+        }
+    }
+    for (name, value) in overwrite {
+        headers.insert(name, value);
+    }
+    for (name, value) in add {
+        headers.append(name, value);
+    }
+    Some(headers)
 }
 
 async fn http_connect(addr: SocketAddr) -> Option<SendRequest<Empty<Bytes>>> {

@@ -43,6 +43,8 @@ pub(crate) fn http_hc() -> HealthCheck {
         method: "GET".into(),
         expected_statuses: vec![(200, 201)],
         retriable_statuses: vec![(500, 501)],
+        request_headers_to_add: vec![],
+        request_headers_to_remove: vec![],
     }))
 }
 
@@ -142,6 +144,37 @@ fn intervals_follow_envoy() {
         assert!(d >= ms(1000) && d < ms(1105), "{d:?}");
     }
     assert_ne!(next_interval(&jittery, true, Unchanged, true, 50), ms(1000));
+}
+
+#[test]
+fn request_headers_follow_envoy_order() {
+    use legate_config::model::{AppendAction, HealthCheckHeader};
+    let header = |name: &str, value: &str, append_action| HealthCheckHeader {
+        name: name.into(),
+        value: value.into(),
+        append_action,
+        keep_empty_value: false,
+    };
+    let HealthChecker::Http(mut h) = http_hc().checker else { unreachable!("http_hc is HTTP") };
+    h.request_headers_to_remove = vec!["user-agent".into()];
+    h.request_headers_to_add = vec![
+        header("user-agent", "probe", AppendAction::AddIfAbsent),
+        header("x-a", "1", AppendAction::AppendIfExistsOrAdd),
+        header("x-a", "2", AppendAction::AppendIfExistsOrAdd),
+        header("x-b", "1", AppendAction::OverwriteIfExists),
+        header("x-c", "", AppendAction::AppendIfExistsOrAdd),
+        header("x-a", "3", AppendAction::AddIfAbsent),
+    ];
+    let headers = super::probe::request_headers(&h, "svc").unwrap();
+    assert_eq!(headers["host"], "svc");
+    assert_eq!(headers["user-agent"], "probe", "removed first, then added");
+    // ADD_IF_ABSENT looks at the headers before this batch of additions (checked with Envoy).
+    assert_eq!(headers.get_all("x-a").iter().collect::<Vec<_>>(), vec!["1", "2", "3"]);
+    assert!(!headers.contains_key("x-b") && !headers.contains_key("x-c"));
+    h.request_headers_to_add = vec![header("x-d", "", AppendAction::AppendIfExistsOrAdd)];
+    h.request_headers_to_add[0].keep_empty_value = true;
+    assert_eq!(super::probe::request_headers(&h, "svc").unwrap()["x-d"], "");
+    assert!(super::probe::request_headers(&h, "bad\nhost").is_none());
 }
 
 #[test]
