@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{Detector, Ejection};
+use super::{Detector, Ejection, EjectionRequest};
 use crate::cluster::Cluster;
 use crate::host::Host;
 
 /// Runs the cluster's outlier detection until the cluster is dropped.
-pub(crate) async fn run(cluster: Weak<Cluster>, mut rx: mpsc::UnboundedReceiver<(Arc<Host>, Ejection)>) {
+pub(crate) async fn run(cluster: Weak<Cluster>, mut rx: mpsc::UnboundedReceiver<EjectionRequest>) {
     let Some(interval) = cluster.upgrade().and_then(|c| c.outlier.as_ref().map(|d| d.config.interval)) else { return };
     let mut next = tokio::time::Instant::now() + interval;
     loop {

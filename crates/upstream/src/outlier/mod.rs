@@ -190,12 +190,15 @@ fn bump(counter: &AtomicU32, threshold: u32) -> bool {
     counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1) == threshold
 }
 
+/// A host whose streak reached a threshold, sent from a worker to the detector task.
+pub(crate) type EjectionRequest = (Arc<Host>, Ejection);
+
 /// The outlier detector of one cluster.
 pub(crate) struct Detector {
     config: OutlierDetection,
     pub(crate) stats: OutlierStats,
-    tx: mpsc::UnboundedSender<(Arc<Host>, Ejection)>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<(Arc<Host>, Ejection)>>>,
+    tx: mpsc::UnboundedSender<EjectionRequest>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<EjectionRequest>>>,
     /// (average, ejection threshold) of the last success-rate round, external then local
     /// origin; -1 when not computed.
     pub(crate) success_rate_numbers: Mutex<[(f64, f64); 2]>,
@@ -215,7 +218,7 @@ impl Detector {
     }
 
     /// Takes the receiving end of the ejection requests (once, for the detector task).
-    pub fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<(Arc<Host>, Ejection)>> {
+    pub fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<EjectionRequest>> {
         self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 

@@ -42,7 +42,7 @@ fn od() -> OutlierDetection {
     }
 }
 
-fn build(hosts: usize, od: OutlierDetection) -> (Cluster, Store, mpsc::UnboundedReceiver<(Arc<Host>, Ejection)>) {
+fn build(hosts: usize, od: OutlierDetection) -> (Cluster, Store, mpsc::UnboundedReceiver<EjectionRequest>) {
     let endpoints: Vec<(&str, u16, u32, u32)> = (0..hosts).map(|i| ("127.0.0.1", 1000 + i as u16, 1, 0)).collect();
     let mut cfg = cluster_config("o", DiscoveryType::Static, &endpoints);
     cfg.outlier_detection = Some(od);
