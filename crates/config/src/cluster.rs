@@ -114,6 +114,13 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         }
         c.finish()?;
     }
+    let hc_path = o.at("health_checks");
+    let health_check = crate::health::health_checks(o.take("health_checks"), &hc_path)?;
+    let od_path = o.at("outlier_detection");
+    let outlier_detection = o
+        .take("outlier_detection")
+        .map(|v| crate::outlier::outlier_detection(v, &od_path))
+        .transpose()?;
     let per_connection_buffer_limit_bytes = o
         .u32("per_connection_buffer_limit_bytes")?
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
@@ -123,6 +130,10 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         .take("transport_socket")
         .map(|t| crate::tls::upstream_transport_socket(t, &tls_path))
         .transpose()?;
+    // Active health checks speak plain TCP/HTTP; over the cluster's TLS they are not done yet.
+    if tls.is_some() && health_check.is_some() {
+        return Err(ConfigError::unsupported_value(hc_path, "active health checking of a TLS (transport_socket) cluster"));
+    }
     o.finish()?;
 
     Ok(Cluster {
@@ -137,6 +148,8 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         dns_lookup_family,
         dns_resolvers,
         healthy_panic_threshold,
+        health_check,
+        outlier_detection,
         per_connection_buffer_limit_bytes,
         http,
         tls,
@@ -423,6 +436,11 @@ mod tests {
                 .lb_policy,
             LbPolicy::Random
         );
+        let c = parse(json!({"name": "a", "health_checks": [{"timeout": "1s", "interval": "1s",
+            "unhealthy_threshold": 2, "healthy_threshold": 1, "tcp_health_check": {}}]}))
+        .unwrap();
+        assert_eq!(c.health_check.unwrap().unhealthy_threshold, 2);
+        assert_eq!(parse(json!({"name": "a"})).unwrap().health_check, None);
         let c = parse(json!({"name": "a", "dns_resolvers": []}));
         assert_eq!(c.unwrap().dns_resolvers, vec![]);
         let c = cluster(&json!({"name": "a"}), "c", &["9.9.9.9:53".parse().unwrap()]).unwrap();
@@ -453,8 +471,8 @@ mod tests {
             "c.lb_policy: lb_policy CLUSTER_PROVIDED is not supported by legate"
         );
         assert_eq!(
-            e(json!({"name": "a", "outlier_detection": {}})),
-            "c.outlier_detection: not supported by legate"
+            e(json!({"name": "a", "outlier_detection": {"monitors": [{}]}})),
+            "c.outlier_detection.monitors: not supported by legate"
         );
         assert_eq!(e(json!({"name": "a", "foo": 1})), "c.foo: unknown field");
         assert_eq!(

@@ -171,14 +171,16 @@ pub(crate) fn header_value_option(v: &Value, path: &str) -> Result<HeaderValueOp
     })
 }
 
-fn headers_to_add(o: &mut Obj<'_>, name: &'static str) -> Result<Vec<HeaderValueOption>> {
+/// Reads a repeated `HeaderValueOption` field.
+pub(crate) fn headers_to_add(o: &mut Obj<'_>, name: &'static str) -> Result<Vec<HeaderValueOption>> {
     o.array(name)?
         .into_iter()
         .map(|(v, p)| header_value_option(v, &p))
         .collect()
 }
 
-fn headers_to_remove(o: &mut Obj<'_>, name: &'static str) -> Result<Vec<String>> {
+/// Reads a repeated header-name field of headers to remove (lower-cased).
+pub(crate) fn headers_to_remove(o: &mut Obj<'_>, name: &'static str) -> Result<Vec<String>> {
     o.strings(name)?
         .into_iter()
         .map(|(h, p)| {

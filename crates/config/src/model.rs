@@ -8,6 +8,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+mod health;
+mod outlier;
+
+pub use health::{HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+pub use outlier::OutlierDetection;
+
 /// The whole static configuration of one Legate process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bootstrap {
@@ -778,6 +784,10 @@ pub struct Cluster {
     pub dns_resolvers: Vec<SocketAddr>,
     /// `common_lb_config.healthy_panic_threshold` in percent (default 50).
     pub healthy_panic_threshold: f64,
+    /// `health_checks[0]`: active health checking (Legate supports one per cluster).
+    pub health_check: Option<HealthCheck>,
+    /// `outlier_detection`.
+    pub outlier_detection: Option<OutlierDetection>,
     /// `per_connection_buffer_limit_bytes` (default 1 MiB).
     pub per_connection_buffer_limit_bytes: u32,
     /// Upstream HTTP/1 options.

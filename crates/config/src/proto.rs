@@ -585,6 +585,86 @@ pub(crate) const CLUSTER: &[(&str, Kind)] = &[
     ("connection_pool_per_downstream_connection", Bool),
     ("queuing_policies", Msg),
 ];
+/// Fields of `envoy.config.cluster.v3.OutlierDetection`.
+pub(crate) const OUTLIER_DETECTION: &[(&str, Kind)] = &[
+    ("consecutive_5xx", Msg),
+    ("interval", Msg),
+    ("base_ejection_time", Msg),
+    ("max_ejection_percent", Msg),
+    ("enforcing_consecutive_5xx", Msg),
+    ("enforcing_success_rate", Msg),
+    ("success_rate_minimum_hosts", Msg),
+    ("success_rate_request_volume", Msg),
+    ("success_rate_stdev_factor", Msg),
+    ("consecutive_gateway_failure", Msg),
+    ("enforcing_consecutive_gateway_failure", Msg),
+    ("split_external_local_origin_errors", Bool),
+    ("consecutive_local_origin_failure", Msg),
+    ("enforcing_consecutive_local_origin_failure", Msg),
+    ("enforcing_local_origin_success_rate", Msg),
+    ("failure_percentage_threshold", Msg),
+    ("enforcing_failure_percentage", Msg),
+    ("enforcing_failure_percentage_local_origin", Msg),
+    ("failure_percentage_minimum_hosts", Msg),
+    ("failure_percentage_request_volume", Msg),
+    ("max_ejection_time", Msg),
+    ("max_ejection_time_jitter", Msg),
+    ("successful_active_health_check_uneject_host", Msg),
+    ("monitors", Rep),
+    ("always_eject_one_host", Msg),
+    ("detect_degraded_hosts", Bool),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck`.
+pub(crate) const HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("timeout", Msg),
+    ("interval", Msg),
+    ("initial_jitter", Msg),
+    ("interval_jitter", Msg),
+    ("interval_jitter_percent", Num),
+    ("unhealthy_threshold", Msg),
+    ("healthy_threshold", Msg),
+    ("alt_port", Msg),
+    ("reuse_connection", Msg),
+    ("http_health_check", Oneof),
+    ("tcp_health_check", Oneof),
+    ("grpc_health_check", Oneof),
+    ("custom_health_check", Oneof),
+    ("no_traffic_interval", Msg),
+    ("no_traffic_healthy_interval", Msg),
+    ("unhealthy_interval", Msg),
+    ("unhealthy_edge_interval", Msg),
+    ("healthy_edge_interval", Msg),
+    ("event_log_path", Str),
+    ("event_logger", Rep),
+    ("event_service", Msg),
+    ("always_log_health_check_failures", Bool),
+    ("always_log_health_check_success", Bool),
+    ("tls_options", Msg),
+    ("transport_socket_match_criteria", Msg),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck.HttpHealthCheck`.
+pub(crate) const HTTP_HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("host", Str),
+    ("path", Str),
+    ("send", Msg),
+    ("receive", Rep),
+    ("response_buffer_size", Msg),
+    ("request_headers_to_add", Rep),
+    ("request_headers_to_remove", Rep),
+    ("expected_statuses", Rep),
+    ("retriable_statuses", Rep),
+    ("codec_client_type", Enum("HTTP1")),
+    ("service_name_matcher", Msg),
+    ("method", Enum("METHOD_UNSPECIFIED")),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck.TcpHealthCheck`.
+pub(crate) const TCP_HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("send", Msg),
+    ("receive", Rep),
+    ("proxy_protocol_config", Msg),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck.Payload`.
+pub(crate) const PAYLOAD: &[(&str, Kind)] = &[("text", Oneof), ("binary", Oneof)];
 /// Fields of `envoy.config.cluster.v3.Cluster.LeastRequestLbConfig`.
 pub(crate) const LEAST_REQUEST_LB_CONFIG: &[(&str, Kind)] = &[
     ("choice_count", Msg),

@@ -169,9 +169,9 @@ fn errors_name_their_path() {
     assert_eq!(
         with(
             "name: rating-service-cluster",
-            "name: rating-service-cluster\n    outlier_detection: {}"
+            "name: rating-service-cluster\n    outlier_detection: {detect_degraded_hosts: true}"
         ),
-        "static_resources.clusters[1].outlier_detection: not supported by legate"
+        "static_resources.clusters[1].outlier_detection.detect_degraded_hosts: not supported by legate"
     );
     assert_eq!(
         with("connect_timeout: 0.25s", "connect_timeout: abc"),

@@ -150,9 +150,17 @@ impl legate_admin::ClusterSource for ClusterView {
                         rq_success: h.stats.rq_success.load(Relaxed),
                         rq_error: h.stats.rq_error.load(Relaxed),
                         rq_timeout: h.stats.rq_timeout.load(Relaxed),
+                        success_rate: h.outlier_success_rates().0,
+                        local_origin_success_rate: h.outlier_success_rates().1,
                         ..Default::default()
                     })
                     .collect(),
+                outlier: c.outlier_success_rate_numbers().map(|[external, local]| legate_admin::OutlierSnapshot {
+                    success_rate_average: external.0,
+                    success_rate_ejection_threshold: external.1,
+                    local_origin_success_rate_average: local.0,
+                    local_origin_success_rate_ejection_threshold: local.1,
+                }),
                 ..Default::default()
             })
             .collect()

@@ -19,11 +19,11 @@ fn unsupported_field_is_an_error_naming_its_path() {
     let config = two_cluster_config("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap())
         .replace("{listener_port}", "0")
         .replace("{admin_port}", "0")
-        .replace("  - name: b\n", "  - name: b\n    outlier_detection: {}\n");
+        .replace("  - name: b\n", "  - name: b\n    outlier_detection: {monitors: [{name: m}]}\n");
     let path = write_config(&config);
     let (code, _, stderr) = run_legate(&["--mode", "validate", "-c", path.to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("static_resources.clusters[1].outlier_detection"), "{stderr}");
+    assert!(stderr.contains("static_resources.clusters[1].outlier_detection.monitors"), "{stderr}");
     assert!(stderr.contains("not supported"), "{stderr}");
 }
 

@@ -9,7 +9,7 @@ use http::{Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use legate_config::model::RouteAction;
-use legate_upstream::{LbContext, RequestBody};
+use legate_upstream::{LbContext, RequestBody, RequestResult, UpstreamError};
 
 use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletion};
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
@@ -208,6 +208,7 @@ pub async fn route_and_forward(
             resp
         }
         Err(true) => {
+            cluster.outlier_result(&host, RequestResult::Timeout);
             cstats.upstream_rq_timeout.inc();
             host.stats.rq_timeout.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             cstats.record_response(504, internal);
@@ -224,6 +225,11 @@ pub async fn route_and_forward(
             resp
         }
         Ok(Err(err)) => {
+            let result = match err {
+                UpstreamError::ConnectFailure { .. } | UpstreamError::ConnectTimeout => RequestResult::ConnectFailed,
+                _ => RequestResult::Reset,
+            };
+            cluster.outlier_result(&host, result);
             cstats.record_response(503, internal);
             guard.set_upstream(completion(false));
             let body = format!("{RESET_PREFIX}{}", err.reset_reason());
@@ -242,6 +248,7 @@ pub async fn route_and_forward(
             };
             let (mut rparts, rbody) = resp.into_parts();
             let status = rparts.status.as_u16();
+            cluster.outlier_result(&host, RequestResult::Response(status));
             cstats.record_response(status, internal);
             guard.set_upstream(completion(status < 500));
             clean_response_headers(&mut rparts.headers);

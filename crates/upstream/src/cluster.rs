@@ -12,8 +12,10 @@ use legate_stats::{Counter, Store};
 use tokio::sync::watch;
 
 use crate::dns::Resolution;
+use crate::health::HealthCheckStats;
 use crate::host::{Host, HostSet};
 use crate::lb::{HashLbStats, LbContext, LoadBalancer};
+use crate::outlier::{Detector, RequestResult};
 use crate::stats::ClusterStats;
 use crate::UpstreamError;
 
@@ -27,13 +29,22 @@ pub struct Cluster {
     pub stats: ClusterStats,
     /// TLS to the hosts (`transport_socket`).
     pub(crate) tls: Option<crate::tls::UpstreamTlsConnector>,
+    /// `cluster.<stat_name>.health_check.*` stats, when the cluster has a health check.
+    pub(crate) health_stats: Option<HealthCheckStats>,
+    /// Outlier detection, when configured.
+    pub(crate) outlier: Option<Detector>,
     hosts: ArcSwap<HostSet>,
     lb: ArcSwap<LoadBalancer>,
     hash_stats: HashLbStats,
     levels: usize,
     /// Per endpoint (DNS resolve target): its current hosts.
     targets: Mutex<Vec<Target>>,
+    /// Membership known (STATIC at once, DNS after the first answers).
     initialized: watch::Sender<bool>,
+    /// The first round of active health checks is done (true without health checking).
+    hc_ready: watch::Sender<bool>,
+    /// Bumped on every membership change (the health checker follows it).
+    members: watch::Sender<u64>,
     cluster_updated: Counter,
 }
 
@@ -64,14 +75,19 @@ impl Cluster {
         };
         let empty = HostSet::new(Vec::new(), levels);
         let lb = LoadBalancer::new(&empty, config.lb_policy, config.healthy_panic_threshold, &hash_stats);
+        let health_stats = config.health_check.as_ref().map(|_| HealthCheckStats::new(store, config.stat_name()));
         let cluster = Self {
             index,
+            health_stats,
+            outlier: config.outlier_detection.as_ref().map(|o| Detector::new(o, store, config.stat_name())),
             hosts: ArcSwap::from_pointee(empty),
             lb: ArcSwap::from_pointee(lb),
             hash_stats,
             levels,
             targets: Mutex::new(config.endpoints.iter().map(|_| Target::default()).collect()),
             initialized: watch::channel(false).0,
+            hc_ready: watch::channel(config.health_check.is_none()).0,
+            members: watch::channel(0).0,
             cluster_updated,
             stats,
             tls,
@@ -82,7 +98,7 @@ impl Cluster {
             for (target, e) in targets.iter_mut().zip(&config.endpoints) {
                 let ip: IpAddr = e.address.parse().map_err(|_| invalid_address(config, &e.address))?;
                 let hostname = e.hostname.clone();
-                target.hosts.push(Arc::new(Host::new(SocketAddr::new(ip, e.port), hostname, e.weight, e.priority)));
+                target.hosts.push(cluster.new_host(SocketAddr::new(ip, e.port), hostname, e.weight, e.priority));
             }
             let changed = !config.endpoints.is_empty();
             cluster.rebuild(&targets, changed);
@@ -109,15 +125,63 @@ impl Cluster {
         host
     }
 
-    /// Whether the cluster has its first membership (Envoy's cluster initialization).
+    /// Records the result of a request proxied to `host` for outlier detection (no-op without
+    /// `outlier_detection`).
+    pub fn outlier_result(&self, host: &Arc<Host>, result: RequestResult) {
+        if let Some(d) = &self.outlier {
+            d.put(host, result);
+        }
+    }
+
+    /// Outlier detection's last success-rate round as (average, ejection threshold) for the
+    /// external and the local origin (-1 when not computed); `None` without outlier detection.
+    pub fn outlier_success_rate_numbers(&self) -> Option<[(f64, f64); 2]> {
+        self.outlier.as_ref().map(|d| *d.success_rate_numbers.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the cluster is initialized (Envoy's cluster initialization): it has its first
+    /// membership and, with active health checking, every host has had its first check.
     pub fn is_initialized(&self) -> bool {
-        *self.initialized.borrow()
+        *self.initialized.borrow() && *self.hc_ready.borrow()
     }
 
     /// Resolves once the cluster is initialized.
     pub(crate) async fn wait_initialized(&self) {
+        self.wait_membership().await;
+        let mut rx = self.hc_ready.subscribe();
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Resolves once the cluster has its first membership.
+    pub(crate) async fn wait_membership(&self) {
         let mut rx = self.initialized.subscribe();
         let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Marks the first round of health checks done.
+    pub(crate) fn mark_hc_ready(&self) {
+        self.hc_ready.send_if_modified(|ready| !std::mem::replace(ready, true));
+    }
+
+    /// Follows membership changes (the value is a change counter).
+    pub(crate) fn watch_members(&self) -> watch::Receiver<u64> {
+        self.members.subscribe()
+    }
+
+    /// A new host; with active health checking it starts as `/failed_active_hc` until its
+    /// first successful check, as in Envoy.
+    fn new_host(&self, address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Arc<Host> {
+        let host = Host::new(address, hostname, weight, priority);
+        if self.config.health_check.is_some() {
+            host.set_flag(Host::FAILED_ACTIVE_HC);
+        }
+        Arc::new(host)
+    }
+
+    /// Rebuilds the load balancer after a host's health changed (membership is unchanged).
+    pub(crate) fn health_changed(&self) {
+        let _targets = self.lock_targets();
+        self.install(self.hosts.load_full());
     }
 
     /// Marks the cluster initialized (after the first answer or failure of any target, as
@@ -157,7 +221,7 @@ impl Cluster {
         let changed = if logical {
             // A new logical host whenever the first address or the list changes.
             if current.logical.as_ref() != Some(&addresses) {
-                current.hosts = vec![Arc::new(Host::new(addresses[0], hostname, endpoint.weight, 0))];
+                current.hosts = vec![self.new_host(addresses[0], hostname, endpoint.weight, 0)];
                 current.logical = Some(addresses);
                 true
             } else {
@@ -173,7 +237,7 @@ impl Cluster {
                     .iter()
                     .map(|a| {
                         current.hosts.iter().find(|h| h.address == *a).cloned().unwrap_or_else(|| {
-                            Arc::new(Host::new(*a, hostname.clone(), endpoint.weight, endpoint.priority))
+                            self.new_host(*a, hostname.clone(), endpoint.weight, endpoint.priority)
                         })
                     })
                     .collect();
@@ -195,21 +259,33 @@ impl Cluster {
     /// Publishes the membership made of every target's hosts, in config order.
     fn rebuild(&self, targets: &[Target], changed: bool) {
         let hosts: Vec<Arc<Host>> = targets.iter().flat_map(|t| t.hosts.iter().cloned()).collect();
-        let set = HostSet::new(hosts, self.levels);
+        self.install(Arc::new(HostSet::new(hosts, self.levels)));
+        if changed {
+            self.stats.membership_change.inc();
+            self.members.send_modify(|n| *n += 1);
+            if self.is_initialized() {
+                self.cluster_updated.inc();
+            }
+        }
+    }
+
+    /// Publishes `set` with a load balancer built from its hosts' current health.
+    fn install(&self, set: Arc<HostSet>) {
         let lb = LoadBalancer::new(&set, self.config.lb_policy, self.config.healthy_panic_threshold, &self.hash_stats);
         let s = &self.stats;
         s.membership_total.set(set.hosts.len() as u64);
         s.membership_healthy.set(set.healthy_count() as u64);
         s.membership_degraded.set(0);
         s.membership_excluded.set(0);
-        self.hosts.store(Arc::new(set));
-        self.lb.store(Arc::new(lb));
-        if changed {
-            s.membership_change.inc();
-            if self.is_initialized() {
-                self.cluster_updated.inc();
-            }
+        if let Some(hs) = &self.health_stats {
+            let passing = set.hosts.iter().filter(|h| !h.has_flag(Host::FAILED_ACTIVE_HC)).count();
+            hs.healthy.set(passing as u64);
         }
+        if let Some(d) = &self.outlier {
+            d.stats.count_ejected(&set);
+        }
+        self.hosts.store(set);
+        self.lb.store(Arc::new(lb));
     }
 }
 

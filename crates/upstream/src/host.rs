@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Per-host counters, as Envoy's `/clusters` shows them.
@@ -39,24 +39,66 @@ pub struct Host {
     pub priority: u32,
     /// Counters.
     pub stats: HostStats,
+    /// Health flags ([`Host::FAILED_ACTIVE_HC`], [`Host::ACTIVE_HC_TIMEOUT`]), shared by the
+    /// health checker (main thread) and the load balancers (workers).
+    flags: AtomicU32,
+    /// Outlier detection counters.
+    pub(crate) outlier: crate::outlier::HostMonitor,
 }
 
 impl Host {
-    /// A new host with zeroed stats.
+    /// The host failed active health checking (or has not passed its first check yet).
+    pub const FAILED_ACTIVE_HC: u32 = 1;
+    /// The host's last failed active health check timed out (informational).
+    pub const ACTIVE_HC_TIMEOUT: u32 = 1 << 1;
+    /// The host is ejected by outlier detection.
+    pub const FAILED_OUTLIER_CHECK: u32 = 1 << 2;
+    /// Flags that keep a host out of load balancing outside panic mode.
+    const UNHEALTHY: u32 = Self::FAILED_ACTIVE_HC | Self::FAILED_OUTLIER_CHECK;
+
+    /// A new host with zeroed stats and no health flag.
     pub fn new(address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Self {
-        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default() }
+        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default(), flags: AtomicU32::new(0), outlier: crate::outlier::HostMonitor::new() }
     }
 
-    /// Envoy's health flags for `/clusters` (`healthy` when empty). Active health checking and
-    /// outlier detection, which set `/failed_active_hc` and `/failed_outlier_check`, are not
-    /// implemented yet and the config parser refuses them, so every host is healthy.
+    /// Envoy's health flags for `/clusters` (`healthy` when empty).
     pub fn health_flags(&self) -> Vec<&'static str> {
-        Vec::new()
+        let flags = self.flags.load(Ordering::Acquire);
+        [
+            (Self::FAILED_ACTIVE_HC, "/failed_active_hc"),
+            (Self::FAILED_OUTLIER_CHECK, "/failed_outlier_check"),
+            (Self::ACTIVE_HC_TIMEOUT, "/active_hc_timeout"),
+        ]
+            .into_iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, name)| name)
+            .collect()
+    }
+
+    /// Whether `flag` (one of the `Host::*` flag constants) is set.
+    pub fn has_flag(&self, flag: u32) -> bool {
+        self.flags.load(Ordering::Acquire) & flag != 0
+    }
+
+    /// Sets `flag`.
+    pub fn set_flag(&self, flag: u32) {
+        self.flags.fetch_or(flag, Ordering::AcqRel);
+    }
+
+    /// Clears `flag`.
+    pub fn clear_flag(&self, flag: u32) {
+        self.flags.fetch_and(!flag, Ordering::AcqRel);
+    }
+
+    /// Outlier detection's success rates of the last interval (external origin, local origin),
+    /// when computed (`/clusters`).
+    pub fn outlier_success_rates(&self) -> (Option<f64>, Option<f64>) {
+        self.outlier.success_rates()
     }
 
     /// Whether the load balancer may pick this host outside panic mode.
     pub fn is_healthy(&self) -> bool {
-        self.health_flags().is_empty()
+        self.flags.load(Ordering::Acquire) & Self::UNHEALTHY == 0
     }
 }
 
@@ -129,5 +171,21 @@ mod tests {
         assert!(HostSet::new(vec![], 0).priorities().len() == 1);
         assert!(set.contains(&set.hosts[1].clone()));
         assert!(!set.contains(&host("10.0.0.2:80", 0)));
+    }
+
+    #[test]
+    fn health_flags() {
+        let h = host("10.0.0.1:80", 0);
+        assert!(h.is_healthy() && h.health_flags().is_empty());
+        h.set_flag(Host::ACTIVE_HC_TIMEOUT);
+        h.set_flag(Host::FAILED_ACTIVE_HC);
+        assert!(!h.is_healthy());
+        assert_eq!(h.health_flags(), vec!["/failed_active_hc", "/active_hc_timeout"]);
+        h.clear_flag(Host::FAILED_ACTIVE_HC);
+        assert!(h.is_healthy(), "a timeout alone does not make a host unhealthy");
+        assert!(h.has_flag(Host::ACTIVE_HC_TIMEOUT) && !h.has_flag(Host::FAILED_ACTIVE_HC));
+        h.set_flag(Host::FAILED_OUTLIER_CHECK);
+        assert!(!h.is_healthy());
+        assert_eq!(h.health_flags(), vec!["/failed_outlier_check", "/active_hc_timeout"]);
     }
 }

@@ -51,13 +51,20 @@ impl ClusterManager {
         }))
     }
 
-    /// Spawns the DNS discovery tasks (one per STRICT_DNS/LOGICAL_DNS endpoint) on the current
+    /// Spawns the DNS discovery tasks (one per STRICT_DNS/LOGICAL_DNS endpoint) and the active
+    /// health checkers and outlier detectors (one per cluster that has them) on the current
     /// tokio runtime. Idempotent. The tasks stop when the manager is dropped.
     pub fn start(self: &Arc<Self>) {
         if self.started.swap(true, Ordering::SeqCst) {
             return;
         }
         for cluster in &self.clusters {
+            if cluster.config.health_check.is_some() {
+                tokio::spawn(crate::health::run(Arc::downgrade(cluster)));
+            }
+            if let Some(rx) = cluster.outlier.as_ref().and_then(|d| d.take_receiver()) {
+                tokio::spawn(crate::outlier::run(Arc::downgrade(cluster), rx));
+            }
             if cluster.config.discovery == DiscoveryType::Static || cluster.config.endpoints.is_empty() {
                 continue;
             }
@@ -90,8 +97,8 @@ impl ClusterManager {
     }
 
     /// Resolves once every cluster is initialized: STATIC ones at once, DNS ones after the
-    /// first answer or failure of any of their names (Envoy's init manager, before listeners
-    /// start).
+    /// first answer or failure of any of their names, and clusters with active health checking
+    /// after every host's first check (Envoy's init manager, before listeners start).
     pub async fn wait_initialized(&self) {
         for c in &self.clusters {
             c.wait_initialized().await;
