@@ -37,6 +37,9 @@ impl Pki {
         let (client, client_key) = leaf(&["client.legate.test"], &intermediate, false);
         pki.write("client.pem", &format!("{client}{}", intermediate.pem()));
         pki.write("client.key", &client_key);
+        let (renewed, renewed_key) = leaf(&["localhost"], &wrong, false);
+        pki.write("renewed.pem", &renewed);
+        pki.write("renewed.key", &renewed_key);
         let (stranger, stranger_key) = leaf(&["stranger.test"], &wrong, false);
         pki.write("stranger.pem", &stranger);
         pki.write("stranger.key", &stranger_key);
@@ -253,3 +256,27 @@ fn a_missing_certificate_file_is_a_startup_error() {
     assert!(err.contains("/nonexistent/server.pem"), "{err}");
 }
 
+
+#[test]
+fn certificate_files_are_reloaded_without_a_restart() {
+    let pki = Pki::new();
+    let up = Upstream::start("alpha");
+    let legate = Legate::start(&tls_config(up.addr, &pki, "", "http/1.1"), &[]);
+    assert_eq!(curl(&legate, &pki, &[]).0, 0);
+    // A renewed certificate from another CA replaces the files (the key first, then the chain).
+    std::fs::copy(pki.dir.join("renewed.key"), pki.dir.join("server.key")).unwrap();
+    std::fs::copy(pki.dir.join("renewed.pem"), pki.dir.join("server.pem")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (code, body, _) = curl(&legate, &pki, &["--cacert", &pki.path("wrong-ca.pem")]);
+        if code == 0 {
+            assert_eq!(body, "alpha GET /hello HTTP/1.1");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the renewed certificate was not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_ne!(curl(&legate, &pki, &[]).0, 0, "the old CA no longer verifies the served certificate");
+    let scope = format!("listener.127.0.0.1_{}.ssl.", legate.listener.port());
+    assert!(legate.stat(&format!("{scope}context_updated")).unwrap_or(0) >= 1);
+}

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use legate_config::model::{DataSource, DownstreamTls, TlsVersion};
 use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
@@ -27,23 +29,37 @@ pub enum Negotiated {
     None,
 }
 
-/// A listener's TLS termination: the acceptor and the `ssl.*` stats.
+/// How often certificate files are checked for changes.
+const RELOAD_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A listener's TLS termination: the acceptor and the `ssl.*` stats. The acceptor is replaced
+/// when the certificate, key or CA files change, so renewed certificates apply to new
+/// connections without a restart.
 pub struct TlsTerminator {
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: Arc<ArcSwap<tokio_rustls::TlsAcceptor>>,
     stats: SslStats,
 }
 
 impl TlsTerminator {
-    /// Builds the terminator of a filter chain; certificate files are read now.
+    /// Builds the terminator of a filter chain; certificate files are read now, and watched
+    /// from then on when a runtime is running (the data plane's start).
     pub fn new(config: &DownstreamTls, store: &Store, listener_scope: &str) -> Result<Self, ProxyError> {
         let server = server_config(config)?;
-        Ok(Self { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)), stats: SslStats::new(store, listener_scope) })
+        let acceptor = Arc::new(ArcSwap::from_pointee(tokio_rustls::TlsAcceptor::from(Arc::new(server))));
+        let files = watched_files(config);
+        if !files.is_empty() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(reload_on_change(Arc::downgrade(&acceptor), config.clone(), files, store.clone(), listener_scope.to_string()));
+            }
+        }
+        Ok(Self { acceptor, stats: SslStats::new(store, listener_scope) })
     }
 
     /// Runs the handshake; `None` when it failed (counted as `ssl.connection_error` or a
     /// verification failure, and the connection is closed without an HTTP response, as in Envoy).
     pub async fn accept(&self, stream: TcpStream) -> Option<(TlsStream<TcpStream>, Negotiated)> {
-        match self.acceptor.accept(stream).await {
+        let acceptor = self.acceptor.load_full();
+        match acceptor.accept(stream).await {
             Ok(tls) => {
                 let (_, conn) = tls.get_ref();
                 self.stats.handshake(&self.stats.store, conn);
@@ -58,6 +74,58 @@ impl TlsTerminator {
                 self.stats.failed(&e);
                 tracing::debug!("TLS handshake failed: {e}");
                 None
+            }
+        }
+    }
+}
+
+/// The files a TLS context reads.
+fn watched_files(config: &DownstreamTls) -> Vec<std::path::PathBuf> {
+    [Some(&config.certificate.certificate_chain), Some(&config.certificate.private_key), config.trusted_ca.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|s| match s {
+            DataSource::File(p) => Some(p.clone()),
+            DataSource::Inline(_) => None,
+        })
+        .collect()
+}
+
+/// What identifies a file's version: modification time and length.
+fn fingerprint(files: &[std::path::PathBuf]) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    files.iter().map(|f| std::fs::metadata(f).ok().and_then(|m| Some((m.modified().ok()?, m.len())))).collect()
+}
+
+/// Rebuilds the acceptor whenever the files change; a broken new set keeps the old one in use
+/// (logged, counted as `ssl.context_update_failed`), as Envoy keeps serving with the last good
+/// certificate.
+async fn reload_on_change(
+    acceptor: std::sync::Weak<ArcSwap<tokio_rustls::TlsAcceptor>>,
+    config: DownstreamTls,
+    files: Vec<std::path::PathBuf>,
+    store: Store,
+    scope: String,
+) {
+    let updated = store.counter(&format!("{scope}ssl.context_updated"));
+    let failed = store.counter(&format!("{scope}ssl.context_update_failed"));
+    let mut seen = fingerprint(&files);
+    loop {
+        tokio::time::sleep(RELOAD_CHECK_INTERVAL).await;
+        let Some(acceptor) = acceptor.upgrade() else { return };
+        let now = fingerprint(&files);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match server_config(&config) {
+            Ok(server) => {
+                acceptor.store(Arc::new(tokio_rustls::TlsAcceptor::from(Arc::new(server))));
+                updated.inc();
+                tracing::info!("TLS certificate reloaded from {}", files[0].display());
+            }
+            Err(e) => {
+                failed.inc();
+                tracing::error!("TLS certificate reload failed, keeping the previous one: {e}");
             }
         }
     }
