@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Legate vs Envoy on TLS and HTTP/2 (bench/protocols.yaml), side by side in one run: proxy CPU µs
+# per request with h2load (core 1) against each proxy (--concurrency 1, core 0) in front of an
+# nginx upstream (core 1), for
+#   https-h1   HTTP/1.1 keep-alive over TLS   (h2load --h1, 32 connections)
+#   https-h2   HTTP/2 over TLS (ALPN h2)      (8 connections x 10 streams)
+#   h2c        HTTP/2 prior knowledge         (8 connections x 10 streams)
+#   handshake  one request per new TLS connection (full handshakes; µs per connection)
+# and the Legate/Envoy ratio of each.
+#
+#   bench/protocols.sh          DURATION=10 (seconds per h2load run), HANDSHAKES=2000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+HANDSHAKES=${HANDSHAKES:-2000}
+LEGATE=${LEGATE_BIN:-target/release/legate}
+ENVOY=${ENVOY_BIN:-.venv/bin/envoy}
+NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+for tool in h2load taskset curl python3 openssl getconf; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (scripts/setup.sh)" >&2; exit 1; }
+done
+[ -x "$ENVOY" ] || { echo "bench: Envoy not found at $ENVOY (run scripts/setup.sh)" >&2; exit 1; }
+if [ -z "${LEGATE_BIN:-}" ]; then cargo build --release -p legate >/dev/null 2>&1 || cargo build --release -p legate; fi
+
+mkdir -p bench/results
+work=$(mktemp -d "${TMPDIR:-/tmp}/legate-bench-proto.XXXXXX")
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+tck=$(getconf CLK_TCK)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+wait_ready() {  # wait_ready URL PID NAME
+  local i
+  for i in $(seq 200); do
+    curl -sf -o /dev/null "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { echo "bench: $3 exited; log:" >&2; cat "$work/$3.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "bench: $3 not ready" >&2; exit 1
+}
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+  -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
+
+upstream_port=$(port)
+mkdir -p "$work/upstream"
+cat > "$work/upstream.conf" <<NGINX
+worker_processes 1; daemon off; pid $work/upstream/nginx.pid; error_log $work/upstream/error.log error;
+events { worker_connections 8192; }
+http { access_log off; client_body_temp_path $work/upstream/b; proxy_temp_path $work/upstream/p;
+  fastcgi_temp_path $work/upstream/f; uwsgi_temp_path $work/upstream/u; scgi_temp_path $work/upstream/s;
+  server { listen 127.0.0.1:$upstream_port; keepalive_requests 1000000; location / { return 200 "hello"; } } }
+NGINX
+taskset -c 1 "$NGINX" -p "$work/upstream" -c "$work/upstream.conf" >"$work/upstream.log" 2>&1 &
+pids+=("$!"); wait_ready "http://127.0.0.1:$upstream_port/" "$!" upstream
+
+# measure PID NAME SCENARIO -- h2load args...: appends "name scenario done cpu_ticks" to rows.
+measure() {
+  local pid=$1 name=$2 scenario=$3; shift 4
+  local before after out done_n
+  before=$(cpu_ticks "$pid")
+  out=$(taskset -c 1 h2load "$@" 2>&1) || { echo "bench: h2load failed ($name $scenario):" >&2; echo "$out" >&2; exit 1; }
+  after=$(cpu_ticks "$pid")
+  done_n=$(awk '/^requests:/ {for (i=1;i<=NF;i++) if ($i=="succeeded,") print $(i-1)}' <<<"$out")
+  [ -n "$done_n" ] && [ "$done_n" -gt 0 ] || { echo "bench: no successful requests ($name $scenario):" >&2; echo "$out" >&2; exit 1; }
+  echo "$name $scenario $done_n $(( after - before ))" >> "$work/rows"
+  echo "bench: $name $scenario: $done_n requests" >&2
+}
+
+# measure_handshakes PID NAME URL: HANDSHAKES connections of one request each (h2load gives each
+# of its -c clients one connection; -n = -c makes that one request per connection).
+measure_handshakes() {
+  local pid=$1 name=$2 url=$3 before after total=0 n out i
+  before=$(cpu_ticks "$pid")
+  for i in $(seq $(( HANDSHAKES / 100 ))); do
+    out=$(taskset -c 1 h2load --h1 -c 100 -n 100 "$url" 2>&1) || { echo "bench: h2load failed ($name handshake):" >&2; echo "$out" >&2; exit 1; }
+    n=$(awk '/^requests:/ {for (i=1;i<=NF;i++) if ($i=="succeeded,") print $(i-1)}' <<<"$out")
+    total=$(( total + ${n:-0} ))
+  done
+  after=$(cpu_ticks "$pid")
+  [ "$total" -gt 0 ] || { echo "bench: no successful handshakes ($name)" >&2; exit 1; }
+  echo "$name handshake $total $(( after - before ))" >> "$work/rows"
+  echo "bench: $name handshake: $total connections" >&2
+}
+
+: > "$work/rows"
+for name in legate envoy; do
+  hport=$(port); cport=$(port); aport=$(port)
+  sed -e "s/{https_port}/$hport/g; s/{h2c_port}/$cport/g; s/{admin_port}/$aport/g; s/{upstream_port}/$upstream_port/g" \
+      -e "s#{cert}#$work/cert.pem#g; s#{key}#$work/key.pem#g" bench/protocols.yaml > "$work/$name.yaml"
+  bin=$LEGATE; [ "$name" = envoy ] && bin=$ENVOY
+  taskset -c 0 "$bin" -c "$work/$name.yaml" --concurrency 1 -l error --use-dynamic-base-id >"$work/$name.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+  wait_ready "http://127.0.0.1:$aport/ready" "$pid" "$name"
+  h2load --h1 -c 8 -D 2 "https://127.0.0.1:$hport/" >/dev/null 2>&1 || true   # warm-up
+  measure "$pid" "$name" https-h1 -- --h1 -c 32 -D "$DURATION" "https://127.0.0.1:$hport/"
+  measure "$pid" "$name" https-h2 -- -c 8 -m 10 -D "$DURATION" "https://127.0.0.1:$hport/"
+  measure "$pid" "$name" h2c -- -c 8 -m 10 -D "$DURATION" "http://127.0.0.1:$cport/"
+  measure_handshakes "$pid" "$name" "https://127.0.0.1:$hport/"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+{
+  echo "# $(date -u +%FT%TZ) DURATION=${DURATION}s h2load (core 1), proxy --concurrency 1 (core 0), nginx upstream"
+  echo "# legate $(git rev-parse --short HEAD 2>/dev/null); $("$ENVOY" --version 2>/dev/null | grep -o '1\.[0-9]*\.[0-9]*' | head -1 | sed 's/^/envoy /')"
+  python3 - "$tck" "$work/rows" <<'PY'
+import sys
+tck, rows = int(sys.argv[1]), sys.argv[2]
+data = {}
+for line in open(rows):
+    name, scenario, done, ticks = line.split()
+    data[(name, scenario)] = int(ticks) / tck * 1e6 / int(done)
+print(f"{'scenario':<10} {'legate µs':>10} {'envoy µs':>10} {'ratio':>7}")
+for s in ["https-h1", "https-h2", "h2c", "handshake"]:
+    l, e = data.get(("legate", s)), data.get(("envoy", s))
+    if l and e:
+        print(f"{s:<10} {l:>10.1f} {e:>10.1f} {l / e:>7.3f}")
+print("(µs of proxy CPU per request; handshake: per new TLS connection with one request)")
+PY
+} | tee bench/results/protocols-latest.txt
