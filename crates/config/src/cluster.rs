@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::endpoint::load_assignment;
 use crate::error::{ConfigError, Result};
 use crate::listener::DEFAULT_BUFFER_LIMIT;
-use crate::model::{Cluster, DiscoveryType, DnsLookupFamily, LbPolicy, UpstreamHttpOptions};
+use crate::model::{CircuitBreakerThresholds, Cluster, DiscoveryType, DnsLookupFamily, LbPolicy, UpstreamHttpOptions};
 use crate::proto;
 use crate::reader::{non_empty, Obj};
 use crate::upstream;
@@ -124,6 +124,10 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
     let per_connection_buffer_limit_bytes = o
         .u32("per_connection_buffer_limit_bytes")?
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
+    let circuit_breakers = match o.obj("circuit_breakers", proto::CIRCUIT_BREAKERS)? {
+        Some(cb) => circuit_breakers(cb)?,
+        None => CircuitBreakerThresholds::default(),
+    };
     let http = http_options(&mut o)?;
     let tls_path = o.at("transport_socket");
     let tls = o
@@ -153,6 +157,7 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         per_connection_buffer_limit_bytes,
         http,
         tls,
+        circuit_breakers,
     })
 }
 
@@ -310,6 +315,38 @@ fn lb_policy(o: &mut Obj<'_>) -> Result<LbPolicy> {
             ))
         }
     })
+}
+
+/// Reads `circuit_breakers`: the DEFAULT priority's thresholds (HIGH ones are read and checked,
+/// and apply to nothing, since Legate routes have no priority).
+fn circuit_breakers(mut o: Obj<'_>) -> Result<CircuitBreakerThresholds> {
+    let mut out = CircuitBreakerThresholds::default();
+    for (t, p) in o.array("thresholds")? {
+        let mut t = Obj::new(t, p, proto::CB_THRESHOLDS)?;
+        let high = t.enumeration("priority", &[("DEFAULT", 0), ("HIGH", 1)])? == Some("HIGH");
+        let defaults = CircuitBreakerThresholds::default();
+        let max_connections_path = t.at("max_connections");
+        let max_connections = t.u32("max_connections")?.unwrap_or(defaults.max_connections);
+        if max_connections != defaults.max_connections {
+            return Err(ConfigError::unsupported(max_connections_path));
+        }
+        let thresholds = CircuitBreakerThresholds {
+            max_connections,
+            max_pending_requests: t.u32("max_pending_requests")?.unwrap_or(defaults.max_pending_requests),
+            max_requests: t.u32("max_requests")?.unwrap_or(defaults.max_requests),
+            max_retries: t.u32("max_retries")?.unwrap_or(defaults.max_retries),
+        };
+        let track_path = t.at("track_remaining");
+        if t.bool("track_remaining")? == Some(true) {
+            return Err(ConfigError::unsupported(track_path));
+        }
+        t.finish()?;
+        if !high {
+            out = thresholds;
+        }
+    }
+    o.finish()?;
+    Ok(out)
 }
 
 /// Upstream HTTP options from `typed_extension_protocol_options` or the deprecated cluster fields.

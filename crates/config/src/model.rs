@@ -140,6 +140,25 @@ impl Default for TlsParams {
     }
 }
 
+/// Circuit-breaker limits of one priority (Envoy's defaults: 1024 / 1024 / 1024 / 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreakerThresholds {
+    /// `max_connections` (only the default is accepted today).
+    pub max_connections: u32,
+    /// `max_pending_requests`: requests waiting for a connection.
+    pub max_pending_requests: u32,
+    /// `max_requests`: requests in flight to the cluster.
+    pub max_requests: u32,
+    /// `max_retries`.
+    pub max_retries: u32,
+}
+
+impl Default for CircuitBreakerThresholds {
+    fn default() -> Self {
+        Self { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 }
+    }
+}
+
 /// An `UpstreamTlsContext`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamTls {
@@ -794,6 +813,8 @@ pub struct Cluster {
     pub http: UpstreamHttpOptions,
     /// `transport_socket` `envoy.transport_sockets.tls`: TLS to the hosts (`None` = plain TCP).
     pub tls: Option<UpstreamTls>,
+    /// `circuit_breakers.thresholds` of the DEFAULT priority (Legate routes at DEFAULT only).
+    pub circuit_breakers: CircuitBreakerThresholds,
 }
 
 impl Cluster {

@@ -917,3 +917,16 @@ pub(crate) const LISTENER_FILTER: &[(&str, Kind)] =
 /// Fields of `envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`.
 pub(crate) const TLS_INSPECTOR: &[(&str, Kind)] =
     &[("enable_ja3_fingerprinting", Msg), ("enable_ja4_fingerprinting", Msg), ("initial_read_buffer_size", Msg), ("max_client_hello_size", Msg)];
+/// Fields of `envoy.config.cluster.v3.CircuitBreakers`.
+pub(crate) const CIRCUIT_BREAKERS: &[(&str, Kind)] = &[("thresholds", Rep), ("per_host_thresholds", Rep)];
+/// Fields of `envoy.config.cluster.v3.CircuitBreakers.Thresholds`.
+pub(crate) const CB_THRESHOLDS: &[(&str, Kind)] = &[
+    ("priority", Enum("DEFAULT")),
+    ("max_connections", Msg),
+    ("max_pending_requests", Msg),
+    ("max_requests", Msg),
+    ("max_retries", Msg),
+    ("retry_budget", Msg),
+    ("track_remaining", Bool),
+    ("max_connection_pools", Msg),
+];

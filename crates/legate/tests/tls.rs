@@ -207,7 +207,7 @@ fn plain_http_to_a_tls_port_gets_no_http_response() {
     let r = try_request(legate.listener, "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     assert!(r.is_err(), "no HTTP response on a TLS port: {r:?}");
     let scope = format!("listener.127.0.0.1_{}.ssl.", legate.listener.port());
-    assert_eq!(legate.stat(&format!("{scope}connection_error")), Some(1));
+    legate.wait_stat(&format!("{scope}connection_error"), 1);
     assert_eq!(up.requests.lock().unwrap().len(), 0);
 }
 
@@ -226,8 +226,8 @@ fn mutual_tls_requires_a_client_certificate_from_the_trusted_ca() {
     assert_ne!(code, 0, "an expired certificate is refused");
     let scope = format!("listener.127.0.0.1_{}.ssl.", legate.listener.port());
     assert_eq!(legate.stat(&format!("{scope}handshake")), Some(1));
-    assert_eq!(legate.stat(&format!("{scope}fail_verify_no_cert")), Some(1));
-    assert_eq!(legate.stat(&format!("{scope}fail_verify_error")), Some(2));
+    legate.wait_stat(&format!("{scope}fail_verify_no_cert"), 1);
+    legate.wait_stat(&format!("{scope}fail_verify_error"), 2);
     assert_eq!(legate.stat(&format!("{scope}connection_error")), Some(0), "verification failures count apart");
     assert_eq!(up.requests.lock().unwrap().len(), 1);
 }

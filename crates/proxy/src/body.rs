@@ -55,7 +55,7 @@ impl Drop for StreamGuard {
         self.stats.downstream_rq_time.record(ms_since(self.start));
         if let Some(up) = self.upstream.take() {
             let s = &up.cluster.stats;
-            s.upstream_rq_active.dec();
+            up.cluster.release_request();
             s.record_rq_time(ms_since(up.start), up.internal);
             up.host.stats.rq_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let counter = if up.success { &up.host.stats.rq_success } else { &up.host.stats.rq_error };

@@ -174,7 +174,13 @@ pub async fn route_and_forward(
     let cstats = &cluster.stats;
     // upstream_rq_total and the host's rq_total are counted by the pool once the request is
     // written to a connection (a connect failure counts neither, as in Envoy).
-    cstats.upstream_rq_active.inc();
+    if !cluster.admit_request() {
+        // The max_requests circuit breaker is open: 503 with flag UO, nothing sent.
+        cstats.record_response(503, ctx.classified.internal);
+        let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, format!("{RESET_PREFIX}overflow"), Some(guard));
+        matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
+        return resp;
+    }
     host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let up_start = Instant::now();
     let send = ctx.worker.pool.send(&cluster, &host, upstream_req, downstream_version);

@@ -139,6 +139,53 @@ impl Cluster {
         self.outlier.as_ref().map(|d| *d.success_rate_numbers.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Admits a request under the `max_requests` circuit breaker: counts `upstream_rq_active`
+    /// and keeps `circuit_breakers.default.rq_open` current. `false` (overflow, nothing counted
+    /// but `upstream_rq_active_overflow`, as in Envoy) when the breaker is open.
+    pub fn admit_request(&self) -> bool {
+        let max = u64::from(self.config.circuit_breakers.max_requests);
+        if self.stats.upstream_rq_active.value() >= max {
+            self.stats.upstream_rq_active_overflow.inc();
+            return false;
+        }
+        self.stats.upstream_rq_active.inc();
+        self.update_breakers();
+        true
+    }
+
+    /// Ends a request [`Cluster::admit_request`] admitted.
+    pub fn release_request(&self) {
+        self.stats.upstream_rq_active.dec();
+        self.update_breakers();
+    }
+
+    /// Admits a request that must wait for a connection, under `max_pending_requests`.
+    pub(crate) fn admit_pending(&self) -> bool {
+        let max = u64::from(self.config.circuit_breakers.max_pending_requests);
+        if self.stats.upstream_rq_pending_active.value() >= max {
+            self.stats.upstream_rq_pending_overflow.inc();
+            return false;
+        }
+        self.stats.upstream_rq_pending_total.inc();
+        self.stats.upstream_rq_pending_active.inc();
+        self.update_breakers();
+        true
+    }
+
+    /// Ends a pending request [`Cluster::admit_pending`] admitted.
+    pub(crate) fn release_pending(&self) {
+        self.stats.upstream_rq_pending_active.dec();
+        self.update_breakers();
+    }
+
+    /// `circuit_breakers.default.rq_open` and `rq_pending_open`: 1 while at the limit.
+    fn update_breakers(&self) {
+        let limits = &self.config.circuit_breakers;
+        let s = &self.stats;
+        s.circuit_breakers_open[2].set(u64::from(s.upstream_rq_active.value() >= u64::from(limits.max_requests)));
+        s.circuit_breakers_open[3].set(u64::from(s.upstream_rq_pending_active.value() >= u64::from(limits.max_pending_requests)));
+    }
+
     /// Whether the cluster is initialized (Envoy's cluster initialization): it has its first
     /// membership and, with active health checking, every host has had its first check.
     pub fn is_initialized(&self) -> bool {

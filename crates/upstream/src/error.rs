@@ -15,6 +15,10 @@ pub enum UpstreamError {
         /// OS error.
         source: std::io::Error,
     },
+    /// A circuit breaker is open (`max_requests`, `max_pending_requests`): the request is not
+    /// sent (flag UO).
+    #[error("circuit breaker overflow")]
+    Overflow,
     /// The connection did not complete within the cluster's `connect_timeout`.
     #[error("connect timeout")]
     ConnectTimeout,
@@ -52,6 +56,7 @@ impl UpstreamError {
             Self::ConnectFailure { .. } => "remote connection failure".into(),
             Self::ConnectTimeout => "connection timeout".into(),
             Self::Tls { .. } => "remote connection failure".into(),
+            Self::Overflow => "overflow".into(),
             Self::Reset { .. } => "connection termination".into(),
             Self::Protocol { .. } => "protocol error".into(),
             Self::InvalidConfig(_) => "local reset".into(),
@@ -65,6 +70,7 @@ impl UpstreamError {
             Self::ConnectFailure { .. } | Self::ConnectTimeout | Self::Tls { .. } => "UF",
             Self::Reset { .. } | Self::InvalidConfig(_) => "UC",
             Self::Protocol { .. } => "UPE",
+            Self::Overflow => "UO",
         }
     }
 

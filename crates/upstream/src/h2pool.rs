@@ -93,13 +93,12 @@ impl Http2Pool {
         for _ in 0..2 {
             let slot = self.slot(key);
             let pending = !slot.initialized();
-            if pending {
-                cluster.stats.upstream_rq_pending_total.inc();
-                cluster.stats.upstream_rq_pending_active.inc();
+            if pending && !cluster.admit_pending() {
+                return Err(UpstreamError::Overflow);
             }
             let conn = slot.get_or_init(|| connect(cluster.clone(), host.clone())).await;
             if pending {
-                cluster.stats.upstream_rq_pending_active.dec();
+                cluster.release_pending();
             }
             let mut sender = match conn {
                 Ok(sender) if !sender.is_closed() => sender.clone(),

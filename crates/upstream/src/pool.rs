@@ -138,8 +138,9 @@ impl Http1Pool {
     /// Envoy.
     async fn connect(&self, cluster: &Arc<Cluster>, host: &Arc<Host>, key: Key) -> Result<PooledConn, UpstreamError> {
         let stats = &cluster.stats;
-        stats.upstream_rq_pending_total.inc();
-        stats.upstream_rq_pending_active.inc();
+        if !cluster.admit_pending() {
+            return Err(UpstreamError::Overflow);
+        }
         let mut pending = PendingGuard { cluster: cluster.clone(), resolved: false };
         let (tx, rx) = oneshot::channel();
         let idle = Arc::downgrade(&self.idle);
@@ -175,7 +176,7 @@ struct PendingGuard {
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        self.cluster.stats.upstream_rq_pending_active.dec();
+        self.cluster.release_pending();
         if !self.resolved {
             self.cluster.stats.upstream_rq_cancelled.inc();
         }

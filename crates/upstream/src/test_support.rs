@@ -31,6 +31,7 @@ pub fn cluster_config(name: &str, discovery: DiscoveryType, endpoints: &[(&str, 
         outlier_detection: None,
         per_connection_buffer_limit_bytes: 1024 * 1024,
         tls: None,
+        circuit_breakers: model::CircuitBreakerThresholds::default(),
         http: model::UpstreamHttpOptions::default(),
     }
 }

@@ -92,6 +92,16 @@ impl Legate {
         request(self.admin, &format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n"))
     }
 
+    /// Waits (up to 5 s) until a stat reads `value`: for counts made just after a connection
+    /// closed, which a client can observe before they are made.
+    pub fn wait_stat(&self, name: &str, value: u64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.stat(name) != Some(value) {
+            assert!(Instant::now() < deadline, "{name} is {:?}, expected {value}", self.stat(name));
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Reads a stat value from /stats.
     pub fn stat(&self, name: &str) -> Option<u64> {
         let body = self.admin_get(&format!("/stats?filter=^{}$", regex_escape(name))).text();
