@@ -265,6 +265,8 @@ pub struct HttpConnectionManager {
     pub preserve_external_request_id: bool,
     /// `http_filters`: only the router is supported and it must be last.
     pub http_filters: Vec<HttpFilter>,
+    /// `access_log`: loggers run when a stream completes.
+    pub access_log: Vec<crate::access_log::AccessLog>,
 }
 
 /// `server_header_transformation`.

@@ -15,6 +15,7 @@ use legate_config::model::{HttpConnectionManager, ServerHeaderTransformation};
 use legate_stats::Store;
 use legate_upstream::ClusterManager;
 
+use crate::access_log::{AccessLogs, WriterError};
 use crate::body::{ProxyBody, StreamGuard};
 use crate::forwarding::{ForwardingPolicy, Peer};
 use crate::local_reply::{local_reply, protocol_error};
@@ -39,19 +40,25 @@ pub struct Hcm {
     pub server_name: HeaderValue,
     /// This machine's hostname, for `%HOSTNAME%`.
     pub hostname: String,
+    /// The access loggers (`None` without `access_log`).
+    pub access_logs: Option<Arc<AccessLogs>>,
 }
 
 impl Hcm {
-    /// Builds the HCM for `config` on the listener whose stat scope is `listener_scope`.
+    /// Builds the HCM for `config` on the listener whose stat scope is `listener_scope`;
+    /// access log files are flushed at least every `flush_interval`.
     pub fn new(
         config: &HttpConnectionManager,
         listener_scope: &str,
         clusters: Arc<ClusterManager>,
         store: &Store,
-    ) -> Self {
+        flush_interval: std::time::Duration,
+    ) -> Result<Self, WriterError> {
         let server_name =
             HeaderValue::from_str(&config.server_name).unwrap_or_else(|_| HeaderValue::from_static("envoy"));
-        Self {
+        let hostname = hostname();
+        let access_logs = AccessLogs::new(&config.access_log, &hostname, store, flush_interval)?;
+        Ok(Self {
             routes: RouteTable::new(&config.route_config),
             stats: Arc::new(HcmStats::new(store, &config.stat_prefix, listener_scope)),
             forwarding: ForwardingPolicy {
@@ -64,9 +71,10 @@ impl Hcm {
             },
             clusters,
             server_name,
-            hostname: hostname(),
+            hostname,
+            access_logs,
             config: config.clone(),
-        }
+        })
     }
 
     /// Handles one downstream request and produces the downstream response.
@@ -92,13 +100,21 @@ impl Hcm {
             stats.downstream_cx_protocol_error.inc();
             return Ok(self.reject(rejection));
         }
-        let guard = StreamGuard::new(stats.clone(), start);
+        let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
+        let guard = StreamGuard::new(stats.clone(), start, log);
         let grpc = crate::grpc::is_grpc(req.headers());
         let mut resp = self.process(&worker, peer, req, guard).await;
         if grpc && resp.status() != StatusCode::OK {
             resp = crate::grpc::to_grpc_reply(resp);
         }
         self.finish_headers(&mut resp);
+        if self.access_logs.is_some() {
+            let (parts, mut body) = resp.into_parts();
+            if let Some(log) = body.log() {
+                log.capture_response(parts.status.as_u16(), &parts.headers);
+            }
+            resp = Response::from_parts(parts, body);
+        }
         stats.record_response(resp.status().as_u16());
         Ok(resp)
     }
@@ -108,7 +124,7 @@ impl Hcm {
         worker: &crate::worker::WorkerContext,
         peer: Peer,
         req: Request<Incoming>,
-        guard: StreamGuard,
+        mut guard: StreamGuard,
     ) -> Response<ProxyBody> {
         let (mut parts, body) = req.into_parts();
         // Absolute-form targets route by their authority, which replaces Host (as Envoy does).
@@ -122,10 +138,17 @@ impl Hcm {
             _ if parts.method == http::Method::OPTIONS && parts.uri.path() == "*" => "*".to_string(),
             _ => {
                 self.stats.downstream_rq_non_relative_path.inc();
+                if let Some(log) = guard.log() {
+                    log.capture_request(&parts.method, parts.uri.path(), &parts.headers, http_body::Body::is_end_stream(&body));
+                    log.fail(None, "absolute_path_rejected");
+                }
                 return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
             }
         };
         let classified = self.forwarding.mutate(&mut parts.headers, &peer);
+        if let Some(log) = guard.log() {
+            log.capture_request(&parts.method, &path_and_query, &parts.headers, http_body::Body::is_end_stream(&body));
+        }
         let ctx = RouteContext {
             hcm: self,
             worker,
