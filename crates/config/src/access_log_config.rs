@@ -275,3 +275,100 @@ fn comparison(v: Option<&Value>, path: &str) -> Result<Comparison> {
     holder.finish()?;
     Ok(Comparison { op, value })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::access_log::{FormatToken, HeaderLookup};
+
+    fn read(v: Value) -> Result<Vec<AccessLog>> {
+        let wrapper = json!({ "access_log": v });
+        let mut o = Obj::new(&wrapper, "f", &[("access_log", Rep)])?;
+        access_logs(&mut o)
+    }
+
+    fn file(extra: Value) -> Value {
+        let mut c = json!({"@type": FILE_TYPE, "path": "/tmp/a.log"});
+        if let (Value::Object(c), Value::Object(e)) = (&mut c, extra) {
+            c.extend(e);
+        }
+        json!([{"name": "envoy.access_loggers.file", "typed_config": c}])
+    }
+
+    #[test]
+    fn file_logger_formats() {
+        let l = read(file(json!({}))).unwrap();
+        assert_eq!(l[0].sink, AccessLogSink::File("/tmp/a.log".into()));
+        assert_eq!(l[0].format, default_format().unwrap());
+        let text = |l: &[AccessLog]| match &l[0].format {
+            LogFormat::Text { tokens, omit_empty_values } => (tokens.clone(), *omit_empty_values),
+            other => panic!("{other:?}"),
+        };
+        let lit = |s: &str| vec![FormatToken::Literal(s.into())];
+        assert_eq!(text(&read(file(json!({"format": "a"}))).unwrap()), (lit("a"), false));
+        let inline = json!({"log_format": {"text_format_source": {"inline_string": "b"}, "omit_empty_values": true}});
+        assert_eq!(text(&read(file(inline)).unwrap()), (lit("b"), true));
+        assert_eq!(text(&read(file(json!({"log_format": {"text_format": "c"}}))).unwrap()), (lit("c"), false));
+        let j = read(file(json!({"json_format": {"a": "%REQ(x)%", "n": {"b": 1}}}))).unwrap();
+        let LogFormat::Json { fields, .. } = &j[0].format else { panic!() };
+        assert_eq!(fields[0].0, "a");
+        assert!(matches!(&fields[0].1, JsonField::Format(t) if t == &vec![FormatToken::Command {
+            op: crate::access_log::Command::Req(HeaderLookup { main: "x".into(), alt: None }), max_len: None }]));
+        assert_eq!(fields[1].1, JsonField::Object(vec![("b".into(), JsonField::Literal(json!(1)))]));
+    }
+
+    #[test]
+    fn stream_loggers_and_filters() {
+        let l = read(json!([{"name": "o", "typed_config": {"@type": STDOUT_TYPE},
+            "filter": {"and_filter": {"filters": [
+                {"status_code_filter": {"comparison": {"op": "GE", "value": {"default_value": 500, "runtime_key": "k"}}}},
+                {"or_filter": {"filters": [{"not_health_check_filter": {}}, {"response_flag_filter": {"flags": ["UF"]}}]}},
+                {"duration_filter": {"comparison": {"value": {"default_value": 10}}}}]}}},
+            {"name": "e", "typed_config": {"@type": STDERR_TYPE, "log_format": {"text_format": "x"}}}]))
+        .unwrap();
+        assert_eq!(l[0].sink, AccessLogSink::Stdout);
+        assert_eq!(l[1].sink, AccessLogSink::Stderr);
+        assert_eq!(
+            l[0].filter,
+            Some(AccessLogFilter::And(vec![
+                AccessLogFilter::StatusCode(Comparison { op: ComparisonOp::Ge, value: 500 }),
+                AccessLogFilter::Or(vec![AccessLogFilter::NotHealthCheck, AccessLogFilter::ResponseFlag(vec!["UF".into()])]),
+                AccessLogFilter::Duration(Comparison { op: ComparisonOp::Eq, value: 10 }),
+            ]))
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let e = |v: Value| read(v).unwrap_err().to_string();
+        assert_eq!(e(file(json!({"path": ""}))), "f.access_log[0].typed_config.path: value length must be at least 1 characters");
+        assert_eq!(e(file(json!({"typed_json_format": {}}))), "f.access_log[0].typed_config.typed_json_format: not supported by legate");
+        assert_eq!(
+            e(file(json!({"log_format": {"text_format_source": {"filename": "/x"}}}))),
+            "f.access_log[0].typed_config.log_format.text_format_source.filename: not supported by legate"
+        );
+        assert_eq!(
+            e(file(json!({"log_format": {"text_format": "x", "formatters": [{}]}}))),
+            "f.access_log[0].typed_config.log_format.formatters: not supported by legate"
+        );
+        assert_eq!(e(file(json!({"json_format": {"a": [1]}}))), "f.access_log[0].typed_config.json_format.a: a list in json_format is not supported by legate");
+        assert_eq!(e(file(json!({"format": "%WAT%"}))), "f.access_log[0].typed_config.format: Not supported field in StreamInfo: WAT");
+        let with_filter = |f: Value| json!([{"name": "o", "filter": f, "typed_config": {"@type": STDOUT_TYPE}}]);
+        assert_eq!(e(with_filter(json!({"header_filter": {}}))), "f.access_log[0].filter.header_filter: not supported by legate");
+        assert_eq!(
+            e(with_filter(json!({"or_filter": {"filters": [{"not_health_check_filter": {}}]}}))),
+            "f.access_log[0].filter.or_filter.filters: value must contain at least 2 item(s)"
+        );
+        assert!(e(with_filter(json!({"response_flag_filter": {"flags": ["XX"]}})))
+            .starts_with("f.access_log[0].filter.response_flag_filter.flags[0]: value must be in list [\"LH\""));
+        assert_eq!(e(with_filter(json!({"status_code_filter": {}}))), "f.access_log[0].filter.status_code_filter.comparison: value is required");
+        assert_eq!(
+            e(json!([{"name": "g", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig"}}])),
+            "f.access_log[0].typed_config: access logger 'g' (type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig) is not supported by legate"
+        );
+        assert_eq!(e(json!([{"name": "x", "typed_config": {"@type": "type.googleapis.com/foo.Bar"}}])), "f.access_log[0].typed_config: could not find @type 'type.googleapis.com/foo.Bar'");
+        assert_eq!(e(json!([{"name": "x", "typed_config": {"@type": STDOUT_TYPE, "path": "/x"}}])), "f.access_log[0].typed_config.path: unknown field");
+    }
+}
