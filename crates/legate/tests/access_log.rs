@@ -133,7 +133,7 @@ fn lines_for_success_and_each_failure_with_filters() {
         errs[1],
         "503 UF closed /closed - upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused} delayed_connect_error:_Connection_refused"
     );
-    assert_eq!(errs[2], "504 UT silent /slow - upstream_response_timeout -");
+    assert_eq!(errs[2], "504 UT silent /slow - response_timeout -");
 
     // JSON with a flag-or-slow filter: the UF line and the 0.3 s timeout.
     let json = lines(&flagged, 2);

@@ -257,9 +257,11 @@ fn record_frame(log: &mut LogRecord, result: &Poll<Option<Result<Frame<Bytes>, B
                 log.capture_trailers(t);
             }
         }
-        Poll::Ready(Some(Err(e))) if e.is::<BodyTimeout>() => log.fail(Some(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT), "upstream_response_timeout"),
-        Poll::Ready(Some(Err(e))) if e.is::<StreamIdleTimeout>() => log.fail(Some(ResponseFlags::STREAM_IDLE_TIMEOUT), "stream_idle_timeout"),
-        Poll::Ready(Some(Err(_))) => log.fail(Some(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION), "upstream_reset_after_response_started{connection_termination}"),
+        // The response code and its details were set when the headers went out; a failure
+        // while streaming the body only adds its flag.
+        Poll::Ready(Some(Err(e))) if e.is::<BodyTimeout>() => log.flag(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT),
+        Poll::Ready(Some(Err(e))) if e.is::<StreamIdleTimeout>() => log.flag(ResponseFlags::STREAM_IDLE_TIMEOUT),
+        Poll::Ready(Some(Err(_))) => log.flag(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION),
         _ => {}
     }
 }

@@ -107,6 +107,15 @@ pub async fn route_and_forward(
             // Envoy counts redirect routes as direct responses.
             stats.rq_direct_response.inc();
             let (status, location) = matched.redirect(&view);
+            if let (Some(path), Some(log)) = (matched.redirect_rewritten_path(&view), guard.log()) {
+                // Envoy rewrites the request in place, keeping the old path in
+                // x-envoy-original-path (verified against Envoy 1.40).
+                let mut headers = parts.headers.clone();
+                if let Ok(original) = HeaderValue::from_str(&ctx.path_and_query) {
+                    headers.insert(names::ORIGINAL_PATH, original);
+                }
+                log.capture_request(&parts.method, &path, &headers, false);
+            }
             let mut resp = local_reply(StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY), "", Some(guard));
             if let Ok(v) = HeaderValue::from_str(&location) {
                 resp.headers_mut().insert(LOCATION, v);
@@ -245,7 +254,7 @@ pub async fn route_and_forward(
             cstats.record_response(504, internal);
             guard.set_upstream(completion(false));
             if let Some(log) = guard.log() {
-                log.fail(Some(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT), "upstream_response_timeout");
+                log.fail(Some(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT), "response_timeout");
             }
             let mut resp = local_reply(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(guard));
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
