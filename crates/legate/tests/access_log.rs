@@ -166,3 +166,39 @@ fn bad_access_log_configs_are_refused_with_their_path() {
     let err = refused(grpc);
     assert!(err.contains("access_log[0].filter.runtime_filter: not supported by legate"), "{err}");
 }
+
+#[test]
+fn stdout_logger_writes_lines_to_stdout() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let up = Upstream::start("alpha");
+    let stdout_logger = "          - name: envoy.access_loggers.stdout\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog\n              log_format: {text_format: \"%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_CLUSTER%\\n\"}\n";
+    let (listener_port, admin_port) = (free_port(), free_port());
+    let text = config(up.addr, up.addr, up.addr, stdout_logger)
+        .replace("{listener_port}", &listener_port.to_string())
+        .replace("{admin_port}", &admin_port.to_string());
+    let path = write_config(&text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_legate"))
+        .args(["-c", path.to_str().unwrap(), "--concurrency", "1", "-l", "off"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let listener = SocketAddr::from(([127, 0, 0, 1], listener_port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resp = loop {
+        if let Ok(r) = try_request(listener, "GET /ok/1 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n") {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "legate did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(resp.status, 200);
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(path);
+    assert_eq!(line, "GET /ok/1 200 up\n");
+}
