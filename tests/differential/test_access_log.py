@@ -180,3 +180,70 @@ def test_json_text_is_envoys(logs):
     e = [masked(x) for x in logs["envoy"]["json"]]
     l = [masked(x) for x in logs["legate"]["json"]]
     assert l == e, show("json text", e, l)
+
+
+TCP_FORMAT = ("%UPSTREAM_HOST% %UPSTREAM_CLUSTER% %BYTES_RECEIVED% %BYTES_SENT% %RESPONSE_FLAGS% %PROTOCOL% "
+              "%RESPONSE_CODE% %REQ(:METHOD)% %RESPONSE_CODE_DETAILS% [%UPSTREAM_TRANSPORT_FAILURE_REASON%] "
+              "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %ROUTE_NAME%\\n")
+
+TCP_TEMPLATE = f"""
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {{admin_port}}}}}}
+static_resources:
+  listeners:
+  - name: tcp
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {{listener_port}}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp
+          cluster: {{target}}
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: {LOG_DIR}/diff-al-{{admin_port}}-default.log
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: {LOG_DIR}/diff-al-{{admin_port}}-custom.log
+              log_format: {{text_format_source: {{inline_string: "{TCP_FORMAT}"}}}}
+  clusters:
+  - name: films
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: films
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {{films_port}}}}}}}}}}]}}]
+  - name: closed
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: closed
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {{closed_port}}}}}}}}}}]}}]
+  - name: empty
+    connect_timeout: 1s
+    load_assignment: {{cluster_name: empty, endpoints: []}}
+"""
+
+
+@pytest.mark.parametrize("target", ["films", "closed", "empty", "nope"])
+def test_tcp_proxy_session_line(make_pair, values, target):
+    """One TCP session through tcp_proxy (an HTTP request to the echo server, a refused
+    connect, no host, no such cluster): the default and custom lines match once masked."""
+    pair = make_pair(TCP_TEMPLATE, dict(values, target=target), FLUSH_ARGS)
+    lines = {}
+    for p in pair:
+        base = {kind: len(read_lines(log_path(p, kind))) for kind in ("default", "custom")}
+        with p.connect() as c:
+            c.send(b"GET /films/tcp HTTP/1.1\r\nhost: example.com\r\nconnection: close\r\n\r\n")
+            c.read_to_eof()
+        got = {kind: wait_lines(log_path(p, kind), base[kind] + 1)[base[kind]:] for kind in ("default", "custom")}
+        lines[p.kind] = {"default": [mask_default(x, p) for x in got["default"]],
+                         "custom": [mask(x, p) for x in got["custom"]]}
+        for kind in ("default", "custom"):
+            os.unlink(log_path(p, kind))
+    assert len(lines["envoy"]["custom"]) == 1, show("Envoy itself (harness check)", lines["envoy"], None)
+    if target == "films":
+        assert re.match(r"127\.0\.0\.1:\d+ films [1-9]\d* [1-9]\d* - ", lines["envoy"]["custom"][0]), lines["envoy"]
+    assert lines["legate"] == lines["envoy"], show(f"tcp_proxy to {target}", lines["envoy"], lines["legate"])

@@ -202,3 +202,73 @@ fn stdout_logger_writes_lines_to_stdout() {
     let _ = std::fs::remove_file(path);
     assert_eq!(line, "GET /ok/1 200 up\n");
 }
+
+#[test]
+fn tcp_proxy_sessions_are_logged_with_bytes_and_failures() {
+    use std::io::{Read, Write};
+
+    // Answers "pong" to whatever it gets, then closes.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in server.incoming().flatten() {
+            let mut buf = [0u8; 4];
+            if s.read_exact(&mut buf).is_ok() {
+                let _ = s.write_all(b"pong");
+            }
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let log = temp_log("tcp");
+    let run = |target: SocketAddr| {
+        let cfg = format!(
+            r#"
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {{admin_port}}}}}}
+static_resources:
+  listeners:
+  - name: tcp
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {{listener_port}}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: t
+          cluster: c
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: {}
+              log_format: {{text_format_source: {{inline_string: "%UPSTREAM_CLUSTER% %BYTES_RECEIVED% %BYTES_SENT% %RESPONSE_FLAGS% %PROTOCOL% %RESPONSE_CODE% %UPSTREAM_HOST%\n"}}}}
+  clusters:
+  - name: c
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: c
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {}}}}}}}
+"#,
+            log.display(),
+            target.port()
+        );
+        let legate = Legate::start(&cfg, &[]);
+        let mut s = std::net::TcpStream::connect(legate.listener).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"ping");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        // The session ends when both sides have closed; the process must outlive it.
+        drop(s);
+        (legate, out)
+    };
+    let (_legate, out) = run(up);
+    assert_eq!(out, b"pong");
+    assert_eq!(lines(&log, 1)[0], format!("c 4 4 - - 0 {up}"));
+    let (_legate, out) = run(closed);
+    assert_eq!(out, b"");
+    assert_eq!(lines(&log, 2)[1], format!("c 0 0 UF,URX - 0 {closed}"));
+    let _ = std::fs::remove_file(log);
+}

@@ -194,7 +194,7 @@ impl Hcm {
 }
 
 /// The machine's hostname (`HOSTNAME` env or /proc/sys/kernel/hostname).
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

@@ -60,7 +60,11 @@ impl ListenerRuntime {
                     .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
                 TerminalFilter::Http(Arc::new(hcm))
             }
-            NetworkFilter::TcpProxy(tcp) => TerminalFilter::Tcp(Arc::new(TcpProxyRuntime::new(tcp, clusters.clone(), store))),
+            NetworkFilter::TcpProxy(tcp) => {
+                let tcp = TcpProxyRuntime::new(tcp, clusters.clone(), store, flush_interval)
+                    .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
+                TerminalFilter::Tcp(Arc::new(tcp))
+            }
         };
         let tls = chain
             .tls

@@ -23,6 +23,8 @@ impl ResponseFlags {
     pub const UPSTREAM_REQUEST_TIMEOUT: &'static str = "UT";
     /// `UC`: upstream connection termination.
     pub const UPSTREAM_CONNECTION_TERMINATION: &'static str = "UC";
+    /// `URX`: upstream retry (or connect attempt) limit exceeded.
+    pub const UPSTREAM_RETRY_LIMIT_EXCEEDED: &'static str = "URX";
     /// `SI`: stream idle timeout.
     pub const STREAM_IDLE_TIMEOUT: &'static str = "SI";
     /// `DPE`: downstream protocol error.

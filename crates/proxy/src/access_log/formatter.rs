@@ -70,7 +70,7 @@ impl Eval<'_> {
             Command::DownstreamRemoteAddress => Val::Str(Cow::Owned(r.downstream_remote.to_string())),
             Command::DownstreamRemoteAddressWithoutPort => Val::Str(Cow::Owned(r.downstream_remote.ip().to_string())),
             Command::DownstreamLocalAddress => Val::Str(Cow::Owned(r.downstream_local.to_string())),
-            Command::Protocol => Val::Str(Cow::Borrowed(r.protocol)),
+            Command::Protocol => opt_str(r.protocol),
             Command::RouteName => opt_str(r.route_name.as_deref()),
             Command::Hostname => Val::Str(Cow::Borrowed(&logs.hostname)),
         }

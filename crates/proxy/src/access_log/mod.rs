@@ -95,12 +95,22 @@ impl AccessLogs {
         }
     }
 
-    /// Starts the record of a new stream.
+    /// Starts the record of a new HTTP stream.
     pub fn record(self: &Arc<Self>, start: Instant, version: http::Version, remote: SocketAddr, local: SocketAddr) -> Box<LogRecord> {
+        self.new_record(start, Some(crate::router::protocol_name(version)), remote, local)
+    }
+
+    /// Starts the record of a new TCP proxy session (no protocol, no headers, no status).
+    pub fn tcp_record(self: &Arc<Self>, start: Instant, remote: SocketAddr, local: SocketAddr) -> Box<LogRecord> {
+        self.new_record(start, None, remote, local)
+    }
+
+    fn new_record(self: &Arc<Self>, start: Instant, protocol: Option<&'static str>, remote: SocketAddr, local: SocketAddr) -> Box<LogRecord> {
         Box::new(LogRecord {
             start_time: SystemTime::now(),
             start,
-            protocol: crate::router::protocol_name(version),
+            protocol,
+            tcp_received: 0,
             downstream_remote: remote,
             downstream_local: local,
             request_headers: vec![None; self.request_headers.len()],
@@ -127,7 +137,8 @@ pub struct LogRecord {
     logs: Arc<AccessLogs>,
     start_time: SystemTime,
     start: Instant,
-    protocol: &'static str,
+    protocol: Option<&'static str>,
+    tcp_received: u64,
     downstream_remote: SocketAddr,
     downstream_local: SocketAddr,
     request_headers: Vec<Option<HeaderValue>>,
@@ -244,8 +255,13 @@ impl LogRecord {
         CountingBody { inner: body, progress, start: self.start }
     }
 
+    /// Counts bytes received from downstream outside a request body (TCP proxy sessions).
+    pub fn add_received(&mut self, bytes: u64) {
+        self.tcp_received += bytes;
+    }
+
     fn bytes_received(&self) -> u64 {
-        self.request_body.as_ref().map_or(0, |p| p.bytes.load(Ordering::Relaxed))
+        self.tcp_received + self.request_body.as_ref().map_or(0, |p| p.bytes.load(Ordering::Relaxed))
     }
 
     fn request_duration(&self) -> Option<Duration> {
