@@ -27,8 +27,6 @@ impl ResponseFlags {
     pub const UPSTREAM_RETRY_LIMIT_EXCEEDED: &'static str = "URX";
     /// `SI`: stream idle timeout.
     pub const STREAM_IDLE_TIMEOUT: &'static str = "SI";
-    /// `DPE`: downstream protocol error.
-    pub const DOWNSTREAM_PROTOCOL_ERROR: &'static str = "DPE";
 
     /// Adds the flag with Envoy short name `name` (unknown names are ignored).
     pub fn set(&mut self, name: &str) {
