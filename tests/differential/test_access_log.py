@@ -247,3 +247,40 @@ def test_tcp_proxy_session_line(make_pair, values, target):
     if target == "films":
         assert re.match(r"127\.0\.0\.1:\d+ films [1-9]\d* [1-9]\d* - ", lines["envoy"]["custom"][0]), lines["envoy"]
     assert lines["legate"] == lines["envoy"], show(f"tcp_proxy to {target}", lines["envoy"], lines["legate"])
+
+
+# (id, raw request) refused before routing; Envoy 1.40 logs each one.
+REJECTED = [
+    ("http10", b"GET /films/1 HTTP/1.0\r\nhost: example.com\r\n\r\n"),
+    ("missing-host", b"GET /films/1 HTTP/1.1\r\nuser-agent: x\r\n\r\n"),
+    ("transfer-encoding-gzip", b"POST /films/1 HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+    ("length-and-chunked", b"POST /films/1 HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"),
+    ("headers-too-large", b"GET /films/1 HTTP/1.1\r\nhost: a\r\nx-big: " + b"a" * 70000 + b"\r\n\r\n"),
+]
+
+
+@pytest.fixture(scope="module")
+def rejected_logs(make_pair, values):
+    template = load_template("front_proxy.yaml").replace(
+        "          use_remote_address: true\n", "          use_remote_address: true\n" + ACCESS_LOG)
+    pair = make_pair(template, values, FLUSH_ARGS)
+    base = {(p.kind, kind): len(read_lines(log_path(p, kind))) for p in pair for kind in ("default", "custom")}
+    for i, (_, raw) in enumerate(REJECTED):
+        for p in pair:
+            p.raw(raw)
+            wait_lines(log_path(p, "default"), base[(p.kind, "default")] + i + 1)
+    out = {}
+    for p in pair:
+        out[p.kind] = {kind: read_lines(log_path(p, kind))[base[(p.kind, kind)]:] for kind in ("default", "custom")}
+        out[p.kind]["proxy"] = p
+    return out
+
+
+@pytest.mark.parametrize("index", range(len(REJECTED)), ids=[r[0] for r in REJECTED])
+def test_rejected_request_lines(rejected_logs, index):
+    e, l = rejected_logs["envoy"], rejected_logs["legate"]
+    assert len(e["default"]) == len(REJECTED), show("Envoy itself (harness check)", e["default"], None)
+    assert len(l["default"]) == len(REJECTED), show("lines", e["default"], l["default"])
+    for kind, masker in (("default", mask_default), ("custom", mask)):
+        el, ll = masker(e[kind][index], e["proxy"]), masker(l[kind][index], l["proxy"])
+        assert ll == el, show(f"{kind} format", el, ll)

@@ -109,7 +109,10 @@ fn lines_for_success_and_each_failure_with_filters() {
     assert_eq!(req("GET", "/closed", "").status, 503);
     lines(&all, 3);
     assert_eq!(req("GET", "/slow", "").status, 504);
-    let all_lines = [all_lines, lines(&all, 4)[1..].to_vec()].concat();
+    lines(&all, 4);
+    // Refused before routing: logged the way Envoy's codec logs it.
+    assert_eq!(request(legate.listener, "GET /ok HTTP/1.0\r\nhost: a\r\n\r\n").status, 426);
+    let all_lines = [all_lines, lines(&all, 5)[1..].to_vec()].concat();
 
     // Envoy's default format.
     let ok = &all_lines[0];
@@ -124,16 +127,19 @@ fn lines_for_success_and_each_failure_with_filters() {
     assert!(all_lines[2][27..].starts_with("\"GET /closed HTTP/1.1\" 503 UF 0 "), "{}", all_lines[2]);
     assert!(all_lines[2].ends_with(&format!("\"{closed}\"")), "{}", all_lines[2]);
     assert!(all_lines[3][27..].starts_with("\"GET /slow HTTP/1.1\" 504 UT 0 24 "), "{}", all_lines[3]);
+    assert!(all_lines[4][27..].starts_with("\"- - HTTP/1.1\" 426 DPE 0 16 "), "{}", all_lines[4]);
+    assert!(all_lines[4].ends_with(" - \"-\" \"-\" \"-\" \"-\" \"-\""), "{}", all_lines[4]);
 
-    // Status filter with a custom format: only the three errors.
-    let errs = lines(&errors, 3);
-    assert_eq!(errs.len(), 3, "{errs:?}");
+    // Status filter with a custom format: only the four errors.
+    let errs = lines(&errors, 4);
+    assert_eq!(errs.len(), 4, "{errs:?}");
     assert_eq!(errs[0], "404 NR - /nope - route_not_found -");
     assert_eq!(
         errs[1],
         "503 UF closed /closed - upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused} delayed_connect_error:_Connection_refused"
     );
     assert_eq!(errs[2], "504 UT silent /slow - response_timeout -");
+    assert_eq!(errs[3], "426 DPE - - - low_version -");
 
     // JSON with a flag-or-slow filter: the UF line and the 0.3 s timeout.
     let json = lines(&flagged, 2);
@@ -143,7 +149,7 @@ fn lines_for_success_and_each_failure_with_filters() {
         format!("{{\"code\":503,\"flags\":\"UF\",\"missing\":null,\"rcvd\":0,\"sent\":98,\"text\":\"[HTTP/1.1]\",\"up\":\"{closed}\"}}")
     );
     assert!(json[1].starts_with("{\"code\":504,\"flags\":\"UT\""), "{}", json[1]);
-    assert!(legate.stat("filesystem.write_buffered").unwrap_or(0) >= 9);
+    assert!(legate.stat("filesystem.write_buffered").unwrap_or(0) >= 11);
     for p in [all, errors, flagged] {
         let _ = std::fs::remove_file(p);
     }

@@ -18,7 +18,7 @@ use legate_upstream::ClusterManager;
 use crate::access_log::{AccessLogs, WriterError};
 use crate::body::{ProxyBody, StreamGuard};
 use crate::forwarding::{ForwardingPolicy, Peer};
-use crate::local_reply::{local_reply, protocol_error};
+use crate::local_reply::{local_reply, protocol_error, ResponseFlags};
 use crate::route::RouteTable;
 use crate::router::{self, RouteContext};
 use crate::stats::HcmStats;
@@ -94,11 +94,11 @@ impl Hcm {
         let max_header_bytes = self.config.max_request_headers_kb as usize * 1024;
         if let Some(rejection) = check_header_size(&req, max_header_bytes) {
             stats.downstream_rq_too_large.inc();
-            return Ok(self.reject(rejection));
+            return Ok(self.reject(rejection, &req, start, &peer));
         }
         if let Some(rejection) = check_http1(&req) {
             stats.downstream_cx_protocol_error.inc();
-            return Ok(self.reject(rejection));
+            return Ok(self.reject(rejection, &req, start, &peer));
         }
         let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
         let guard = StreamGuard::new(stats.clone(), start, log);
@@ -161,10 +161,27 @@ impl Hcm {
     }
 
     /// Answers a request that failed validation and closes the connection.
-    fn reject(&self, rejection: crate::validate::Rejection) -> Response<ProxyBody> {
+    /// Answers a request that failed validation and closes the connection; the access log
+    /// line is written at once, the way Envoy logs a stream its codec refused.
+    fn reject<B>(&self, rejection: crate::validate::Rejection, req: &Request<B>, start: Instant, peer: &Peer) -> Response<ProxyBody> {
         let mut resp = protocol_error(rejection.status, rejection.body);
         self.finish_headers(&mut resp);
         self.stats.record_response(rejection.status.as_u16());
+        if let Some(logs) = &self.access_logs {
+            // Envoy's HTTP/1 codec reports HTTP/1.1 for the HTTP/1.0 requests it refuses.
+            let version = if req.version() == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
+            let mut log = logs.record(start, version, peer.remote, peer.local);
+            if rejection.is_codec_error() {
+                log.fail(Some(ResponseFlags::DOWNSTREAM_PROTOCOL_ERROR), rejection.details);
+            } else {
+                let path = req.uri().path_and_query().map_or("", |p| p.as_str());
+                log.capture_request(req.method(), path, req.headers(), true);
+                log.details(rejection.details);
+            }
+            log.capture_response(rejection.status.as_u16(), resp.headers());
+            log.sent(rejection.body.len());
+            log.finish();
+        }
         resp
     }
 

@@ -25,6 +25,8 @@ impl ResponseFlags {
     pub const UPSTREAM_CONNECTION_TERMINATION: &'static str = "UC";
     /// `URX`: upstream retry (or connect attempt) limit exceeded.
     pub const UPSTREAM_RETRY_LIMIT_EXCEEDED: &'static str = "URX";
+    /// `DPE`: downstream protocol error.
+    pub const DOWNSTREAM_PROTOCOL_ERROR: &'static str = "DPE";
     /// `SI`: stream idle timeout.
     pub const STREAM_IDLE_TIMEOUT: &'static str = "SI";
 
