@@ -155,6 +155,7 @@ pub(crate) fn http_connection_manager(
         };
     let generate_request_id = o.bool("generate_request_id")?.unwrap_or(true);
     let preserve_external_request_id = o.bool("preserve_external_request_id")?.unwrap_or(false);
+    let access_log = crate::access_log_config::access_logs(&mut o)?;
     o.finish()?;
 
     Ok(HttpConnectionManager {
@@ -175,6 +176,7 @@ pub(crate) fn http_connection_manager(
         generate_request_id,
         preserve_external_request_id,
         http_filters,
+        access_log,
     })
 }
 
@@ -334,7 +336,7 @@ mod tests {
         );
         assert_eq!(
             e(json!({"access_log": [{"name": "x"}]})),
-            "f.access_log: not supported by legate"
+            "f.access_log[0].typed_config: Didn't find a registered implementation for 'x' with type URL: ''"
         );
         assert_eq!(
             e(json!({"rds": {}, "route_config": null})),

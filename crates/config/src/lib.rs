@@ -9,8 +9,10 @@
 
 #![warn(missing_docs)]
 
+pub mod access_log;
 pub mod model;
 
+mod access_log_config;
 mod action;
 mod address;
 mod bootstrap;

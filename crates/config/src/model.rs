@@ -202,7 +202,7 @@ pub enum NetworkFilter {
 
 /// An `envoy.filters.network.tcp_proxy`: bytes both ways between the downstream connection and
 /// a connection to a host of the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TcpProxy {
     /// `stat_prefix`: stats live under `tcp.<stat_prefix>.`.
     pub stat_prefix: String,
@@ -212,6 +212,8 @@ pub struct TcpProxy {
     pub idle_timeout: Option<Duration>,
     /// `max_connect_attempts` (default 1).
     pub max_connect_attempts: u32,
+    /// `access_log`: loggers run when a session ends.
+    pub access_log: Vec<crate::access_log::AccessLog>,
 }
 
 /// Where a TCP proxy sends its connections.
@@ -310,6 +312,8 @@ pub struct HttpConnectionManager {
     pub preserve_external_request_id: bool,
     /// `http_filters`: only the router is supported and it must be last.
     pub http_filters: Vec<HttpFilter>,
+    /// `access_log`: loggers run when a stream completes.
+    pub access_log: Vec<crate::access_log::AccessLog>,
 }
 
 /// `server_header_transformation`.

@@ -59,8 +59,9 @@ pub(crate) fn tcp_proxy(mut o: Obj<'_>) -> Result<TcpProxy> {
     if max_connect_attempts == 0 {
         return Err(ConfigError::invalid(attempts_path, "value must be greater than or equal to 1"));
     }
+    let access_log = crate::access_log_config::access_logs(&mut o)?;
     o.finish()?;
-    Ok(TcpProxy { stat_prefix, target, idle_timeout, max_connect_attempts })
+    Ok(TcpProxy { stat_prefix, target, idle_timeout, max_connect_attempts, access_log })
 }
 
 /// Whether `v` (a `typed_config`) is a TCP proxy.
@@ -95,7 +96,7 @@ mod tests {
     fn errors_name_their_path() {
         let e = |v: Value| parse(v).unwrap_err().to_string();
         assert_eq!(e(json!({"cluster": "a"})), "f.stat_prefix: value length must be at least 1 characters");
-        assert_eq!(e(json!({"stat_prefix": "s", "cluster": "a", "access_log": [{"name": "x"}]})), "f.access_log: not supported by legate");
+        assert_eq!(e(json!({"stat_prefix": "s", "cluster": "a", "access_log": [{"name": "x"}]})), "f.access_log[0].typed_config: Didn't find a registered implementation for 'x' with type URL: ''");
         assert_eq!(e(json!({"stat_prefix": "s"})), "f: one of cluster, weighted_clusters is required");
     }
 }

@@ -103,6 +103,10 @@ pub struct Cli {
     /// Accepted for Envoy compatibility: Legate has no hot-restart shared memory to disable.
     #[arg(long = "disable-hot-restart")]
     pub disable_hot_restart: bool,
+    /// Longest time access log lines stay buffered, in milliseconds (Envoy's default 10000;
+    /// Legate also flushes whenever a log's queue runs dry).
+    #[arg(long = "file-flush-interval-msec", default_value_t = 10_000)]
+    pub file_flush_interval_msec: u32,
     /// Print the version in Envoy's format and exit.
     #[arg(long)]
     pub version: bool,

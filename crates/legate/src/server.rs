@@ -52,7 +52,13 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
 
     clusters.start();
     clusters.wait_initialized().await;
-    let data_plane = legate_proxy::DataPlane::start(&bootstrap, &clusters, &store, concurrency)?;
+    let data_plane = legate_proxy::DataPlane::start(
+        &bootstrap,
+        &clusters,
+        &store,
+        concurrency,
+        Duration::from_millis(u64::from(cli.file_flush_interval_msec)),
+    )?;
     let _ = switch.set(data_plane.listener_switch());
     state.set_listeners(data_plane.listener_addresses());
     state.set_live();

@@ -10,6 +10,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
+use crate::access_log::LogRecord;
+use crate::local_reply::ResponseFlags;
 use crate::stats::HcmStats;
 
 /// Error type of the response body.
@@ -20,6 +22,7 @@ pub struct StreamGuard {
     stats: std::sync::Arc<HcmStats>,
     start: Instant,
     upstream: Option<UpstreamCompletion>,
+    log: Option<Box<LogRecord>>,
 }
 
 /// Upstream accounting finished together with the stream.
@@ -38,9 +41,14 @@ pub struct UpstreamCompletion {
 
 impl StreamGuard {
     /// Starts accounting for a new downstream request.
-    pub fn new(stats: std::sync::Arc<HcmStats>, start: Instant) -> Self {
+    pub fn new(stats: std::sync::Arc<HcmStats>, start: Instant, log: Option<Box<LogRecord>>) -> Self {
         stats.downstream_rq_active.inc();
-        Self { stats, start, upstream: None }
+        Self { stats, start, upstream: None, log }
+    }
+
+    /// The stream's access log record, when the HCM has access loggers.
+    pub fn log(&mut self) -> Option<&mut LogRecord> {
+        self.log.as_deref_mut()
     }
 
     /// Attaches upstream accounting.
@@ -60,6 +68,9 @@ impl Drop for StreamGuard {
             up.host.stats.rq_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let counter = if up.success { &up.host.stats.rq_success } else { &up.host.stats.rq_error };
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(log) = self.log.take() {
+            log.finish();
         }
     }
 }
@@ -180,6 +191,11 @@ impl ProxyBody {
         }
     }
 
+    /// The access log record of the stream this body ends, if any.
+    pub fn log(&mut self) -> Option<&mut LogRecord> {
+        self.guard.as_mut().and_then(StreamGuard::log)
+    }
+
     /// A streamed upstream body, cut off when its `timer` expires.
     pub fn upstream(body: Incoming, timer: Option<BodyTimer>, guard: StreamGuard) -> Self {
         Self { kind: Kind::Upstream { body, timer }, guard: Some(guard) }
@@ -207,6 +223,9 @@ impl Body for ProxyBody {
                 },
             },
         };
+        if let Some(log) = this.guard.as_mut().and_then(StreamGuard::log) {
+            record_frame(log, &result);
+        }
         if let Poll::Ready(None) = result {
             this.guard.take();
         }
@@ -225,6 +244,25 @@ impl Body for ProxyBody {
             Kind::Full { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Kind::Upstream { body, .. } => body.size_hint(),
         }
+    }
+}
+
+/// Accounts a downstream body frame (or error) in the access log record.
+fn record_frame(log: &mut LogRecord, result: &Poll<Option<Result<Frame<Bytes>, BodyError>>>) {
+    match result {
+        Poll::Ready(Some(Ok(frame))) => {
+            if let Some(d) = frame.data_ref() {
+                log.sent(d.len());
+            } else if let Some(t) = frame.trailers_ref() {
+                log.capture_trailers(t);
+            }
+        }
+        // The response code and its details were set when the headers went out; a failure
+        // while streaming the body only adds its flag.
+        Poll::Ready(Some(Err(e))) if e.is::<BodyTimeout>() => log.flag(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT),
+        Poll::Ready(Some(Err(e))) if e.is::<StreamIdleTimeout>() => log.flag(ResponseFlags::STREAM_IDLE_TIMEOUT),
+        Poll::Ready(Some(Err(_))) => log.flag(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION),
+        _ => {}
     }
 }
 

@@ -48,10 +48,10 @@ pub async fn serve_connection(
             let peer = Peer { remote, local, tls: true };
             serve_http(hcm.clone(), worker, peer, stream, limit, negotiated).await
         }
-        (TerminalFilter::Tcp(tcp), None) => tcp.serve(stream).await,
+        (TerminalFilter::Tcp(tcp), None) => tcp.serve(stream, remote, local).await,
         (TerminalFilter::Tcp(tcp), Some(tls)) => {
             if let Some((stream, _)) = tls.accept(stream).await {
-                tcp.serve(stream).await
+                tcp.serve(stream, remote, local).await
             }
         }
     }

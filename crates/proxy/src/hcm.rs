@@ -15,9 +15,10 @@ use legate_config::model::{HttpConnectionManager, ServerHeaderTransformation};
 use legate_stats::Store;
 use legate_upstream::ClusterManager;
 
+use crate::access_log::{AccessLogs, WriterError};
 use crate::body::{ProxyBody, StreamGuard};
 use crate::forwarding::{ForwardingPolicy, Peer};
-use crate::local_reply::{local_reply, protocol_error};
+use crate::local_reply::{local_reply, protocol_error, ResponseFlags};
 use crate::route::RouteTable;
 use crate::router::{self, RouteContext};
 use crate::stats::HcmStats;
@@ -39,19 +40,25 @@ pub struct Hcm {
     pub server_name: HeaderValue,
     /// This machine's hostname, for `%HOSTNAME%`.
     pub hostname: String,
+    /// The access loggers (`None` without `access_log`).
+    pub access_logs: Option<Arc<AccessLogs>>,
 }
 
 impl Hcm {
-    /// Builds the HCM for `config` on the listener whose stat scope is `listener_scope`.
+    /// Builds the HCM for `config` on the listener whose stat scope is `listener_scope`;
+    /// access log files are flushed at least every `flush_interval`.
     pub fn new(
         config: &HttpConnectionManager,
         listener_scope: &str,
         clusters: Arc<ClusterManager>,
         store: &Store,
-    ) -> Self {
+        flush_interval: std::time::Duration,
+    ) -> Result<Self, WriterError> {
         let server_name =
             HeaderValue::from_str(&config.server_name).unwrap_or_else(|_| HeaderValue::from_static("envoy"));
-        Self {
+        let hostname = hostname();
+        let access_logs = AccessLogs::new(&config.access_log, &hostname, store, flush_interval)?;
+        Ok(Self {
             routes: RouteTable::new(&config.route_config),
             stats: Arc::new(HcmStats::new(store, &config.stat_prefix, listener_scope)),
             forwarding: ForwardingPolicy {
@@ -64,9 +71,10 @@ impl Hcm {
             },
             clusters,
             server_name,
-            hostname: hostname(),
+            hostname,
+            access_logs,
             config: config.clone(),
-        }
+        })
     }
 
     /// Handles one downstream request and produces the downstream response.
@@ -86,19 +94,27 @@ impl Hcm {
         let max_header_bytes = self.config.max_request_headers_kb as usize * 1024;
         if let Some(rejection) = check_header_size(&req, max_header_bytes) {
             stats.downstream_rq_too_large.inc();
-            return Ok(self.reject(rejection));
+            return Ok(self.reject(rejection, &req, start, &peer));
         }
         if let Some(rejection) = check_http1(&req) {
             stats.downstream_cx_protocol_error.inc();
-            return Ok(self.reject(rejection));
+            return Ok(self.reject(rejection, &req, start, &peer));
         }
-        let guard = StreamGuard::new(stats.clone(), start);
+        let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
+        let guard = StreamGuard::new(stats.clone(), start, log);
         let grpc = crate::grpc::is_grpc(req.headers());
         let mut resp = self.process(&worker, peer, req, guard).await;
         if grpc && resp.status() != StatusCode::OK {
             resp = crate::grpc::to_grpc_reply(resp);
         }
         self.finish_headers(&mut resp);
+        if self.access_logs.is_some() {
+            let (parts, mut body) = resp.into_parts();
+            if let Some(log) = body.log() {
+                log.capture_response(parts.status.as_u16(), &parts.headers);
+            }
+            resp = Response::from_parts(parts, body);
+        }
         stats.record_response(resp.status().as_u16());
         Ok(resp)
     }
@@ -108,7 +124,7 @@ impl Hcm {
         worker: &crate::worker::WorkerContext,
         peer: Peer,
         req: Request<Incoming>,
-        guard: StreamGuard,
+        mut guard: StreamGuard,
     ) -> Response<ProxyBody> {
         let (mut parts, body) = req.into_parts();
         // Absolute-form targets route by their authority, which replaces Host (as Envoy does).
@@ -122,6 +138,10 @@ impl Hcm {
             _ if parts.method == http::Method::OPTIONS && parts.uri.path() == "*" => "*".to_string(),
             _ => {
                 self.stats.downstream_rq_non_relative_path.inc();
+                if let Some(log) = guard.log() {
+                    log.capture_request(&parts.method, parts.uri.path(), &parts.headers, http_body::Body::is_end_stream(&body));
+                    log.fail(None, "absolute_path_rejected");
+                }
                 return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
             }
         };
@@ -131,6 +151,9 @@ impl Hcm {
         if let Some(protocol) = &upgrade {
             parts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(http::header::UPGRADE, protocol.clone());
+        }
+        if let Some(log) = guard.log() {
+            log.capture_request(&parts.method, &path_and_query, &parts.headers, http_body::Body::is_end_stream(&body));
         }
         let ctx = RouteContext {
             hcm: self,
@@ -144,11 +167,27 @@ impl Hcm {
         router::route_and_forward(ctx, parts, body, guard).await
     }
 
-    /// Answers a request that failed validation and closes the connection.
-    fn reject(&self, rejection: crate::validate::Rejection) -> Response<ProxyBody> {
+    /// Answers a request that failed validation and closes the connection; the access log
+    /// line is written at once, the way Envoy logs a stream its codec refused.
+    fn reject<B>(&self, rejection: crate::validate::Rejection, req: &Request<B>, start: Instant, peer: &Peer) -> Response<ProxyBody> {
         let mut resp = protocol_error(rejection.status, rejection.body);
         self.finish_headers(&mut resp);
         self.stats.record_response(rejection.status.as_u16());
+        if let Some(logs) = &self.access_logs {
+            // Envoy's HTTP/1 codec reports HTTP/1.1 for the HTTP/1.0 requests it refuses.
+            let version = if req.version() == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
+            let mut log = logs.record(start, version, peer.remote, peer.local);
+            if rejection.is_codec_error() {
+                log.fail(Some(ResponseFlags::DOWNSTREAM_PROTOCOL_ERROR), rejection.details);
+            } else {
+                let path = req.uri().path_and_query().map_or("", |p| p.as_str());
+                log.capture_request(req.method(), path, req.headers(), true);
+                log.details(rejection.details);
+            }
+            log.capture_response(rejection.status.as_u16(), resp.headers());
+            log.sent(rejection.body.len());
+            log.finish();
+        }
         resp
     }
 
@@ -195,7 +234,7 @@ impl Hcm {
 }
 
 /// The machine's hostname (`HOSTNAME` env or /proc/sys/kernel/hostname).
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

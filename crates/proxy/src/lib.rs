@@ -1,6 +1,7 @@
 //! Legate's data plane: listeners bound once per worker (SO_REUSEPORT), the HTTP connection
 //! manager and the router.
 
+pub mod access_log;
 pub mod body;
 pub mod chain;
 pub mod conn;
@@ -81,17 +82,19 @@ impl ListenerSwitch {
 
 impl DataPlane {
     /// Instantiates the listeners of `bootstrap`, binds `concurrency` sockets per listener and
-    /// starts one worker thread per socket set.
+    /// starts one worker thread per socket set. Access log files are flushed at least every
+    /// `flush_interval`.
     pub fn start(
         bootstrap: &Bootstrap,
         clusters: &Arc<ClusterManager>,
         store: &Store,
         concurrency: usize,
+        flush_interval: std::time::Duration,
     ) -> Result<Self, ProxyError> {
         let concurrency = concurrency.max(1);
         let mut listeners = Vec::with_capacity(bootstrap.listeners.len());
         for l in &bootstrap.listeners {
-            listeners.push(Arc::new(ListenerRuntime::new(l, clusters, store)?));
+            listeners.push(Arc::new(ListenerRuntime::new(l, clusters, store, flush_interval)?));
         }
         // sockets[worker][listener]
         let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..concurrency).map(|_| Vec::new()).collect();

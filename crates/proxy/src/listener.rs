@@ -52,15 +52,26 @@ pub enum TerminalFilter {
 }
 
 impl ListenerRuntime {
-    /// Instantiates `config`.
-    pub fn new(config: &Listener, clusters: &Arc<ClusterManager>, store: &Store) -> Result<Self, ProxyError> {
+    /// Instantiates `config`; access log files are flushed at least every `flush_interval`.
+    pub fn new(
+        config: &Listener,
+        clusters: &Arc<ClusterManager>,
+        store: &Store,
+        flush_interval: std::time::Duration,
+    ) -> Result<Self, ProxyError> {
         let scope = format!("listener.{}.", config.stat_prefix());
         let chain = |c: &FilterChain| -> Result<ChainRuntime, ProxyError> {
             let filter = match &c.terminal {
                 NetworkFilter::HttpConnectionManager(hcm) => {
-                    TerminalFilter::Http(Arc::new(Hcm::new(hcm, &scope, clusters.clone(), store)))
+                    let hcm = Hcm::new(hcm, &scope, clusters.clone(), store, flush_interval)
+                        .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
+                    TerminalFilter::Http(Arc::new(hcm))
                 }
-                NetworkFilter::TcpProxy(tcp) => TerminalFilter::Tcp(Arc::new(TcpProxyRuntime::new(tcp, clusters.clone(), store))),
+                NetworkFilter::TcpProxy(tcp) => {
+                    let tcp = TcpProxyRuntime::new(tcp, clusters.clone(), store, flush_interval)
+                        .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
+                    TerminalFilter::Tcp(Arc::new(tcp))
+                }
             };
             let tls = c
                 .tls

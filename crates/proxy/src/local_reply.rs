@@ -3,45 +3,58 @@
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode};
 
+use legate_config::access_log::RESPONSE_FLAG_NAMES;
+
 use crate::body::{ProxyBody, StreamGuard};
 
-/// Why a local reply was sent, with its Envoy response flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseFlag {
-    /// `NR`: no route.
-    NoRoute,
-    /// `NC`: no cluster.
-    NoCluster,
-    /// `UH`: no healthy upstream.
-    NoHealthyUpstream,
-    /// `UF`: upstream connection failure.
-    UpstreamConnectionFailure,
-    /// `UT`: upstream request timeout.
-    UpstreamRequestTimeout,
-    /// `UC`: upstream connection termination.
-    UpstreamConnectionTermination,
-    /// `DPE`: downstream protocol error.
-    DownstreamProtocolError,
-    /// `SI`: stream idle timeout.
-    StreamIdleTimeout,
-    /// No flag (direct responses, redirects).
-    None,
-}
+/// Envoy's response flags (`%RESPONSE_FLAGS%`), as a set; the bit of a flag is its index in
+/// Envoy's order ([`RESPONSE_FLAG_NAMES`]), which is also the order they are printed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResponseFlags(u32);
 
-impl ResponseFlag {
-    /// Envoy's short name of the flag (`-` for none).
-    pub fn short_name(self) -> &'static str {
-        match self {
-            Self::NoRoute => "NR",
-            Self::NoCluster => "NC",
-            Self::NoHealthyUpstream => "UH",
-            Self::UpstreamConnectionFailure => "UF",
-            Self::UpstreamRequestTimeout => "UT",
-            Self::UpstreamConnectionTermination => "UC",
-            Self::DownstreamProtocolError => "DPE",
-            Self::StreamIdleTimeout => "SI",
-            Self::None => "-",
+impl ResponseFlags {
+    /// `NR`: no route.
+    pub const NO_ROUTE: &'static str = "NR";
+    /// `NC`: no cluster.
+    pub const NO_CLUSTER: &'static str = "NC";
+    /// `UH`: no healthy upstream.
+    pub const NO_HEALTHY_UPSTREAM: &'static str = "UH";
+    /// `UT`: upstream request timeout.
+    pub const UPSTREAM_REQUEST_TIMEOUT: &'static str = "UT";
+    /// `UC`: upstream connection termination.
+    pub const UPSTREAM_CONNECTION_TERMINATION: &'static str = "UC";
+    /// `URX`: upstream retry (or connect attempt) limit exceeded.
+    pub const UPSTREAM_RETRY_LIMIT_EXCEEDED: &'static str = "URX";
+    /// `DPE`: downstream protocol error.
+    pub const DOWNSTREAM_PROTOCOL_ERROR: &'static str = "DPE";
+    /// `SI`: stream idle timeout.
+    pub const STREAM_IDLE_TIMEOUT: &'static str = "SI";
+
+    /// Adds the flag with Envoy short name `name` (unknown names are ignored).
+    pub fn set(&mut self, name: &str) {
+        if let Some(i) = RESPONSE_FLAG_NAMES.iter().position(|n| *n == name) {
+            self.0 |= 1 << i;
         }
+    }
+
+    /// Whether no flag is set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether the flag named `name` is set.
+    pub fn contains(self, name: &str) -> bool {
+        RESPONSE_FLAG_NAMES.iter().position(|n| *n == name).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// Envoy's rendering: short names joined by `,`, `-` when none.
+    pub fn short_names(self) -> String {
+        if self.0 == 0 {
+            return "-".to_string();
+        }
+        let names: Vec<&str> =
+            RESPONSE_FLAG_NAMES.iter().enumerate().filter(|(i, _)| self.0 & (1 << i) != 0).map(|(_, n)| *n).collect();
+        names.join(",")
     }
 }
 
@@ -91,9 +104,14 @@ mod tests {
     }
 
     #[test]
-    fn flags_have_envoy_short_names() {
-        assert_eq!(ResponseFlag::NoRoute.short_name(), "NR");
-        assert_eq!(ResponseFlag::UpstreamRequestTimeout.short_name(), "UT");
-        assert_eq!(ResponseFlag::None.short_name(), "-");
+    fn flags_print_in_envoy_order() {
+        let mut f = ResponseFlags::default();
+        assert_eq!(f.short_names(), "-");
+        assert!(f.is_empty());
+        f.set(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION);
+        f.set(ResponseFlags::NO_HEALTHY_UPSTREAM);
+        f.set("bogus");
+        assert_eq!(f.short_names(), "UH,UC");
+        assert!(f.contains("UC") && !f.contains("NR"));
     }
 }

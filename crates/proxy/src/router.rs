@@ -14,7 +14,7 @@ use legate_upstream::{LbContext, RequestBody, RequestResult, UpstreamError};
 use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletion};
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
-use crate::local_reply::{local_reply, text_reply};
+use crate::local_reply::{local_reply, text_reply, ResponseFlags};
 use crate::route::{FormatContext, RequestView};
 use crate::worker::WorkerContext;
 
@@ -35,6 +35,9 @@ pub struct RouteContext<'a> {
     /// When routing began.
     pub start: Instant,
 }
+
+/// `%RESPONSE_CODE_DETAILS%` of direct responses and redirects.
+const DIRECT_RESPONSE: &str = "direct_response";
 
 /// Body of Envoy's reply when the upstream could not be reached.
 const RESET_PREFIX: &str = "upstream connect error or disconnect/reset before headers. reset reason: ";
@@ -62,6 +65,9 @@ pub async fn route_and_forward(
     // require_tls answers before route matching, as Envoy does (even when no route matches).
     if let Some(location) = hcm.routes.tls_redirect(&view) {
         stats.rq_redirect.inc();
+        if let Some(log) = guard.log() {
+            log.details(DIRECT_RESPONSE);
+        }
         let mut resp = local_reply(StatusCode::MOVED_PERMANENTLY, "", Some(guard));
         if let Ok(v) = HeaderValue::from_str(&location) {
             resp.headers_mut().insert(LOCATION, v);
@@ -70,8 +76,17 @@ pub async fn route_and_forward(
     }
     let Some(mut matched) = hcm.routes.route(&view) else {
         stats.no_route.inc();
+        if let Some(log) = guard.log() {
+            log.fail(Some(ResponseFlags::NO_ROUTE), "route_not_found");
+        }
         return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
     };
+    if let Some(log) = guard.log() {
+        log.route(matched.name());
+        if !matches!(matched.action(), RouteAction::Forward(_)) {
+            log.details(DIRECT_RESPONSE);
+        }
+    }
     let format_ctx = FormatContext {
         downstream_remote: ctx.peer.remote,
         downstream_local: ctx.peer.local,
@@ -94,6 +109,15 @@ pub async fn route_and_forward(
             // Envoy counts redirect routes as direct responses.
             stats.rq_direct_response.inc();
             let (status, location) = matched.redirect(&view);
+            if let (Some(path), Some(log)) = (matched.redirect_rewritten_path(&view), guard.log()) {
+                // Envoy rewrites the request in place, keeping the old path in
+                // x-envoy-original-path (verified against Envoy 1.40).
+                let mut headers = parts.headers.clone();
+                if let Ok(original) = HeaderValue::from_str(&ctx.path_and_query) {
+                    headers.insert(names::ORIGINAL_PATH, original);
+                }
+                log.capture_request(&parts.method, &path, &headers, false);
+            }
             let mut resp = local_reply(StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY), "", Some(guard));
             if let Ok(v) = HeaderValue::from_str(&location) {
                 resp.headers_mut().insert(LOCATION, v);
@@ -108,19 +132,31 @@ pub async fn route_and_forward(
     // Local replies from here on carry the route's response header mutations, as in Envoy.
     let Some(cluster_name) = matched.select_cluster(&parts.headers, rand::random::<u64>()) else {
         stats.no_cluster.inc();
+        if let Some(log) = guard.log() {
+            log.fail(Some(ResponseFlags::NO_CLUSTER), "cluster_not_found");
+        }
         let mut resp = local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
         matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
         return resp;
     };
     let Some(cluster) = hcm.clusters.get(cluster_name).cloned() else {
         stats.no_cluster.inc();
+        if let Some(log) = guard.log() {
+            log.fail(Some(ResponseFlags::NO_CLUSTER), "cluster_not_found");
+        }
         let mut resp = local_reply(StatusCode::SERVICE_UNAVAILABLE, "", Some(guard));
         matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
         return resp;
     };
     let hash = matched.compute_hash(&parts.headers, ctx.classified.client, &ctx.path_and_query);
+    if let Some(log) = guard.log() {
+        log.cluster(cluster_name);
+    }
     let Some(host) = cluster.choose_host(&LbContext { hash }) else {
         cluster.stats.record_response(503, ctx.classified.internal);
+        if let Some(log) = guard.log() {
+            log.fail(Some(ResponseFlags::NO_HEALTHY_UPSTREAM), "no_healthy_upstream");
+        }
         let mut resp = local_reply(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream", Some(guard));
         matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
         return resp;
@@ -153,6 +189,10 @@ pub async fn route_and_forward(
         };
         parts.uri = uri;
     }
+    if let Some(log) = guard.log() {
+        log.capture_request(&parts.method, new_path.as_deref().unwrap_or(&ctx.path_and_query), &parts.headers, false);
+        log.host(host.address);
+    }
     let downstream_version = parts.version;
     let downstream_upgrade =
         if ctx.upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
@@ -163,12 +203,14 @@ pub async fn route_and_forward(
     // A request body the codec rejects (bad chunk size...) is the client's fault: 400, not 503.
     let body_failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let failed = body_failed.clone();
-    let upstream_body: RequestBody = body
-        .map_err(move |e| {
-            failed.store(true, std::sync::atomic::Ordering::Relaxed);
-            e.into()
-        })
-        .boxed_unsync();
+    let on_error = move |e: hyper::Error| {
+        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        e.into()
+    };
+    let upstream_body: RequestBody = match guard.log() {
+        Some(log) => log.track_request_body(body).map_err(on_error).boxed_unsync(),
+        None => body.map_err(on_error).boxed_unsync(),
+    };
     let upstream_req = http::Request::from_parts(parts, upstream_body);
 
     let cstats = &cluster.stats;
@@ -208,6 +250,9 @@ pub async fn route_and_forward(
         Err(false) => {
             stats.downstream_rq_idle_timeout.inc();
             guard.set_upstream(completion(false));
+            if let Some(log) = guard.log() {
+                log.fail(Some(ResponseFlags::STREAM_IDLE_TIMEOUT), "stream_idle_timeout");
+            }
             // Verified against Envoy 1.40: 504 with "stream timeout" while awaiting the upstream.
             let mut resp = local_reply(StatusCode::GATEWAY_TIMEOUT, "stream timeout", Some(guard));
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
@@ -219,6 +264,9 @@ pub async fn route_and_forward(
             host.stats.rq_timeout.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             cstats.record_response(504, internal);
             guard.set_upstream(completion(false));
+            if let Some(log) = guard.log() {
+                log.fail(Some(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT), "response_timeout");
+            }
             let mut resp = local_reply(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(guard));
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
             resp
@@ -238,6 +286,10 @@ pub async fn route_and_forward(
             cluster.outlier_result(&host, result);
             cstats.record_response(503, internal);
             guard.set_upstream(completion(false));
+            if let Some(log) = guard.log() {
+                log.fail(Some(err.response_flag()), err.response_code_details());
+                log.transport_failure(err.transport_failure_reason());
+            }
             let body = format!("{RESET_PREFIX}{}", err.reset_reason());
             let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, body, Some(guard));
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
@@ -257,6 +309,10 @@ pub async fn route_and_forward(
             cluster.outlier_result(&host, RequestResult::Response(status));
             cstats.record_response(status, internal);
             guard.set_upstream(completion(status < 500));
+            if let Some(log) = guard.log() {
+                log.response_started();
+                log.details("via_upstream");
+            }
             clean_response_headers(&mut rparts.headers);
             if let Some(protocol) = upgraded {
                 rparts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -276,7 +332,7 @@ pub async fn route_and_forward(
 }
 
 /// Envoy's `%PROTOCOL%` names.
-fn protocol_name(v: http::Version) -> &'static str {
+pub(crate) fn protocol_name(v: http::Version) -> &'static str {
     match v {
         http::Version::HTTP_10 => "HTTP/1.0",
         http::Version::HTTP_2 => "HTTP/2",

@@ -3,6 +3,7 @@
 //! (EOF) half-closes the other direction, so half-closed protocols keep working; the session
 //! ends on `idle_timeout` without traffic either way.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,11 +16,15 @@ use legate_upstream::{ClusterManager, LbContext, TcpConnection};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use crate::access_log::{AccessLogs, LogRecord, WriterError};
+use crate::local_reply::ResponseFlags;
+
 /// A listener's TCP proxy.
 pub struct TcpProxyRuntime {
     config: TcpProxy,
     clusters: Arc<ClusterManager>,
     stats: TcpProxyStats,
+    access_logs: Option<Arc<AccessLogs>>,
 }
 
 /// `tcp.<stat_prefix>.*`.
@@ -33,8 +38,13 @@ struct TcpProxyStats {
 }
 
 impl TcpProxyRuntime {
-    /// Instantiates the filter.
-    pub fn new(config: &TcpProxy, clusters: Arc<ClusterManager>, store: &Store) -> Self {
+    /// Instantiates the filter; access log files are flushed at least every `flush_interval`.
+    pub fn new(
+        config: &TcpProxy,
+        clusters: Arc<ClusterManager>,
+        store: &Store,
+        flush_interval: Duration,
+    ) -> Result<Self, WriterError> {
         let c = |n: &str| store.counter(&format!("tcp.{}.{n}", config.stat_prefix));
         let stats = TcpProxyStats {
             downstream_cx_total: c("downstream_cx_total"),
@@ -44,38 +54,69 @@ impl TcpProxyRuntime {
             idle_timeout: c("idle_timeout"),
             upstream_connect_attempts_exceeded: c("upstream_connect_attempts_exceeded"),
         };
-        Self { config: config.clone(), clusters, stats }
+        let access_logs = AccessLogs::new(&config.access_log, &crate::hcm::hostname(), store, flush_interval)?;
+        Ok(Self { config: config.clone(), clusters, stats, access_logs })
     }
 
-    /// Proxies `downstream` until both directions are finished or the session idles out.
-    pub async fn serve<D>(&self, downstream: D)
+    /// Proxies `downstream` (from `remote`, accepted on `local`) until both directions are
+    /// finished or the session idles out.
+    pub async fn serve<D>(&self, downstream: D, remote: SocketAddr, local: SocketAddr)
     where
         D: AsyncRead + AsyncWrite + Unpin,
     {
         let stats = &self.stats;
         stats.downstream_cx_total.inc();
-        let Some(cluster) = self.pick_cluster().and_then(|name| self.clusters.get(name)) else {
+        let activity = Arc::new(Activity { start: Instant::now(), last_ms: AtomicU64::new(0), rx: AtomicU64::new(0), tx: AtomicU64::new(0) });
+        let mut log = SessionLog {
+            record: self.access_logs.as_ref().map(|l| l.tcp_record(activity.start.into_std(), remote, local)),
+            activity: activity.clone(),
+        };
+        let Some((name, cluster)) = self.pick_cluster().and_then(|name| Some((name, self.clusters.get(name)?))) else {
             stats.downstream_cx_no_route.inc();
+            if let Some(r) = log.record() {
+                r.flag(ResponseFlags::NO_CLUSTER);
+            }
             return;
         };
+        if let Some(r) = log.record() {
+            r.cluster(name);
+        }
         let mut upstream = None;
         for _ in 0..self.config.max_connect_attempts {
-            let Some(host) = cluster.choose_host(&LbContext::default()) else { return };
+            let Some(host) = cluster.choose_host(&LbContext::default()) else {
+                if let Some(r) = log.record() {
+                    r.flag(ResponseFlags::NO_HEALTHY_UPSTREAM);
+                }
+                return;
+            };
+            if let Some(r) = log.record() {
+                r.host(host.address);
+            }
             match TcpConnection::connect(cluster, &host).await {
                 Ok(c) => {
                     upstream = Some(c);
                     break;
                 }
-                Err(e) => tracing::debug!("tcp_proxy {}: {e}", self.config.stat_prefix),
+                Err(e) => {
+                    tracing::debug!("tcp_proxy {}: {e}", self.config.stat_prefix);
+                    if let Some(r) = log.record() {
+                        r.flag(e.response_flag());
+                        r.transport_failure(e.transport_failure_reason());
+                    }
+                }
             }
         }
         let Some(mut upstream) = upstream else {
+            // Envoy flags a session whose connect attempts all failed with URX too, even with
+            // a single attempt (verified against Envoy 1.40).
+            if let Some(r) = log.record() {
+                r.flag(ResponseFlags::UPSTREAM_RETRY_LIMIT_EXCEEDED);
+            }
             if self.config.max_connect_attempts > 1 {
                 stats.upstream_connect_attempts_exceeded.inc();
             }
             return;
         };
-        let activity = Arc::new(Activity { start: Instant::now(), last_ms: AtomicU64::new(0) });
         let mut down = Metered {
             io: downstream,
             activity: activity.clone(),
@@ -119,10 +160,36 @@ impl TcpProxyRuntime {
     }
 }
 
-/// When bytes last moved, in ms since the session started.
+/// When bytes last moved, in ms since the session started, and the session's byte counts.
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
+    /// Bytes received from downstream.
+    rx: AtomicU64,
+    /// Bytes sent downstream.
+    tx: AtomicU64,
+}
+
+/// Writes the session's access log lines when the session ends, however it ends.
+struct SessionLog {
+    record: Option<Box<LogRecord>>,
+    activity: Arc<Activity>,
+}
+
+impl SessionLog {
+    fn record(&mut self) -> Option<&mut LogRecord> {
+        self.record.as_deref_mut()
+    }
+}
+
+impl Drop for SessionLog {
+    fn drop(&mut self) {
+        if let Some(mut r) = self.record.take() {
+            r.add_received(self.activity.rx.load(Ordering::Relaxed));
+            r.sent(self.activity.tx.load(Ordering::Relaxed) as usize);
+            r.finish();
+        }
+    }
 }
 
 impl Activity {
@@ -157,6 +224,7 @@ impl<D: AsyncRead + Unpin> AsyncRead for Metered<D> {
         let n = buf.filled().len() - before;
         if n > 0 {
             self.read.add(n as u64);
+            self.activity.rx.fetch_add(n as u64, Ordering::Relaxed);
             self.activity.touch();
         }
         r
@@ -169,6 +237,7 @@ impl<D: AsyncWrite + Unpin> AsyncWrite for Metered<D> {
         if let Poll::Ready(Ok(n)) = r {
             if n > 0 {
                 self.written.add(n as u64);
+                self.activity.tx.fetch_add(n as u64, Ordering::Relaxed);
                 self.activity.touch();
             }
         }
@@ -190,7 +259,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_timer_restarts_on_activity() {
-        let a = Activity { start: Instant::now(), last_ms: AtomicU64::new(0) };
+        let a = Activity { start: Instant::now(), last_ms: AtomicU64::new(0), rx: AtomicU64::new(0), tx: AtomicU64::new(0) };
         let idle = a.idle_for(Duration::from_secs(10));
         tokio::pin!(idle);
         tokio::time::advance(Duration::from_secs(6)).await;

@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use legate_config::model::{
-    ClusterTarget, ForwardAction, HostRewrite, Route, RouteAction, RouteConfiguration, VirtualHost,
+    ClusterTarget, ForwardAction, HostRewrite, PathRedirect, RedirectAction, Route, RouteAction,
+    RouteConfiguration, VirtualHost,
 };
 
 pub use headers::FormatContext;
@@ -300,6 +301,17 @@ impl<'a> RouteMatchResult<'a> {
         match &self.route.action {
             RouteAction::Redirect(r) => (r.status, redirect::location(r, &self.route.matcher.path, req)),
             _ => (301, String::new()),
+        }
+    }
+
+    /// The request path a `redirect` with `prefix_rewrite` leaves behind: Envoy's `newUri`
+    /// rewrites the request's `:path` in place (visible to access logs), other redirects do not.
+    pub fn redirect_rewritten_path(&self, req: &RequestView<'_>) -> Option<String> {
+        match &self.route.action {
+            RouteAction::Redirect(RedirectAction { path: Some(PathRedirect::PrefixRewrite(prefix)), .. }) => {
+                forward::prefix_rewrite(&self.route.matcher.path, prefix, req.path)
+            }
+            _ => None,
         }
     }
 
