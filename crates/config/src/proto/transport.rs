@@ -1,6 +1,5 @@
 //! Field lists of the transport-socket, TLS, filter-chain-match, HTTP/2, gRPC route match,
-//! tcp_proxy, upgrade and
-//! circuit-breaker messages (see the parent module).
+//! tcp_proxy, upgrade and circuit-breaker messages (see the parent module).
 
 use crate::reader::Kind::{self, *};
 
