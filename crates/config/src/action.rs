@@ -128,6 +128,8 @@ pub(crate) fn forward(v: &Value, path: &str, ctx: &RouteContext<'_>) -> Result<F
             hash_policy.push(policy);
         }
     }
+    let retry_path = o.at("retry_policy");
+    let retry_policy = o.take("retry_policy").map(|r| crate::retry::retry_policy(r, &retry_path)).transpose()?;
     o.finish()?;
     Ok(ForwardAction {
         target,
@@ -136,6 +138,7 @@ pub(crate) fn forward(v: &Value, path: &str, ctx: &RouteContext<'_>) -> Result<F
         host_rewrite,
         timeout,
         hash_policy,
+        retry_policy,
     })
 }
 

@@ -31,6 +31,7 @@ mod proto;
 mod reader;
 mod route;
 mod source;
+pub mod retry;
 mod tcp_proxy;
 pub mod tls;
 mod upstream;

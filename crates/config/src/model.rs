@@ -10,10 +10,12 @@ use std::time::Duration;
 
 mod health;
 mod outlier;
+mod retry;
 mod tls;
 
 pub use health::{HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 pub use outlier::OutlierDetection;
+pub use retry::{RetryOn, RetryPolicy};
 pub use tls::{CircuitBreakerThresholds, DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion, UpstreamTls};
 
 /// The whole static configuration of one Legate process.
@@ -536,6 +538,8 @@ pub struct ForwardAction {
     pub timeout: Option<Duration>,
     /// `hash_policy`, for RING_HASH / MAGLEV clusters.
     pub hash_policy: Vec<HashPolicy>,
+    /// `retry_policy`.
+    pub retry_policy: Option<RetryPolicy>,
 }
 
 /// Which cluster(s) a route forwards to.

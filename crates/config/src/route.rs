@@ -369,8 +369,8 @@ mod tests {
             "rc.virtual_hosts[0].routes[0].typed_per_filter_config: not supported by legate"
         );
         assert_eq!(
-            e(json!({"match": {"prefix": "/"}, "route": {"cluster": "a", "retry_policy": {}}})),
-            "rc.virtual_hosts[0].routes[0].route.retry_policy: not supported by legate"
+            e(json!({"match": {"prefix": "/"}, "route": {"cluster": "a", "retry_policy": {"retry_on": "5xx", "retry_priority": {"name": "x"}}}})),
+            "rc.virtual_hosts[0].routes[0].route.retry_policy.retry_priority: not supported by legate"
         );
         assert_eq!(
             e(json!({"match": {"prefix": "/"}, "route": {"cluster": "a"}, "bogus": 1})),

@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod hcm;
 pub mod listener;
 pub mod local_reply;
+pub mod retry;
 pub mod route;
 pub mod router;
 pub mod sniff;

@@ -8,13 +8,14 @@ use http::request::Parts;
 use http::{Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use legate_config::model::RouteAction;
+use legate_config::model::{RetryPolicy, RouteAction};
 use legate_upstream::{LbContext, RequestBody, RequestResult, UpstreamError};
 
 use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletion};
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply, ResponseFlags};
+use crate::retry::{retriable, Attempt};
 use crate::route::{FormatContext, RequestView};
 use crate::worker::WorkerContext;
 
@@ -211,6 +212,9 @@ pub async fn route_and_forward(
         Some(log) => log.track_request_body(body).map_err(on_error).boxed_unsync(),
         None => body.map_err(on_error).boxed_unsync(),
     };
+    // Retries replay body-less requests only (no replay buffer yet): keep what rebuilds them.
+    let retry = forward.retry_policy.as_ref().filter(|_| http_body::Body::is_end_stream(&upstream_body));
+    let template = retry.map(|_| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
     let upstream_req = http::Request::from_parts(parts, upstream_body);
 
     let cstats = &cluster.stats;
@@ -224,7 +228,7 @@ pub async fn route_and_forward(
         return resp;
     }
     host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let up_start = Instant::now();
+    let mut up_start = Instant::now();
     let send = ctx.worker.pool.send(&cluster, &host, upstream_req, downstream_version);
     // Waiting for response headers is bounded by the route timeout and the stream idle timeout.
     let idle = hcm.config.stream_idle_timeout;
@@ -234,17 +238,80 @@ pub async fn route_and_forward(
         (None, Some(i)) => Some((i, false)),
         (None, None) => None,
     };
-    // One timer serves the header wait and, re-armed, the body.
+    // One timer serves the header wait of every attempt and, re-armed, the body.
     let mut timer = wait.map(|(limit, _)| Box::pin(tokio::time::sleep(limit)));
-    let result = match (timer.as_mut(), wait) {
-        (Some(sleep), Some((_, is_route_timeout))) => tokio::select! {
-            biased;
-            r = send => Ok(r),
-            () = sleep.as_mut() => Err(is_route_timeout),
-        },
-        _ => Ok(send.await),
-    };
+    // The per-try timeout bounds every attempt, the first included, body or not.
+    let per_try = forward.retry_policy.as_ref().and_then(|r| r.per_try_timeout);
+    let mut outcome = await_attempt(send, timer.as_mut(), wait.map(|w| w.1), per_try).await;
     let internal = ctx.classified.internal;
+    let mut host = host;
+    if let (Some(policy), Some((method, uri, headers))) = (retry, &template) {
+        let mut tried = vec![host.address];
+        let mut retries = 0;
+        while retriable(policy, &outcome) {
+            if retries == policy.num_retries {
+                cstats.upstream_rq_retry_limit_exceeded.inc();
+                if let Some(log) = guard.log() {
+                    log.flag(ResponseFlags::UPSTREAM_RETRY_LIMIT_EXCEEDED);
+                }
+                break;
+            }
+            if matches!(outcome, Attempt::PerTryTimeout) {
+                cstats.upstream_rq_per_try_timeout.inc();
+            }
+            crate::retry::account_retried(&cluster, &host, &outcome);
+            retries += 1;
+            cstats.upstream_rq_retry.inc();
+            let pause = tokio::time::sleep(crate::retry::backoff(policy, retries));
+            if let Some(sleep) = timer.as_mut() {
+                tokio::select! {
+                    biased;
+                    () = sleep.as_mut() => {
+                        outcome = Attempt::Timeout(wait.is_some_and(|w| w.1));
+                        cluster.stats.upstream_rq_active.inc();
+                        host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        break;
+                    }
+                    () = pause => {}
+                }
+            } else {
+                pause.await;
+            }
+            host = next_host(&cluster, hash, policy, &tried).unwrap_or(host);
+            tried.push(host.address);
+            if let Some(log) = guard.log() {
+                log.host(host.address);
+            }
+            let mut headers = headers.clone();
+            matched.apply_host_rewrite(&mut headers, &host.hostname);
+            let mut req = http::Request::new(RequestBody::default());
+            *req.method_mut() = method.clone();
+            *req.uri_mut() = uri.clone();
+            *req.headers_mut() = headers;
+            if !cluster.admit_request() {
+                outcome = Attempt::Done(Err(UpstreamError::Overflow));
+                cluster.stats.upstream_rq_active.inc();
+                host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                break;
+            }
+            host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            up_start = Instant::now();
+            let send = ctx.worker.pool.send(&cluster, &host, req, downstream_version);
+            outcome = await_attempt(send, timer.as_mut(), wait.map(|w| w.1), per_try).await;
+        }
+        if retries > 0 && matches!(&outcome, Attempt::Done(Ok(r)) if r.status().as_u16() < 500) {
+            cstats.upstream_rq_retry_success.inc();
+        }
+    }
+    let per_try_final = matches!(outcome, Attempt::PerTryTimeout);
+    if per_try_final {
+        cstats.upstream_rq_per_try_timeout.inc();
+    }
+    let result = match outcome {
+        Attempt::Done(r) => Ok(r),
+        Attempt::Timeout(route) => Err(route),
+        Attempt::PerTryTimeout => Err(true),
+    };
     let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success, internal };
     match result {
         Err(false) => {
@@ -260,7 +327,9 @@ pub async fn route_and_forward(
         }
         Err(true) => {
             cluster.outlier_result(&host, RequestResult::Timeout);
-            cstats.upstream_rq_timeout.inc();
+            if !per_try_final {
+                cstats.upstream_rq_timeout.inc();
+            }
             host.stats.rq_timeout.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             cstats.record_response(504, internal);
             guard.set_upstream(completion(false));
@@ -329,6 +398,50 @@ pub async fn route_and_forward(
             Response::from_parts(rparts, ProxyBody::upstream(rbody, body_timer, guard))
         }
     }
+}
+
+/// Waits for an attempt's response headers, bounded by the stream's timer (route timeout or
+/// stream idle timeout; `is_route_timeout` says which) and the policy's per-try timeout.
+async fn await_attempt(
+    send: impl std::future::Future<Output = Result<http::Response<Incoming>, UpstreamError>>,
+    timer: Option<&mut std::pin::Pin<Box<tokio::time::Sleep>>>,
+    is_route_timeout: Option<bool>,
+    per_try: Option<Duration>,
+) -> Attempt {
+    let per_try = async {
+        match per_try {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    match timer {
+        Some(sleep) => tokio::select! {
+            biased;
+            r = send => Attempt::Done(r),
+            () = sleep.as_mut() => Attempt::Timeout(is_route_timeout.unwrap_or(true)),
+            () = per_try => Attempt::PerTryTimeout,
+        },
+        None => tokio::select! {
+            biased;
+            r = send => Attempt::Done(r),
+            () = per_try => Attempt::PerTryTimeout,
+        },
+    }
+}
+
+/// The host of a retry: with the previous-hosts predicate, up to
+/// `host_selection_retry_max_attempts` picks avoid the hosts already tried.
+fn next_host(cluster: &legate_upstream::Cluster, hash: Option<u64>, policy: &RetryPolicy, tried: &[std::net::SocketAddr]) -> Option<std::sync::Arc<legate_upstream::Host>> {
+    let mut pick = cluster.choose_host(&LbContext { hash })?;
+    if policy.previous_hosts {
+        for _ in 0..policy.host_selection_retry_max_attempts {
+            if !tried.contains(&pick.address) {
+                break;
+            }
+            pick = cluster.choose_host(&LbContext { hash })?;
+        }
+    }
+    Some(pick)
 }
 
 /// Envoy's `%PROTOCOL%` names.

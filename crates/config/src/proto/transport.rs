@@ -169,3 +169,21 @@ pub(crate) const CB_THRESHOLDS: &[(&str, Kind)] = &[
     ("track_remaining", Bool),
     ("max_connection_pools", Msg),
 ];
+/// Fields of `envoy.config.route.v3.RetryPolicy`.
+pub(crate) const RETRY_POLICY: &[(&str, Kind)] = &[
+    ("retry_on", Str),
+    ("num_retries", Msg),
+    ("per_try_timeout", Msg),
+    ("per_try_idle_timeout", Msg),
+    ("retry_priority", Msg),
+    ("retry_host_predicate", Rep),
+    ("retry_options_predicates", Rep),
+    ("host_selection_retry_max_attempts", Num),
+    ("retriable_status_codes", Rep),
+    ("retry_back_off", Msg),
+    ("rate_limited_retry_back_off", Msg),
+    ("retriable_headers", Rep),
+    ("retriable_request_headers", Rep),
+];
+/// Fields of `envoy.config.route.v3.RetryPolicy.RetryBackOff`.
+pub(crate) const RETRY_BACK_OFF: &[(&str, Kind)] = &[("base_interval", Msg), ("max_interval", Msg)];

@@ -14,6 +14,7 @@ pub(super) fn forward(target: ClusterTarget) -> RouteAction {
         host_rewrite: HostRewrite::None,
         timeout: Some(Duration::from_secs(15)),
         hash_policy: vec![],
+        retry_policy: None,
     }))
 }
 

@@ -1,0 +1,88 @@
+"""Retries (route retry_policy) through Envoy and Legate: a flapping upstream retried on 5xx, a
+refused host skipped with the previous-hosts predicate, per-try timeouts, and the retry stats."""
+import http.server
+import threading
+import time
+
+import pytest
+
+import harness
+from harness import show
+
+
+class _Flap(http.server.BaseHTTPRequestHandler):
+    """The first request for each path answers 503, later ones 200."""
+    protocol_version = "HTTP/1.1"
+    seen = set()
+    lock = threading.Lock()
+
+    def do_GET(self):
+        with self.lock:
+            first = self.path not in self.seen
+            self.seen.add(self.path)
+        status, body = (503, b"flap down") if first else (200, b"flap up")
+        self.send_response(status)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def flap():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flap)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rpair(make_pair, values, flap):
+    return make_pair(harness.load_template("retries.yaml"), dict(values, flap_port=flap))
+
+
+def test_flapping_upstream_is_retried(rpair):
+    e, l = rpair.both(lambda p: (lambda r: (r.status, r.body))(p.get(f"/flap/{p.kind}")))
+    assert e == (200, b"flap up"), show("Envoy (harness check)", e, None)
+    assert l == e, show("GET through a flapping upstream", e, l)
+
+
+def test_no_retry_when_the_condition_does_not_match(rpair):
+    e, l = rpair.both(lambda p: p.get(f"/once/{p.kind}").status)
+    assert l == e == 503, show("503 with retry_on connect-failure only", e, l)
+
+
+def test_refused_host_is_skipped(rpair):
+    e, l = rpair.both(lambda p: [p.get(f"/mixed/{i}").status for i in range(6)])
+    assert l == e == [200] * 6, show("a refused host next to a good one", e, l)
+
+
+def test_per_try_timeout(rpair):
+    def run(p):
+        start = time.time()
+        r = p.get("/pertry/x")
+        return r.status, r.body, round(time.time() - start, 1) < 1.5
+    e, l = rpair.both(run)
+    assert e[0] == 504, show("Envoy (harness check)", e, None)
+    assert l == e, show("per-try timeouts", e, l)
+
+
+STATS = ["cluster.flap.upstream_rq_retry", "cluster.flap.upstream_rq_retry_success",
+         "cluster.flap.upstream_rq_503", "cluster.flap.upstream_rq_200",
+         "cluster.slow.upstream_rq_per_try_timeout", "cluster.slow.upstream_rq_retry",
+         "cluster.slow.upstream_rq_timeout", "cluster.slow.upstream_rq_retry_limit_exceeded",
+         "cluster.mixed.upstream_rq_200"]
+
+
+@pytest.mark.parametrize("name", STATS)
+def test_retry_stats(rpair, name):
+    e, l = rpair.both(lambda p: p.stats().get(name))
+    assert l == e, show(name, e, l)
+
+
+def test_retried_attempts_response_codes(rpair):
+    names = ["cluster.mixed.upstream_rq_503", "cluster.slow.upstream_rq_504", "cluster.flap.upstream_rq_completed"]
+    e, l = rpair.both(lambda p: [p.stats().get(n) for n in names])
+    assert l == e, show(str(names), e, l)
