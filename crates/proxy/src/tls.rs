@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use legate_config::model::{DataSource, DownstreamTls, TlsVersion};
+use legate_config::model::{DataSource, DownstreamTls};
 use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use legate_upstream::tls::{cipher_name, curve_name};
+use legate_upstream::tls::{cipher_name, curve_name, pem_certificates, protocol_versions, read_pem};
 use rustls::{ProtocolVersion, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -134,11 +134,7 @@ async fn reload_on_change(
 /// Builds the rustls server configuration.
 fn server_config(config: &DownstreamTls) -> Result<ServerConfig, ProxyError> {
     let provider = Arc::new(crypto_provider(&config.params.cipher_suites));
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [(TlsVersion::Tls12, &rustls::version::TLS12), (TlsVersion::Tls13, &rustls::version::TLS13)]
-        .into_iter()
-        .filter(|(v, _)| (config.params.min_version..=config.params.max_version).contains(v))
-        .map(|(_, p)| p)
-        .collect();
+    let versions = protocol_versions(&config.params);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| tls_error("TLS parameters", e))?;
@@ -174,20 +170,11 @@ fn crypto_provider(names: &[String]) -> CryptoProvider {
 }
 
 fn read(source: &DataSource, what: &str) -> Result<Vec<u8>, ProxyError> {
-    match source {
-        DataSource::Inline(bytes) => Ok(bytes.clone()),
-        DataSource::File(path) => std::fs::read(path)
-            .map_err(|e| ProxyError::Config(format!("cannot read {what} {}: {e}", path.display()))),
-    }
+    read_pem(source, what).map_err(ProxyError::Config)
 }
 
 fn certificates(source: &DataSource, what: &str) -> Result<Vec<CertificateDer<'static>>, ProxyError> {
-    let pem = read(source, what)?;
-    let certs = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| tls_error(what, e))?;
-    if certs.is_empty() {
-        return Err(ProxyError::Config(format!("{what}: no PEM certificate found")));
-    }
-    Ok(certs)
+    pem_certificates(source, what, "TLS ").map_err(ProxyError::Config)
 }
 
 fn tls_error(what: &str, e: impl std::fmt::Display) -> ProxyError {

@@ -5,13 +5,16 @@
 
 use std::sync::Arc;
 
-use legate_config::model::{DataSource, TlsVersion, UpstreamTls};
+use legate_config::model::{DataSource, TlsParams, TlsVersion, UpstreamTls};
 use legate_stats::{Counter, Store};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme,
+    SupportedProtocolVersion,
+};
 use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -29,12 +32,7 @@ impl UpstreamTlsConnector {
     /// Builds the client configuration; certificate files are read now.
     pub(crate) fn new(config: &UpstreamTls, http2: bool, store: &Store, scope: &str) -> Result<Self, UpstreamError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-            [(TlsVersion::Tls12, &rustls::version::TLS12), (TlsVersion::Tls13, &rustls::version::TLS13)]
-                .into_iter()
-                .filter(|(v, _)| (config.params.min_version..=config.params.max_version).contains(v))
-                .map(|(_, p)| p)
-                .collect();
+        let versions = protocol_versions(&config.params);
         let verifier: Arc<dyn ServerCertVerifier> = match &config.trusted_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
@@ -182,21 +180,42 @@ impl ServerCertVerifier for Unverified {
     }
 }
 
-fn read(source: &DataSource, what: &str) -> Result<Vec<u8>, UpstreamError> {
+/// The rustls protocol versions between `params`' minimum and maximum (TLS 1.2 and 1.3).
+pub fn protocol_versions(params: &TlsParams) -> Vec<&'static SupportedProtocolVersion> {
+    [(TlsVersion::Tls12, &rustls::version::TLS12), (TlsVersion::Tls13, &rustls::version::TLS13)]
+        .into_iter()
+        .filter(|(v, _)| (params.min_version..=params.max_version).contains(v))
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// The PEM bytes of a data source (files are read now); the error is the whole message.
+pub fn read_pem(source: &DataSource, what: &str) -> Result<Vec<u8>, String> {
     match source {
         DataSource::Inline(bytes) => Ok(bytes.clone()),
-        DataSource::File(path) => std::fs::read(path)
-            .map_err(|e| UpstreamError::InvalidConfig(format!("cannot read {what} {}: {e}", path.display()))),
+        DataSource::File(path) => std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display())),
     }
 }
 
-fn certificates(source: &DataSource, what: &str) -> Result<Vec<CertificateDer<'static>>, UpstreamError> {
-    let pem = read(source, what)?;
-    let certs = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| invalid(what, e))?;
+/// The certificates of a PEM data source; `prefix` starts the message of a PEM error
+/// (`"TLS "` for listeners, `"upstream TLS "` for clusters).
+pub fn pem_certificates(source: &DataSource, what: &str, prefix: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read_pem(source, what)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{prefix}{what}: {e}"))?;
     if certs.is_empty() {
-        return Err(UpstreamError::InvalidConfig(format!("{what}: no PEM certificate found")));
+        return Err(format!("{what}: no PEM certificate found"));
     }
     Ok(certs)
+}
+
+fn read(source: &DataSource, what: &str) -> Result<Vec<u8>, UpstreamError> {
+    read_pem(source, what).map_err(UpstreamError::InvalidConfig)
+}
+
+fn certificates(source: &DataSource, what: &str) -> Result<Vec<CertificateDer<'static>>, UpstreamError> {
+    pem_certificates(source, what, "upstream TLS ").map_err(UpstreamError::InvalidConfig)
 }
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> UpstreamError {
