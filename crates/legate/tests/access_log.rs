@@ -17,13 +17,6 @@ fn temp_log(tag: &str) -> PathBuf {
 }
 
 fn config(up: SocketAddr, closed: SocketAddr, silent: SocketAddr, access_log: &str) -> String {
-    let cluster = |name: &str, a: SocketAddr| {
-        format!(
-            "  - name: {name}\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{address: {{socket_address: {{address: {}, port_value: {}}}}}}}\n",
-            a.ip(),
-            a.port()
-        )
-    };
     format!(
         r#"
 admin:
@@ -58,9 +51,9 @@ static_resources:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
 {}{}{}"#,
-        cluster("up", up),
-        cluster("closed", closed),
-        cluster("silent", silent)
+        static_cluster("up", up),
+        static_cluster("closed", closed),
+        static_cluster("silent", silent)
     )
 }
 

@@ -49,11 +49,7 @@ static_resources:
 "#
     );
     for (name, addr) in clusters {
-        out.push_str(&format!(
-            "  - name: {name}\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{address: {{socket_address: {{address: {}, port_value: {}}}}}}}\n",
-            addr.ip(),
-            addr.port()
-        ));
+        out.push_str(&static_cluster(name, *addr));
     }
     out
 }

@@ -299,6 +299,16 @@ pub fn silent_upstream() -> SocketAddr {
     addr
 }
 
+/// One `static_resources.clusters` entry (YAML, indented for the list): a STATIC cluster `name`
+/// with the single endpoint `addr`.
+pub fn static_cluster(name: &str, addr: SocketAddr) -> String {
+    format!(
+        "  - name: {name}\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{address: {{socket_address: {{address: {}, port_value: {}}}}}}}\n",
+        addr.ip(),
+        addr.port()
+    )
+}
+
 /// A bootstrap with one listener routing `/a` to cluster `a` and `/b` to cluster `b` (STATIC).
 pub fn two_cluster_config(a: SocketAddr, b: SocketAddr) -> String {
     format!(
