@@ -213,37 +213,14 @@ pub fn parse_format(text: &str, path: &str) -> Result<Vec<FormatToken>> {
             i += 2;
             continue;
         }
-        let name_len = body
-            .bytes()
-            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
-            .count();
-        if name_len == 0 {
-            return Err(bad(i));
-        }
-        let name = &body[..name_len];
-        let mut j = name_len;
-        let mut arg = None;
-        if body[j..].starts_with('(') {
-            let close = body[j..].find(")").ok_or_else(|| bad(i))? + j;
-            arg = Some(&body[j + 1..close]);
-            j = close + 1;
-        }
-        let mut max_len = None;
-        if body[j..].starts_with(':') {
-            let digits = body[j + 1..].bytes().take_while(u8::is_ascii_digit).count();
-            let n = body[j + 1..j + 1 + digits].parse::<usize>().map_err(|_| bad(i))?;
-            max_len = Some(n);
-            j += 1 + digits;
-        }
-        if !body[j..].starts_with('%') {
-            return Err(bad(i));
-        }
-        let op = command(name, arg, max_len.is_some(), path)?;
+        let found = crate::operator::operator(body).ok_or_else(|| bad(i))?;
+        let max_len = found.max_len.map(|n| n.parse::<usize>().map_err(|_| bad(i))).transpose()?;
+        let op = command(found.name, found.arg, max_len.is_some(), path)?;
         if !literal.is_empty() {
             tokens.push(FormatToken::Literal(std::mem::take(&mut literal)));
         }
         tokens.push(FormatToken::Command { op, max_len });
-        i += j + 2;
+        i += 1 + found.len;
     }
     if !literal.is_empty() {
         tokens.push(FormatToken::Literal(literal));

@@ -50,35 +50,9 @@ pub(crate) fn format(text: &str, path: &str) -> Result<HeaderValueFormat> {
             continue;
         }
         // %NAME%, %NAME(arg)%, %NAME(arg):len%
-        let body = &rest[1..];
-        let name_len = body
-            .bytes()
-            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
-            .count();
-        if name_len == 0 {
-            return Err(bad(i));
-        }
-        let name = &body[..name_len];
-        let mut j = name_len;
-        let mut arg = None;
-        if body[j..].starts_with('(') {
-            let close = body[j..].find(')').ok_or_else(|| bad(i))? + j;
-            arg = Some(&body[j + 1..close]);
-            j = close + 1;
-        }
-        let mut max_len = false;
-        if body[j..].starts_with(':') {
-            let digits = body[j + 1..].bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(bad(i));
-            }
-            max_len = true;
-            j += 1 + digits;
-        }
-        if !body[j..].starts_with('%') {
-            return Err(bad(i));
-        }
-        let token = &rest[..j + 2];
+        let found = crate::operator::operator(&rest[1..]).ok_or_else(|| bad(i))?;
+        let (name, arg, max_len) = (found.name, found.arg, found.max_len.is_some());
+        let token = &rest[..1 + found.len];
         let part = match (name, arg, max_len) {
             (_, _, true) => None,
             ("DOWNSTREAM_REMOTE_ADDRESS", None, _) => Some(FormatPart::DownstreamRemoteAddress),

@@ -26,6 +26,7 @@ mod known_types;
 mod listener;
 mod matcher;
 mod merge;
+mod operator;
 mod outlier;
 mod proto;
 mod reader;
