@@ -49,6 +49,17 @@ def test_flapping_upstream_is_retried(rpair):
     assert l == e, show("GET through a flapping upstream", e, l)
 
 
+def test_max_retries_circuit_breaker(rpair):
+    def run(p):
+        r = p.get(f"/capped/{p.kind}")
+        s = p.stats()
+        return (r.status, s.get("cluster.capped.upstream_rq_retry_overflow"), s.get("cluster.capped.upstream_rq_retry"),
+                s.get("cluster.capped.circuit_breakers.default.rq_retry_open"))
+    e, l = rpair.both(run)
+    assert e[0] == 503, show("Envoy (harness check)", e, None)
+    assert l == e, show("(status, retry_overflow, retry, rq_retry_open) with max_retries 0", e, l)
+
+
 def test_no_retry_when_the_condition_does_not_match(rpair):
     e, l = rpair.both(lambda p: p.get(f"/once/{p.kind}").status)
     assert l == e == 503, show("503 with retry_on connect-failure only", e, l)

@@ -256,6 +256,9 @@ pub async fn route_and_forward(
                 }
                 break;
             }
+            if !cluster.admit_retry() {
+                break;
+            }
             if matches!(outcome, Attempt::PerTryTimeout) {
                 cstats.upstream_rq_per_try_timeout.inc();
             }
@@ -267,6 +270,7 @@ pub async fn route_and_forward(
                 tokio::select! {
                     biased;
                     () = sleep.as_mut() => {
+                        cluster.release_retry();
                         outcome = Attempt::Timeout(wait.is_some_and(|w| w.1));
                         cluster.stats.upstream_rq_active.inc();
                         host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -277,6 +281,7 @@ pub async fn route_and_forward(
             } else {
                 pause.await;
             }
+            cluster.release_retry();
             host = next_host(&cluster, hash, policy, &tried).unwrap_or(host);
             tried.push(host.address);
             if let Some(log) = guard.log() {

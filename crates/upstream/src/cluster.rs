@@ -3,6 +3,7 @@
 //! stats.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct Cluster {
     pub config: model::Cluster,
     /// `cluster.<stat_name>.*` stats.
     pub stats: ClusterStats,
+    /// Retries in their back-off now (the `max_retries` circuit breaker).
+    retries_active: AtomicU64,
     /// TLS to the hosts (`transport_socket`).
     pub(crate) tls: Option<crate::tls::UpstreamTlsConnector>,
     /// `cluster.<stat_name>.health_check.*` stats, when the cluster has a health check.
@@ -91,6 +94,7 @@ impl Cluster {
             cluster_updated,
             stats,
             tls,
+            retries_active: AtomicU64::new(0),
             config: config.clone(),
         };
         if config.discovery == DiscoveryType::Static {
@@ -149,14 +153,14 @@ impl Cluster {
             return false;
         }
         self.stats.upstream_rq_active.inc();
-        self.update_breakers();
+        self.update_breaker(2, self.stats.upstream_rq_active.value(), self.config.circuit_breakers.max_requests);
         true
     }
 
     /// Ends a request [`Cluster::admit_request`] admitted.
     pub fn release_request(&self) {
         self.stats.upstream_rq_active.dec();
-        self.update_breakers();
+        self.update_breaker(2, self.stats.upstream_rq_active.value(), self.config.circuit_breakers.max_requests);
     }
 
     /// Admits a request that must wait for a connection, under `max_pending_requests`.
@@ -168,22 +172,39 @@ impl Cluster {
         }
         self.stats.upstream_rq_pending_total.inc();
         self.stats.upstream_rq_pending_active.inc();
-        self.update_breakers();
+        self.update_breaker(3, self.stats.upstream_rq_pending_active.value(), self.config.circuit_breakers.max_pending_requests);
         true
     }
 
     /// Ends a pending request [`Cluster::admit_pending`] admitted.
     pub(crate) fn release_pending(&self) {
         self.stats.upstream_rq_pending_active.dec();
-        self.update_breakers();
+        self.update_breaker(3, self.stats.upstream_rq_pending_active.value(), self.config.circuit_breakers.max_pending_requests);
     }
 
-    /// `circuit_breakers.default.rq_open` and `rq_pending_open`: 1 while at the limit.
-    fn update_breakers(&self) {
-        let limits = &self.config.circuit_breakers;
-        let s = &self.stats;
-        s.circuit_breakers_open[2].set(u64::from(s.upstream_rq_active.value() >= u64::from(limits.max_requests)));
-        s.circuit_breakers_open[3].set(u64::from(s.upstream_rq_pending_active.value() >= u64::from(limits.max_pending_requests)));
+    /// Starts a retry's back-off under the `max_retries` circuit breaker; `false` (counted as
+    /// `upstream_rq_retry_overflow`) when it is open and the request must not be retried.
+    pub fn admit_retry(&self) -> bool {
+        let max = u64::from(self.config.circuit_breakers.max_retries);
+        if self.retries_active.load(Ordering::Acquire) >= max {
+            self.stats.upstream_rq_retry_overflow.inc();
+            return false;
+        }
+        self.retries_active.fetch_add(1, Ordering::AcqRel);
+        self.update_breaker(4, self.retries_active.load(Ordering::Acquire), self.config.circuit_breakers.max_retries);
+        true
+    }
+
+    /// Ends a retry's back-off [`Cluster::admit_retry`] admitted.
+    pub fn release_retry(&self) {
+        self.retries_active.fetch_sub(1, Ordering::AcqRel);
+        self.update_breaker(4, self.retries_active.load(Ordering::Acquire), self.config.circuit_breakers.max_retries);
+    }
+
+    /// `circuit_breakers.default.<gauge>` (`open` is the index in `circuit_breakers_open`): 1
+    /// while `active` is at `max`. As in Envoy, a gauge changes only when its own resource does.
+    fn update_breaker(&self, open: usize, active: u64, max: u32) {
+        self.stats.circuit_breakers_open[open].set(u64::from(active >= u64::from(max)));
     }
 
     /// Whether the cluster is initialized (Envoy's cluster initialization): it has its first

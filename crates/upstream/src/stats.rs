@@ -35,7 +35,8 @@ macro_rules! cluster_stats {
             pub upstream_rq_time: LazyHistogram,
             /// `circuit_breakers.{default,high}.{cx_open,cx_pool_open,rq_open,rq_pending_open,
             /// rq_retry_open}` gauges, in that order (default priority first). Legate keeps
-            /// `rq_open` and `rq_pending_open` of the default priority; the others stay 0.
+            /// `rq_open`, `rq_pending_open` and `rq_retry_open` of the default priority; the
+            /// others stay 0.
             pub circuit_breakers_open: Vec<Gauge>,
             /// `default.total_match_count`: the default transport socket, matched once.
             pub default_total_match_count: Counter,
