@@ -1,41 +1,29 @@
 """Retries (route retry_policy) through Envoy and Legate: a flapping upstream retried on 5xx, a
 refused host skipped with the previous-hosts predicate, per-try timeouts, and the retry stats."""
-import http.server
-import threading
 import time
 
 import pytest
 
 import harness
 from harness import show
+from upstreams import FirstRequestFails, threaded_http_server
 
 
-class _Flap(http.server.BaseHTTPRequestHandler):
+class _Flap(FirstRequestFails):
     """The first request for each path answers 503, later ones 200."""
-    protocol_version = "HTTP/1.1"
-    seen = set()
-    lock = threading.Lock()
 
     def do_GET(self):
-        with self.lock:
-            first = self.path not in self.seen
-            self.seen.add(self.path)
-        status, body = (503, b"flap down") if first else (200, b"flap up")
+        status, body = (503, b"flap down") if self.first_time() else (200, b"flap up")
         self.send_response(status)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture(scope="module")
 def flap():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flap)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with threaded_http_server(_Flap) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,13 @@
 - Dnsmasq: a real DNS server (dnsmasq) on 127.0.0.x serving an addn-hosts file; set_records()
   rewrites it and sends SIGHUP to that dnsmasq's PID.
 - closed_port(): a port nothing listens on (connection refused -> 503 UF).
+- FirstRequestFails + threaded_http_server(): an http.server handler base that tells whether a
+  path is seen for the first time (flapping upstreams for retry tests), and a context manager
+  serving a handler class on a free loopback port.
 """
 import contextlib
 import hashlib
+import http.server
 import json
 import os
 import random
@@ -317,3 +321,32 @@ class Dnsmasq:
                 self.proc.wait(timeout=5)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class FirstRequestFails(http.server.BaseHTTPRequestHandler):
+    """Base of handlers whose first request for each path fails (subclasses decide how)."""
+    protocol_version = "HTTP/1.1"
+    lock = threading.Lock()
+    seen = set()  # subclasses share it: tests use distinct paths
+
+    def first_time(self):
+        """Whether this request's path was never seen before (and records it)."""
+        with self.lock:
+            first = self.path not in self.seen
+            self.seen.add(self.path)
+        return first
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def threaded_http_server(handler):
+    """Serves `handler` (an http.server handler class) on 127.0.0.1; yields the port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -129,7 +129,11 @@ pub(crate) fn forward(v: &Value, path: &str, ctx: &RouteContext<'_>) -> Result<F
         }
     }
     let retry_path = o.at("retry_policy");
-    let retry_policy = o.take("retry_policy").map(|r| crate::retry::retry_policy(r, &retry_path)).transpose()?;
+    // A route's retry_policy replaces its virtual host's (Envoy does not merge them).
+    let retry_policy = match o.take("retry_policy") {
+        Some(r) => Some(crate::retry::retry_policy(r, &retry_path)?),
+        None => ctx.retry_policy.clone(),
+    };
     o.finish()?;
     Ok(ForwardAction {
         target,
@@ -139,6 +143,8 @@ pub(crate) fn forward(v: &Value, path: &str, ctx: &RouteContext<'_>) -> Result<F
         timeout,
         hash_policy,
         retry_policy,
+        retry_buffer_limit: ctx.buffer_limit,
+        attempt_count: ctx.attempt_count,
     })
 }
 
@@ -465,6 +471,9 @@ mod tests {
         RouteContext {
             clusters: Some(clusters),
             max_direct_response_body: 4096,
+            retry_policy: None,
+            buffer_limit: None,
+            attempt_count: crate::model::AttemptCount::default(),
         }
     }
 

@@ -538,8 +538,22 @@ pub struct ForwardAction {
     pub timeout: Option<Duration>,
     /// `hash_policy`, for RING_HASH / MAGLEV clusters.
     pub hash_policy: Vec<HashPolicy>,
-    /// `retry_policy`.
+    /// `retry_policy` of the route, else of its virtual host.
     pub retry_policy: Option<RetryPolicy>,
+    /// `per_request_buffer_limit_bytes` of the route, else of its virtual host: how much of a
+    /// request body is kept for retries (`None`: the listener's buffer limit).
+    pub retry_buffer_limit: Option<u32>,
+    /// The virtual host's `x-envoy-attempt-count` options.
+    pub attempt_count: AttemptCount,
+}
+
+/// `include_request_attempt_count` and `include_attempt_count_in_response` of a virtual host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptCount {
+    /// `include_request_attempt_count`: `x-envoy-attempt-count` on upstream requests.
+    pub request: bool,
+    /// `include_attempt_count_in_response`: `x-envoy-attempt-count` on responses.
+    pub response: bool,
 }
 
 /// Which cluster(s) a route forwards to.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{ConfigError, Result};
-use crate::model::{RetryOn, RetryPolicy};
+use crate::matcher::header_matcher;
+use crate::model::{HeaderMatcher, RetryOn, RetryPolicy};
 use crate::proto;
 use crate::reader::Obj;
 
@@ -14,22 +15,58 @@ use crate::reader::Obj;
 const PREVIOUS_HOSTS_TYPE: &str =
     "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
 
-/// Parses a `retry_on` list (`5xx,connect-failure`); unknown conditions are errors.
+/// Sets the condition named `cond` in `on`; `false` when Legate does not know it. Envoy reads
+/// the HTTP and the gRPC conditions from one list (`retry_on`) or from two headers
+/// (`x-envoy-retry-on`, `x-envoy-retry-grpc-on`).
+fn set_condition(on: &mut RetryOn, cond: &str) -> bool {
+    let flag = match cond {
+        "5xx" => &mut on.server_error,
+        "gateway-error" => &mut on.gateway_error,
+        "reset" => &mut on.reset,
+        "connect-failure" => &mut on.connect_failure,
+        "retriable-4xx" => &mut on.retriable_4xx,
+        "refused-stream" => &mut on.refused_stream,
+        "retriable-status-codes" => &mut on.retriable_status_codes,
+        "retriable-headers" => &mut on.retriable_headers,
+        "envoy-ratelimited" => &mut on.envoy_ratelimited,
+        "cancelled" => &mut on.grpc_cancelled,
+        "deadline-exceeded" => &mut on.grpc_deadline_exceeded,
+        "resource-exhausted" => &mut on.grpc_resource_exhausted,
+        "internal" => &mut on.grpc_internal,
+        "unavailable" => &mut on.grpc_unavailable,
+        _ => return false,
+    };
+    *flag = true;
+    true
+}
+
+/// Parses a `retry_on` list (`5xx,connect-failure,unavailable`); a condition Legate does not
+/// implement is an error naming it.
 pub fn parse_retry_on(list: &str) -> std::result::Result<RetryOn, String> {
     let mut on = RetryOn::default();
     for cond in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-        match cond {
-            "5xx" => on.server_error = true,
-            "gateway-error" => on.gateway_error = true,
-            "reset" => on.reset = true,
-            "connect-failure" => on.connect_failure = true,
-            "retriable-4xx" => on.retriable_4xx = true,
-            "refused-stream" => on.refused_stream = true,
-            "retriable-status-codes" => on.retriable_status_codes = true,
-            other => return Err(other.to_string()),
+        if !set_condition(&mut on, cond) {
+            return Err(cond.to_string());
         }
     }
     Ok(on)
+}
+
+/// The gRPC conditions, which Envoy reads from `x-envoy-retry-grpc-on` but not from
+/// `x-envoy-retry-on`.
+const GRPC_CONDITIONS: [&str; 5] = ["cancelled", "deadline-exceeded", "resource-exhausted", "internal", "unavailable"];
+
+/// Parses the value of an `x-envoy-retry-on` request header (HTTP conditions) or, with
+/// `grpc`, of `x-envoy-retry-grpc-on` (gRPC conditions): as in Envoy, names that do not
+/// belong there are skipped.
+pub fn parse_retry_on_header(list: &str, grpc: bool) -> RetryOn {
+    let mut on = RetryOn::default();
+    for cond in list.split(',').map(str::trim) {
+        if GRPC_CONDITIONS.contains(&cond) == grpc {
+            set_condition(&mut on, cond);
+        }
+    }
+    on
 }
 
 /// Reads a `RetryPolicy`.
@@ -48,6 +85,8 @@ pub(crate) fn retry_policy(v: &Value, path: &str) -> Result<RetryPolicy> {
             u16::try_from(code).map_err(|_| ConfigError::invalid(p, "not an HTTP status code"))
         })
         .collect::<Result<_>>()?;
+    let retriable_headers = matchers(&mut o, "retriable_headers")?;
+    let retriable_request_headers = matchers(&mut o, "retriable_request_headers")?;
     let (mut base_interval, mut max_interval) = (Duration::from_millis(25), None);
     if let Some(mut b) = o.obj("retry_back_off", proto::RETRY_BACK_OFF)? {
         let base_path = b.at("base_interval");
@@ -82,11 +121,18 @@ pub(crate) fn retry_policy(v: &Value, path: &str) -> Result<RetryPolicy> {
         num_retries,
         per_try_timeout,
         retriable_status_codes,
+        retriable_headers,
+        retriable_request_headers,
         base_interval,
         max_interval,
         previous_hosts,
         host_selection_retry_max_attempts,
     })
+}
+
+/// Reads a list of `HeaderMatcher`s.
+fn matchers(o: &mut Obj<'_>, name: &'static str) -> Result<Vec<HeaderMatcher>> {
+    o.array(name)?.into_iter().map(|(m, p)| header_matcher(m, &p)).collect()
 }
 
 #[cfg(test)]
@@ -114,7 +160,33 @@ mod tests {
     #[test]
     fn refuses_what_legate_does_not_do() {
         let e = |v: Value| retry_policy(&v, "r").unwrap_err().to_string();
-        assert_eq!(e(json!({"retry_on": "5xx,cancelled"})), "r.retry_on: retry_on condition 'cancelled' is not supported by legate");
-        assert_eq!(e(json!({"retry_on": "5xx", "retriable_headers": [{"name": "x"}]})), "r.retriable_headers: not supported by legate");
+        assert_eq!(
+            e(json!({"retry_on": "5xx,reset-before-request"})),
+            "r.retry_on: retry_on condition 'reset-before-request' is not supported by legate"
+        );
+        assert_eq!(e(json!({"retry_on": "5xx", "retry_priority": {"name": "x"}})), "r.retry_priority: not supported by legate");
+    }
+
+    #[test]
+    fn reads_grpc_conditions_and_header_matchers() {
+        let p = retry_policy(
+            &json!({"retry_on": "unavailable,cancelled,retriable-headers", "retriable_headers": [{"name": "x-retry"}],
+                "retriable_request_headers": [{"name": ":method", "string_match": {"exact": "GET"}}]}),
+            "r",
+        )
+        .unwrap();
+        assert!(p.retry_on.grpc_unavailable && p.retry_on.grpc_cancelled && p.retry_on.retriable_headers);
+        assert!(p.retry_on.grpc_status(14) && p.retry_on.grpc_status(1) && !p.retry_on.grpc_status(4));
+        assert_eq!(p.retriable_headers[0].name, "x-retry");
+        assert_eq!(p.retriable_request_headers[0].name, ":method");
+    }
+
+    #[test]
+    fn header_values_skip_unknown_names() {
+        let on = parse_retry_on_header("5xx, bogus ,deadline-exceeded", false);
+        assert!(on.server_error && !on.grpc_deadline_exceeded && !on.reset);
+        let on = parse_retry_on_header("5xx,deadline-exceeded", true);
+        assert!(!on.server_error && on.grpc_deadline_exceeded);
+        assert!(!parse_retry_on_header("bogus", false).any());
     }
 }

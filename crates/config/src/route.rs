@@ -9,7 +9,7 @@ use crate::error::{ConfigError, Result};
 use crate::headers::mutations;
 use crate::matcher::{header_matcher, query_parameter_matcher, regex};
 use crate::model::{
-    PathMatch, RequireTls, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
+    AttemptCount, PathMatch, RetryPolicy, RequireTls, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
 };
 use crate::proto;
 use crate::reader::{non_empty, required, Obj};
@@ -20,6 +20,13 @@ pub(crate) struct RouteContext<'c> {
     pub clusters: Option<&'c HashSet<String>>,
     /// `max_direct_response_body_size_bytes` (default 4096).
     pub max_direct_response_body: usize,
+    /// The virtual host's `retry_policy`, for routes without their own.
+    pub retry_policy: Option<RetryPolicy>,
+    /// `per_request_buffer_limit_bytes` of the route, else of its virtual host.
+    pub buffer_limit: Option<u32>,
+    /// The virtual host's `include_request_attempt_count` and
+    /// `include_attempt_count_in_response`.
+    pub attempt_count: AttemptCount,
 }
 
 /// Reads an inline `RouteConfiguration`; `clusters` are the statically defined cluster names.
@@ -38,6 +45,9 @@ pub(crate) fn route_configuration(
     let ctx = RouteContext {
         clusters: validate.then_some(clusters),
         max_direct_response_body: max_body as usize,
+        retry_policy: None,
+        buffer_limit: None,
+        attempt_count: AttemptCount::default(),
     };
     let headers = mutations(&mut o)?;
 
@@ -107,10 +117,22 @@ fn virtual_host(
         _ => RequireTls::None,
     };
     let headers = mutations(&mut o)?;
+    let retry_path = o.at("retry_policy");
+    let retry_policy = o.take("retry_policy").map(|r| crate::retry::retry_policy(r, &retry_path)).transpose()?;
+    let ctx = RouteContext {
+        clusters: ctx.clusters,
+        max_direct_response_body: ctx.max_direct_response_body,
+        retry_policy,
+        buffer_limit: o.u32("per_request_buffer_limit_bytes")?,
+        attempt_count: AttemptCount {
+            request: o.bool("include_request_attempt_count")?.unwrap_or(false),
+            response: o.bool("include_attempt_count_in_response")?.unwrap_or(false),
+        },
+    };
     let routes = o
         .array("routes")?
         .into_iter()
-        .map(|(r, p)| route(r, &p, ctx))
+        .map(|(r, p)| route(r, &p, &ctx))
         .collect::<Result<Vec<_>>>()?;
     o.finish()?;
     Ok((
@@ -134,6 +156,15 @@ fn route(v: &Value, path: &str, ctx: &RouteContext<'_>) -> Result<Route> {
         o.take("match").ok_or_else(|| required(&match_path))?,
         &match_path,
     )?;
+    // The route's buffer limit replaces its virtual host's.
+    let route_limit = o.u32("per_request_buffer_limit_bytes")?;
+    let ctx = &RouteContext {
+        clusters: ctx.clusters,
+        max_direct_response_body: ctx.max_direct_response_body,
+        retry_policy: ctx.retry_policy.clone(),
+        buffer_limit: route_limit.or(ctx.buffer_limit),
+        attempt_count: ctx.attempt_count,
+    };
     let action = match o.oneof(&[
         "route",
         "redirect",

@@ -42,14 +42,19 @@ pub struct Hcm {
     pub hostname: String,
     /// The access loggers (`None` without `access_log`).
     pub access_logs: Option<Arc<AccessLogs>>,
+    /// The listener's `per_connection_buffer_limit_bytes`: the most of a request body kept
+    /// for retries.
+    pub buffer_limit: u32,
 }
 
 impl Hcm {
-    /// Builds the HCM for `config` on the listener whose stat scope is `listener_scope`;
-    /// access log files are flushed at least every `flush_interval`.
+    /// Builds the HCM for `config` on the listener whose stat scope is `listener_scope` and
+    /// whose `per_connection_buffer_limit_bytes` is `buffer_limit`; access log files are
+    /// flushed at least every `flush_interval`.
     pub fn new(
         config: &HttpConnectionManager,
         listener_scope: &str,
+        buffer_limit: u32,
         clusters: Arc<ClusterManager>,
         store: &Store,
         flush_interval: std::time::Duration,
@@ -73,6 +78,7 @@ impl Hcm {
             server_name,
             hostname,
             access_logs,
+            buffer_limit,
             config: config.clone(),
         })
     }

@@ -63,7 +63,7 @@ impl ListenerRuntime {
         let chain = |c: &FilterChain| -> Result<ChainRuntime, ProxyError> {
             let filter = match &c.terminal {
                 NetworkFilter::HttpConnectionManager(hcm) => {
-                    let hcm = Hcm::new(hcm, &scope, clusters.clone(), store, flush_interval)
+                    let hcm = Hcm::new(hcm, &scope, config.per_connection_buffer_limit_bytes, clusters.clone(), store, flush_interval)
                         .map_err(|e| ProxyError::Config(format!("listener {}: {e}", config.name)))?;
                     TerminalFilter::Http(Arc::new(hcm))
                 }

@@ -15,7 +15,7 @@ use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletio
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply, ResponseFlags};
-use crate::retry::{retriable, Attempt};
+use crate::retry::{Attempt, Replay, RetryHeaders, RetryState};
 use crate::route::{FormatContext, RequestView};
 use crate::worker::WorkerContext;
 
@@ -39,6 +39,9 @@ pub struct RouteContext<'a> {
 
 /// `%RESPONSE_CODE_DETAILS%` of direct responses and redirects.
 const DIRECT_RESPONSE: &str = "direct_response";
+
+/// `x-envoy-attempt-count`: which attempt an upstream request is, or how many a response took.
+const ATTEMPT_COUNT: http::header::HeaderName = http::header::HeaderName::from_static("x-envoy-attempt-count");
 
 /// Body of Envoy's reply when the upstream could not be reached.
 const RESET_PREFIX: &str = "upstream connect error or disconnect/reset before headers. reset reason: ";
@@ -129,6 +132,8 @@ pub async fn route_and_forward(
         RouteAction::Forward(forward) => forward,
     };
     stats.rq_total.inc();
+    // Envoy decides whether a request may be retried on the headers as received.
+    let request_retriable = matched.retriable_request(&view);
 
     // Local replies from here on carry the route's response header mutations, as in Envoy.
     let Some(cluster_name) = matched.select_cluster(&parts.headers, rand::random::<u64>()) else {
@@ -178,8 +183,15 @@ pub async fn route_and_forward(
         }
     }
     parts.headers.remove(&names::UPSTREAM_RQ_TIMEOUT);
-    if let Some(t) = timeout {
+    // The per-try timeout bounds every attempt, the first included, body or not: the policy's,
+    // or x-envoy-upstream-rq-per-try-timeout-ms; ignored when not below the route timeout.
+    let per_try = per_try_timeout(forward.retry_policy.as_ref(), &mut parts.headers, timeout);
+    if let Some(t) = per_try.or(timeout) {
         parts.headers.insert(names::EXPECTED_RQ_TIMEOUT, HeaderValue::from(t.as_millis() as u64));
+    }
+    let mut retry = RetryState::new(forward.retry_policy.as_ref(), &mut parts.headers, request_retriable);
+    if forward.attempt_count.request {
+        parts.headers.insert(ATTEMPT_COUNT, HeaderValue::from(1u32));
     }
     // 100-continue is answered by our codec; the upstream sees a plain request.
     parts.headers.remove(EXPECT);
@@ -212,12 +224,20 @@ pub async fn route_and_forward(
         Some(log) => log.track_request_body(body).map_err(on_error).boxed_unsync(),
         None => body.map_err(on_error).boxed_unsync(),
     };
-    // Retries replay body-less requests only (no replay buffer yet): keep what rebuilds them.
-    let retry = forward.retry_policy.as_ref().filter(|_| http_body::Body::is_end_stream(&upstream_body));
-    let template = retry.map(|_| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+    let cstats = &cluster.stats;
+    // A request that may be retried keeps what rebuilds it: its head, and a copy of its body
+    // up to the route's buffer limit (never above the listener's).
+    let template = retry.as_ref().map(|_| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+    let (replay, upstream_body) = match &retry {
+        Some(_) if !http_body::Body::is_end_stream(&upstream_body) => {
+            let limit = forward.retry_buffer_limit.map_or(hcm.buffer_limit, |l| l.min(hcm.buffer_limit));
+            let (replay, first) = Replay::new(upstream_body, limit as usize, cstats.retry_or_shadow_abandoned.clone());
+            (Some(replay), first.boxed())
+        }
+        _ => (None, upstream_body),
+    };
     let upstream_req = http::Request::from_parts(parts, upstream_body);
 
-    let cstats = &cluster.stats;
     // upstream_rq_total and the host's rq_total are counted by the pool once the request is
     // written to a connection (a connect failure counts neither, as in Envoy).
     if !cluster.admit_request() {
@@ -240,16 +260,18 @@ pub async fn route_and_forward(
     };
     // One timer serves the header wait of every attempt and, re-armed, the body.
     let mut timer = wait.map(|(limit, _)| Box::pin(tokio::time::sleep(limit)));
-    // The per-try timeout bounds every attempt, the first included, body or not.
-    let per_try = forward.retry_policy.as_ref().and_then(|r| r.per_try_timeout);
     let mut outcome = await_attempt(send, timer.as_mut(), wait.map(|w| w.1), per_try).await;
     let internal = ctx.classified.internal;
     let mut host = host;
-    if let (Some(policy), Some((method, uri, headers))) = (retry, &template) {
+    let mut attempts = 1u32;
+    if let (Some(retry), Some((method, uri, headers))) = (retry.as_mut(), &template) {
+        let policy = retry.policy;
         let mut tried = vec![host.address];
         let mut retries = 0;
-        while retriable(policy, &outcome) {
-            if retries == policy.num_retries {
+        // A body that went past the buffer limit cannot be sent again: Envoy then gives up
+        // retrying (retry_or_shadow_abandoned, counted by the replay buffer).
+        while retry.retriable(&outcome, |h| matched.retriable_response(h)) && replay.as_ref().is_none_or(Replay::replayable) {
+            if !retry.take_retry() {
                 cstats.upstream_rq_retry_limit_exceeded.inc();
                 if let Some(log) = guard.log() {
                     log.flag(ResponseFlags::UPSTREAM_RETRY_LIMIT_EXCEEDED);
@@ -265,6 +287,7 @@ pub async fn route_and_forward(
             crate::retry::account_retried(&cluster, &host, &outcome);
             retries += 1;
             cstats.upstream_rq_retry.inc();
+            cstats.upstream_rq_retry_backoff_exponential.inc();
             let pause = tokio::time::sleep(crate::retry::backoff(policy, retries));
             if let Some(sleep) = timer.as_mut() {
                 tokio::select! {
@@ -289,7 +312,23 @@ pub async fn route_and_forward(
             }
             let mut headers = headers.clone();
             matched.apply_host_rewrite(&mut headers, &host.hostname);
-            let mut req = http::Request::new(RequestBody::default());
+            if forward.attempt_count.request {
+                headers.insert(ATTEMPT_COUNT, HeaderValue::from(retries + 1));
+            }
+            let body = match &replay {
+                None => RequestBody::default(),
+                Some(replay) => match replay.next_attempt() {
+                    Some(body) => body.boxed(),
+                    // The body went past the limit during the back-off: send nothing more.
+                    None => {
+                        outcome = Attempt::Done(Err(UpstreamError::Reset { detail: "request body exceeded the retry buffer".into() }));
+                        cluster.stats.upstream_rq_active.inc();
+                        host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        break;
+                    }
+                },
+            };
+            let mut req = http::Request::new(body);
             *req.method_mut() = method.clone();
             *req.uri_mut() = uri.clone();
             *req.headers_mut() = headers;
@@ -304,6 +343,7 @@ pub async fn route_and_forward(
             let send = ctx.worker.pool.send(&cluster, &host, req, downstream_version);
             outcome = await_attempt(send, timer.as_mut(), wait.map(|w| w.1), per_try).await;
         }
+        attempts += retries;
         if retries > 0 && matches!(&outcome, Attempt::Done(Ok(r)) if r.status().as_u16() < 500) {
             cstats.upstream_rq_retry_success.inc();
         }
@@ -393,6 +433,9 @@ pub async fn route_and_forward(
                 rparts.headers.insert(http::header::UPGRADE, protocol);
             }
             rparts.headers.insert(names::UPSTREAM_SERVICE_TIME, HeaderValue::from(ms_since(up_start)));
+            if forward.attempt_count.response {
+                rparts.headers.insert(ATTEMPT_COUNT, HeaderValue::from(attempts));
+            }
             let response_ctx = FormatContext { upstream_remote: Some(host.address), ..format_ctx };
             matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);
             let body_timer = timer.map(|sleep| {
@@ -447,6 +490,17 @@ fn next_host(cluster: &legate_upstream::Cluster, hash: Option<u64>, policy: &Ret
         }
     }
     Some(pick)
+}
+
+/// The per-try timeout of a request: `x-envoy-upstream-rq-per-try-timeout-ms` (consumed), else
+/// the retry policy's; none when it is not below the route timeout, as in Envoy.
+fn per_try_timeout(policy: Option<&RetryPolicy>, headers: &mut http::HeaderMap, route: Option<Duration>) -> Option<Duration> {
+    let mut per_try = policy.and_then(|p| p.per_try_timeout);
+    if let Some(ms) = header_u64(headers, &RetryHeaders::PER_TRY_TIMEOUT) {
+        per_try = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+    headers.remove(RetryHeaders::PER_TRY_TIMEOUT);
+    per_try.filter(|p| route.is_none_or(|r| *p < r))
 }
 
 /// Envoy's `%PROTOCOL%` names.

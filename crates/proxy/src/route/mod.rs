@@ -37,7 +37,7 @@ pub use matcher::RequestView;
 
 use forward::HashStep;
 use headers::LevelMutations;
-use matcher::CompiledMatch;
+use matcher::{CompiledMatch, HeaderCheck};
 
 /// `x-envoy-original-path`: the path before a rewrite, added to the upstream request.
 pub const ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
@@ -95,6 +95,10 @@ struct RouteEntry {
     /// `regex_rewrite` substitution in the regex crate's syntax.
     regex_replacement: Option<String>,
     hash: Vec<HashStep>,
+    /// The retry policy's `retriable_headers`, tested on responses.
+    retriable_headers: Vec<HeaderCheck>,
+    /// The retry policy's `retriable_request_headers`.
+    retriable_request_headers: Vec<HeaderCheck>,
 }
 
 impl RouteEntry {
@@ -107,6 +111,8 @@ impl RouteEntry {
             cluster_header: None,
             regex_replacement: None,
             hash: Vec::new(),
+            retriable_headers: Vec::new(),
+            retriable_request_headers: Vec::new(),
         };
         if let RouteAction::Forward(f) = &route.action {
             match &f.target {
@@ -121,6 +127,10 @@ impl RouteEntry {
             }
             entry.regex_replacement = f.regex_rewrite.as_ref().map(|(_, s)| redirect::regex_replacement(s));
             entry.hash = f.hash_policy.iter().map(HashStep::new).collect();
+            if let Some(retry) = &f.retry_policy {
+                entry.retriable_headers = retry.retriable_headers.iter().map(HeaderCheck::new).collect();
+                entry.retriable_request_headers = retry.retriable_request_headers.iter().map(HeaderCheck::new).collect();
+            }
         }
         entry
     }
@@ -464,6 +474,26 @@ impl<'a> RouteMatchResult<'a> {
     /// Whether any level has response mutations.
     pub fn has_response_mutations(&self) -> bool {
         self.levels().any(|l| !l.response.is_empty())
+    }
+
+    /// Whether the request matches the retry policy's `retriable_request_headers` (true when
+    /// there are none).
+    pub fn retriable_request(&self, req: &RequestView<'_>) -> bool {
+        let checks = &self.entry.retriable_request_headers;
+        checks.is_empty() || checks.iter().any(|c| c.matches(req))
+    }
+
+    /// Whether response headers match one of the retry policy's `retriable_headers`.
+    pub fn retriable_response(&self, headers: &HeaderMap) -> bool {
+        let view = RequestView {
+            authority: "",
+            path: "",
+            method: &http::Method::GET,
+            headers,
+            scheme: "",
+            is_internal: false,
+        };
+        self.entry.retriable_headers.iter().any(|c| c.matches(&view))
     }
 
     /// Whether a response mutation reads request headers (`%REQ()%`): only then does

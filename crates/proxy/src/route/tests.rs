@@ -15,6 +15,8 @@ pub(super) fn forward(target: ClusterTarget) -> RouteAction {
         timeout: Some(Duration::from_secs(15)),
         hash_policy: vec![],
         retry_policy: None,
+        retry_buffer_limit: None,
+        attempt_count: legate_config::model::AttemptCount::default(),
     }))
 }
 
