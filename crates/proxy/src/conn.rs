@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::body::ms_since;
 use crate::forwarding::Peer;
+use crate::h1_guard::RequestGuard;
 use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
 use crate::sniff::{sniff, unsupported_http_version, Detected, NoCodec, Prefixed};
@@ -94,7 +95,7 @@ async fn serve_http<I>(
         reply_upgrade_required(&hcm, &mut io).await;
         return connection_closed(&stats, start);
     }
-    let io = TokioIo::new(Prefixed::new(head, io));
+    let io = Prefixed::new(head, io);
     let service = {
         let hcm = hcm.clone();
         service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req))
@@ -109,7 +110,14 @@ async fn serve_http<I>(
             let mut b = hyper::server::conn::http1::Builder::new();
             b.max_buf_size(max_buf).max_headers(cfg.max_headers_count as usize).timer(TokioTimer::new());
             b.header_read_timeout(cfg.idle_timeout);
-            let r = b.serve_connection(io, service).with_upgrades().await;
+            // The request guard ends the stream before a refused head; half-close lets the codec
+            // finish the responses it owes first.
+            b.half_close(true);
+            // Request heads pass Envoy's framing rules before the codec reads them.
+            let refusing = hcm.clone();
+            let max_head = max_buf.max(cfg.max_request_headers_kb as usize * 1024 + 1024);
+            let io = RequestGuard::new(io, max_head, move |rejection| refusing.refused_head_reply(rejection, &peer));
+            let r = b.serve_connection(TokioIo::new(io), service).with_upgrades().await;
             stats.downstream_cx_http1_active.dec();
             r
         }
@@ -122,7 +130,7 @@ async fn serve_http<I>(
                 .max_concurrent_streams(cfg.http2.max_concurrent_streams)
                 .initial_stream_window_size(cfg.http2.initial_stream_window_size)
                 .initial_connection_window_size(cfg.http2.initial_connection_window_size);
-            let r = b.serve_connection(io, service).await;
+            let r = b.serve_connection(TokioIo::new(io), service).await;
             stats.downstream_cx_http2_active.dec();
             r
         }
