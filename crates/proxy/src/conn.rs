@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::body::ms_since;
 use crate::forwarding::Peer;
+use crate::drain::ConnectionDrain;
 use crate::h1_guard::RequestGuard;
 use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
@@ -96,9 +97,11 @@ async fn serve_http<I>(
         return connection_closed(&stats, start);
     }
     let io = Prefixed::new(head, io);
+    // Set by a response that closes the connection because the server drains (HTTP/2: GOAWAY).
+    let closing = Arc::new(ConnectionDrain::default());
     let service = {
-        let hcm = hcm.clone();
-        service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req))
+        let (hcm, closing) = (hcm.clone(), closing.clone());
+        service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, closing.clone()))
     };
     // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
     // a maximal request head needs (the header limit is enforced separately, with 431).
@@ -130,7 +133,16 @@ async fn serve_http<I>(
                 .max_concurrent_streams(cfg.http2.max_concurrent_streams)
                 .initial_stream_window_size(cfg.http2.initial_stream_window_size)
                 .initial_connection_window_size(cfg.http2.initial_connection_window_size);
-            let r = b.serve_connection(TokioIo::new(io), service).await;
+            let conn = b.serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            let r = tokio::select! {
+                r = conn.as_mut() => r,
+                () = closing.wait() => {
+                    // Draining: GOAWAY, then the streams in flight complete.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
             stats.downstream_cx_http2_active.dec();
             r
         }

@@ -17,6 +17,7 @@ use legate_upstream::ClusterManager;
 
 use crate::access_log::{AccessLogs, WriterError};
 use crate::body::{ProxyBody, StreamGuard};
+use crate::drain::ConnectionDrain;
 use crate::forwarding::{ForwardingPolicy, Peer};
 use crate::local_reply::{local_reply, protocol_error, ResponseFlags};
 use crate::route::RouteTable;
@@ -83,12 +84,14 @@ impl Hcm {
         })
     }
 
-    /// Handles one downstream request and produces the downstream response.
+    /// Handles one downstream request and produces the downstream response; `drain` is the
+    /// connection's drain state (closed after this response when the server drains).
     pub async fn handle(
         self: Arc<Self>,
         worker: Arc<crate::worker::WorkerContext>,
         peer: Peer,
         req: Request<Incoming>,
+        drain: Arc<ConnectionDrain>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let start = Instant::now();
         let stats = &self.stats;
@@ -109,11 +112,20 @@ impl Hcm {
         let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
         let guard = StreamGuard::new(stats.clone(), start, log);
         let grpc = crate::grpc::is_grpc(req.headers());
+        let version = req.version();
         let mut resp = self.process(&worker, peer, req, guard).await;
         if grpc && resp.status() != StatusCode::OK {
             resp = crate::grpc::to_grpc_reply(resp);
         }
         self.finish_headers(&mut resp);
+        // Envoy's drain close: HTTP/1 responses get `connection: close`, HTTP/2 connections a
+        // GOAWAY (sent by the connection task); counted once per connection.
+        if !drain.closing() && worker.drain.drain_close() && drain.close() {
+            stats.downstream_cx_drain_close.inc();
+        }
+        if drain.closing() && version != Version::HTTP_2 {
+            resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.access_logs.is_some() {
             let (parts, mut body) = resp.into_parts();
             if let Some(log) = body.log() {

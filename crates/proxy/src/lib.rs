@@ -5,6 +5,7 @@ pub mod access_log;
 pub mod body;
 pub mod chain;
 pub mod conn;
+pub mod drain;
 pub mod forwarding;
 pub mod grpc;
 pub mod h1_guard;
@@ -85,13 +86,14 @@ impl ListenerSwitch {
 impl DataPlane {
     /// Instantiates the listeners of `bootstrap`, binds `concurrency` sockets per listener and
     /// starts one worker thread per socket set. Access log files are flushed at least every
-    /// `flush_interval`.
+    /// `flush_interval`; `drain` decides when responses close their connections.
     pub fn start(
         bootstrap: &Bootstrap,
         clusters: &Arc<ClusterManager>,
         store: &Store,
         concurrency: usize,
         flush_interval: std::time::Duration,
+        drain: Arc<drain::DrainManager>,
     ) -> Result<Self, ProxyError> {
         let concurrency = concurrency.max(1);
         let mut listeners = Vec::with_capacity(bootstrap.listeners.len());
@@ -125,7 +127,7 @@ impl DataPlane {
         let (stop_listening, stop_rx) = watch::channel(false);
         let mut workers = Vec::with_capacity(concurrency);
         for (index, worker_sockets) in sockets.into_iter().enumerate() {
-            workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone(), stop_rx.clone())?);
+            workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone(), stop_rx.clone(), drain.clone())?);
         }
         store_listener_gauges(store, listeners.len());
         Ok(Self { listeners, workers, shutdown, stop_listening: Arc::new(stop_listening), store: store.clone() })

@@ -95,6 +95,8 @@ pub struct HcmStats {
     pub downstream_cx_protocol_error: Counter,
     /// `downstream_cx_idle_timeout`.
     pub downstream_cx_idle_timeout: Counter,
+    /// `downstream_cx_drain_close`: connections closed because the server drains.
+    pub downstream_cx_drain_close: Counter,
     /// `downstream_cx_length_ms`.
     pub downstream_cx_length_ms: Histogram,
     /// `downstream_cx_rx_bytes_total`.
@@ -161,6 +163,7 @@ impl HcmStats {
             downstream_cx_destroy: c("downstream_cx_destroy"),
             downstream_cx_protocol_error: c("downstream_cx_protocol_error"),
             downstream_cx_idle_timeout: c("downstream_cx_idle_timeout"),
+            downstream_cx_drain_close: c("downstream_cx_drain_close"),
             downstream_cx_length_ms: h("downstream_cx_length_ms"),
             downstream_cx_rx_bytes_total: c("downstream_cx_rx_bytes_total"),
             downstream_cx_tx_bytes_total: c("downstream_cx_tx_bytes_total"),
