@@ -52,7 +52,8 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
     };
     let health_check_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let drain = Arc::new(DrainManager::new(Duration::from_secs(cli.drain_time_s), strategy, health_check_failed.clone()));
-    let state = admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency, switch.clone(), drain.clone());
+    let control = DrainControl { drain: drain.clone(), switch: switch.clone() };
+    let state = admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency, control);
     let state = state.with_health_check_flag(health_check_failed);
     let state = Arc::new(state);
     if let Some(listener) = admin {
@@ -95,8 +96,7 @@ fn admin_state(
     store: &Store,
     clusters: &Arc<ClusterManager>,
     concurrency: usize,
-    switch: Arc<OnceLock<legate_proxy::ListenerSwitch>>,
-    drain: Arc<DrainManager>,
+    drain: DrainControl,
 ) -> legate_admin::AdminState {
     let info = legate_admin::ServerInfo {
         version: crate::cli::VERSION_LINE.to_string(),
@@ -133,29 +133,39 @@ fn admin_state(
         info,
         Box::new(logging::set_level),
     )
-    .with_drain_listeners(Box::new(move |request| drain_listeners(request, &drain, &switch)))
+    .with_drain_listeners(Box::new(move |request| drain.drain_listeners(request)))
 }
 
-/// `POST /drain_listeners`, as Envoy's admin does it: `graceful` starts the drain sequence
-/// (connections close after their responses, gradually over `--drain-time-s`) and stops the
-/// listeners when it ends, unless `skip_exit`; without `graceful` the listeners stop at once.
-fn drain_listeners(request: legate_admin::DrainRequest, drain: &Arc<DrainManager>, switch: &Arc<OnceLock<legate_proxy::ListenerSwitch>>) {
-    let stop = {
-        let switch = switch.clone();
-        move || {
-            if let Some(switch) = switch.get() {
-                switch.stop_listening();
+/// What `POST /drain_listeners` acts on: the drain manager and the listeners (known once the
+/// data plane runs).
+struct DrainControl {
+    drain: Arc<DrainManager>,
+    switch: Arc<OnceLock<legate_proxy::ListenerSwitch>>,
+}
+
+impl DrainControl {
+    /// `POST /drain_listeners`, as Envoy's admin does it: `graceful` starts the drain sequence
+    /// (connections close after their responses, gradually over `--drain-time-s`) and stops
+    /// the listeners when it ends, unless `skip_exit`; without `graceful` the listeners stop
+    /// at once.
+    fn drain_listeners(&self, request: legate_admin::DrainRequest) {
+        let stop = {
+            let switch = self.switch.clone();
+            move || {
+                if let Some(switch) = switch.get() {
+                    switch.stop_listening();
+                }
             }
-        }
-    };
-    if !request.graceful {
-        stop();
-    } else if drain.start_draining() && !request.skip_exit {
-        let drain_time = drain.drain_time();
-        std::thread::spawn(move || {
-            std::thread::sleep(drain_time);
+        };
+        if !request.graceful {
             stop();
-        });
+        } else if self.drain.start_draining() && !request.skip_exit {
+            let drain_time = self.drain.drain_time();
+            std::thread::spawn(move || {
+                std::thread::sleep(drain_time);
+                stop();
+            });
+        }
     }
 }
 
