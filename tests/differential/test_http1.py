@@ -177,8 +177,9 @@ def test_malformed_after_a_served_request(pair, raw, status):
     Envoy's reply and the connection closes."""
     def run(p):
         with p.connect() as c:
-            c.send(request_bytes("GET", "/films/first", close=False) + raw)
+            c.send(request_bytes("GET", "/films/first", close=False))
             first = c.read_response()
+            c.send(raw)
             try:
                 second = c.read_response()
             except (EOFError, ConnectionResetError):
@@ -187,6 +188,24 @@ def test_malformed_after_a_served_request(pair, raw, status):
     e, l = pair.both(run)
     assert e[:2] == (200, status), show("Envoy (harness check)", e, None)
     assert l == e, show("good request, then a malformed one on the same connection", e, l)
+
+
+def test_malformed_pipelined_behind_a_request_in_flight(pair):
+    """A malformed request pipelined right behind a good one still waiting for its upstream."""
+    def run(p):
+        with p.connect() as c:
+            c.send(request_bytes("GET", "/films/slow", headers=[("x-echo-delay-ms", "200")], close=False)
+                   + b"POST /films HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n")
+            out = []
+            for _ in range(2):
+                try:
+                    out.append(c.read_response().status)
+                except (EOFError, ConnectionResetError):
+                    out.append(None)
+            return out
+    e, l = pair.both(run)
+    assert e == [200, 501], show("Envoy (harness check)", e, None)
+    assert l == e, show("statuses of a good request and a malformed one pipelined behind it", e, l)
 
 
 def test_client_half_close_after_a_request(pair):

@@ -14,6 +14,9 @@ use crate::access_log::LogRecord;
 use crate::local_reply::ResponseFlags;
 use crate::stats::HcmStats;
 
+/// `%RESPONSE_CODE_DETAILS%` of a stream the client cut off.
+const DOWNSTREAM_REMOTE_DISCONNECT: &str = "downstream_remote_disconnect";
+
 /// Error type of the response body.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -23,6 +26,10 @@ pub struct StreamGuard {
     start: Instant,
     upstream: Option<UpstreamCompletion>,
     log: Option<Box<LogRecord>>,
+    /// The response body was handed to the codec and then ended (or failed for a reason of its
+    /// own). A guard dropped before, with the request still being handled or the body still
+    /// streaming, belongs to a stream the client cut off.
+    ended: bool,
 }
 
 /// Upstream accounting finished together with the stream.
@@ -43,7 +50,7 @@ impl StreamGuard {
     /// Starts accounting for a new downstream request.
     pub fn new(stats: std::sync::Arc<HcmStats>, start: Instant, log: Option<Box<LogRecord>>) -> Self {
         stats.downstream_rq_active.inc();
-        Self { stats, start, upstream: None, log }
+        Self { stats, start, upstream: None, log, ended: false }
     }
 
     /// The stream's access log record, when the HCM has access loggers.
@@ -69,7 +76,14 @@ impl Drop for StreamGuard {
             let counter = if up.success { &up.host.stats.rq_success } else { &up.host.stats.rq_error };
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(log) = self.log.take() {
+        if let Some(mut log) = self.log.take() {
+            if !self.ended {
+                // Envoy's downstream reset: flag DC, and details unless the response had them.
+                log.flag(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);
+                if !log.has_details() {
+                    log.details(DOWNSTREAM_REMOTE_DISCONNECT);
+                }
+            }
             log.finish();
         }
     }
@@ -86,6 +100,19 @@ pin_project_lite::pin_project! {
         #[pin]
         kind: Kind,
         guard: Option<StreamGuard>,
+    }
+    impl PinnedDrop for ProxyBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let at_end = match &*this.kind {
+                Kind::Full { data } => data.is_none(),
+                Kind::Upstream { body, .. } => body.is_end_stream(),
+            };
+            // The codec drops a body it has sent whole without polling it to the end.
+            if let (true, Some(guard)) = (at_end, this.guard.as_mut()) {
+                guard.ended = true;
+            }
+        }
     }
 }
 
@@ -184,10 +211,13 @@ impl ProxyBody {
 
     /// For a locally generated body: its text, and an empty body keeping the stream accounting.
     /// `None` for a streamed upstream body.
-    pub fn take_local_text(self) -> Result<(Self, Option<Bytes>), Self> {
-        match self.kind {
-            Kind::Full { data } => Ok((Self { kind: Kind::Full { data: None }, guard: self.guard }, data)),
-            kind => Err(Self { kind, guard: self.guard }),
+    pub fn take_local_text(mut self) -> Result<(Self, Option<Bytes>), Self> {
+        match &mut self.kind {
+            Kind::Full { data } => {
+                let text = data.take();
+                Ok((self, text))
+            }
+            Kind::Upstream { .. } => Err(self),
         }
     }
 
@@ -226,8 +256,18 @@ impl Body for ProxyBody {
         if let Some(log) = this.guard.as_mut().and_then(StreamGuard::log) {
             record_frame(log, &result);
         }
-        if let Poll::Ready(None) = result {
-            this.guard.take();
+        match &result {
+            Poll::Ready(None) => {
+                if let Some(mut guard) = this.guard.take() {
+                    guard.ended = true;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(guard) = this.guard.as_mut() {
+                    guard.ended = true;
+                }
+            }
+            _ => {}
         }
         result
     }

@@ -113,9 +113,6 @@ async fn serve_http<I>(
             let mut b = hyper::server::conn::http1::Builder::new();
             b.max_buf_size(max_buf).max_headers(cfg.max_headers_count as usize).timer(TokioTimer::new());
             b.header_read_timeout(cfg.idle_timeout);
-            // The request guard ends the stream before a refused head; half-close lets the codec
-            // finish the responses it owes first.
-            b.half_close(true);
             // Request heads pass Envoy's framing rules before the codec reads them.
             let refusing = hcm.clone();
             let max_head = max_buf.max(cfg.max_request_headers_kb as usize * 1024 + 1024);

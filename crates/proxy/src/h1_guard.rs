@@ -8,8 +8,8 @@
 //! only when Envoy would accept it. A refused head never reaches the codec: the codec sees the
 //! end of the stream, finishes the responses it owes, and shuts the connection down; the guard
 //! then writes Envoy's reply (`400 Bad Request` / `501 Not Implemented`, `connection: close`)
-//! before closing. The codec runs with half-close enabled for that, so that it finishes the
-//! responses it owes first.
+//! before closing. (A refused head pipelined behind a request still in flight ends that
+//! request too: the codec takes the end of the stream for the client going away.)
 //!
 //! To know where the next head starts, the guard follows each body's framing
 //! (`Content-Length` or chunked). Anything it does not follow exactly (upgrades, CONNECT,

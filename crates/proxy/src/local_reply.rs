@@ -29,6 +29,8 @@ impl ResponseFlags {
     pub const DOWNSTREAM_PROTOCOL_ERROR: &'static str = "DPE";
     /// `SI`: stream idle timeout.
     pub const STREAM_IDLE_TIMEOUT: &'static str = "SI";
+    /// `DC`: downstream connection termination.
+    pub const DOWNSTREAM_CONNECTION_TERMINATION: &'static str = "DC";
 
     /// Adds the flag with Envoy short name `name` (unknown names are ignored).
     pub fn set(&mut self, name: &str) {
