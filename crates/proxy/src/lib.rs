@@ -16,6 +16,7 @@ pub mod router;
 pub mod sniff;
 pub mod stats;
 pub mod tcp_proxy;
+pub mod timeouts;
 pub mod tls;
 pub mod upgrade;
 pub mod validate;

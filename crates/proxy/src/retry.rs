@@ -14,8 +14,8 @@ use legate_upstream::{Cluster, Host, RequestResult, UpstreamError};
 pub enum Attempt {
     /// The upstream answered, or the request failed.
     Done(Result<http::Response<hyper::body::Incoming>, UpstreamError>),
-    /// The route timeout (`true`) or the stream idle timeout (`false`) fired.
-    Timeout(bool),
+    /// A limit of the stream fired (route timeout, idle timeout, connection manager deadline).
+    Timeout(crate::timeouts::Expiry),
     /// The policy's `per_try_timeout` fired.
     PerTryTimeout,
 }
@@ -103,7 +103,7 @@ mod tests {
         assert!(retriable(&policy("connect-failure"), &refused()) && !retriable(&policy("connect-failure"), &reset()));
         assert!(retriable(&policy("reset"), &reset()) && retriable(&policy("reset"), &Attempt::PerTryTimeout));
         assert!(!retriable(&policy("retriable-4xx"), &refused()));
-        assert!(!retriable(&policy("5xx"), &Attempt::Timeout(true)));
+        assert!(!retriable(&policy("5xx"), &Attempt::Timeout(crate::timeouts::Expiry::Route)));
         assert!(!retriable(&policy("5xx"), &Attempt::Done(Err(UpstreamError::Overflow))));
     }
 

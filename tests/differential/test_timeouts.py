@@ -1,0 +1,123 @@
+"""Request and stream timeouts through Envoy 1.40 and Legate (configs/timeouts.yaml): HCM
+request_timeout, stream_idle_timeout and max_stream_duration, route idle_timeout and
+max_stream_duration with grpc-timeout handling. Both proxies are driven at once (each case waits
+for a timer); statuses, bodies, timing, access log fields and counters are compared.
+"""
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness import load_template, request_bytes, show
+
+GRPC = [("content-type", "application/grpc"), ("te", "trailers")]
+GRPC_BODY = b"\0\0\0\0\0"
+TIMING_SLACK = 0.25  # seconds either way around the configured timer
+
+# (id, method, path, headers, body, expected seconds): each request completes at once.
+CASES = [
+    ("hcm-stream-idle", "GET", "/hcm-idle", [], b"", 0.7),
+    ("route-idle-overrides-hcm", "GET", "/route-idle", [], b"", 0.3),
+    ("route-idle-zero-disables", "GET", "/no-idle", [], b"", 1.0),
+    ("route-msd-replaces-route-timeout", "GET", "/msd", [], b"", 0.3),
+    ("route-msd-zero-disables-hcm", "GET", "/nomsd", [], b"", 1.3),
+    ("grpc-timeout-less-offset", "POST", "/grpc", GRPC + [("grpc-timeout", "200m")], GRPC_BODY, 0.15),
+    ("grpc-timeout-capped", "POST", "/grpc", GRPC + [("grpc-timeout", "5S")], GRPC_BODY, 0.35),
+    ("grpc-without-timeout", "POST", "/grpc", GRPC, GRPC_BODY, 0.7),
+    ("grpc-timeout-uncapped", "POST", "/echo-msd", GRPC + [("grpc-timeout", "5S")], GRPC_BODY, 0.0),
+]
+
+# (id, path, expected seconds): the request announces 10 body bytes and sends 3.
+INCOMPLETE = [
+    ("request-timeout", "/echo", 0.5),
+    ("msd-before-request-complete", "/msd", 0.3),
+    ("request-timeout-before-idle", "/hcm-idle", 0.5),
+]
+
+
+@pytest.fixture(scope="module")
+def proxies(make_pair, values):
+    pair = make_pair(load_template("timeouts.yaml"), values, ("--file-flush-interval-msec", "50"))
+    yield pair
+    for p in pair:
+        if os.path.exists(log_path(p)):
+            os.unlink(log_path(p))
+
+
+def log_path(proxy):
+    return f"/tmp/diff-timeouts-{proxy.admin_port}.log"
+
+
+def log_lines(proxy):
+    if not os.path.exists(log_path(proxy)):
+        return []
+    with open(log_path(proxy)) as f:
+        return f.read().splitlines()
+
+
+def on_both(pair, fn):
+    """(fn(envoy), fn(legate)) run concurrently, each with its elapsed seconds."""
+    def timed(p):
+        start = time.monotonic()
+        result = fn(p)
+        return time.monotonic() - start, result
+    with ThreadPoolExecutor(2) as ex:
+        return tuple(ex.map(timed, (pair.envoy, pair.legate)))
+
+
+def last_log_line(proxy, count_before):
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        lines = log_lines(proxy)
+        if len(lines) > count_before:
+            return lines[count_before]
+        time.sleep(0.02)
+    return None
+
+
+def compare(pair, send, expected):
+    before = {p.kind: len(log_lines(p)) for p in pair}
+    (te, e), (tl, l) = on_both(pair, send)
+    if e.upstream() is not None:
+        # Forwarded: what the upstream saw of the timeouts.
+        seen = [{k: v for k, v in r.upstream()["headers"].items() if "timeout" in k} for r in (e, l)]
+        assert e.status == l.status and seen[0] == seen[1], show("forwarded timeout headers", *seen)
+    else:
+        assert (e.status, e.body) == (l.status, l.body), show("response", e, l)
+    for name in ("content-type", "grpc-status", "grpc-message", "connection"):
+        assert e.header(name) == l.header(name), show(name, e, l)
+    assert abs(te - expected) < TIMING_SLACK, f"envoy took {te:.2f}s, expected {expected}s"
+    assert abs(tl - expected) < TIMING_SLACK, f"legate took {tl:.2f}s, expected {expected}s"
+    logs = [last_log_line(p, before[p.kind]) for p in pair]
+    assert logs[0] == logs[1], show("access log", *logs)
+    return e, l
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_stream_timeouts(proxies, case):
+    _, method, path, headers, body, expected = case
+    compare(proxies, lambda p: p.request(method, path, headers=headers, body=body), expected)
+
+
+@pytest.mark.parametrize("case", INCOMPLETE, ids=[c[0] for c in INCOMPLETE])
+def test_incomplete_request(proxies, case):
+    _, path, expected = case
+
+    def dribble(p):
+        with p.connect() as c:
+            c.send(request_bytes("POST", path, headers=[("content-length", "10")]) + b"abc")
+            return c.read_response()
+    e, _ = compare(proxies, dribble, expected)
+    assert e.status == 408
+
+
+def test_timeout_counters(proxies):
+    # Runs after the cases above (file order): the counters they moved must agree.
+    names = ["downstream_rq_timeout", "downstream_rq_idle_timeout", "downstream_rq_max_duration_reached",
+             "downstream_rq_total", "downstream_rq_2xx", "downstream_rq_4xx", "downstream_rq_5xx"]
+    e, l = (p.stats() for p in proxies)
+    for n in names:
+        key = f"http.ingress_http.{n}"
+        assert e.get(key) == l.get(key), f"{key}: envoy {e.get(key)}, legate {l.get(key)}"
+    assert e["http.ingress_http.downstream_rq_max_duration_reached"] > 0
