@@ -3,7 +3,10 @@ request_timeout, stream_idle_timeout and max_stream_duration, route idle_timeout
 max_stream_duration with grpc-timeout handling. Both proxies are driven at once (each case waits
 for a timer); statuses, bodies, timing, access log fields and counters are compared.
 """
+import contextlib
 import os
+import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,10 +39,42 @@ INCOMPLETE = [
 ]
 
 
+class EndlessServer:
+    """Answers every request with 200 and a chunked body that never ends: one chunk every 0.1 s."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _serve(conn):
+        with conn, contextlib.suppress(OSError):
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            for _ in range(100):
+                time.sleep(0.1)
+                conn.sendall(b"1\r\n.\r\n")
+
+    def close(self):
+        self.sock.close()
+
+
 @pytest.fixture(scope="module")
 def proxies(make_pair, values):
-    pair = make_pair(load_template("timeouts.yaml"), values, ("--file-flush-interval-msec", "50"))
+    endless = EndlessServer()
+    pair = make_pair(load_template("timeouts.yaml"), dict(values, endless_port=endless.port),
+                     ("--file-flush-interval-msec", "50"))
     yield pair
+    endless.close()
     for p in pair:
         if os.path.exists(log_path(p)):
             os.unlink(log_path(p))
@@ -110,6 +145,21 @@ def test_incomplete_request(proxies, case):
             return c.read_response()
     e, _ = compare(proxies, dribble, expected)
     assert e.status == 408
+
+
+def test_max_stream_duration_resets_a_streaming_response(proxies):
+    def stream(p):
+        with p.connect() as c:
+            c.send(request_bytes("GET", "/stream"))
+            return c.read_to_eof()
+    before = {p.kind: len(log_lines(p)) for p in proxies}
+    (te, e), (tl, l) = on_both(proxies, stream)
+    for data in (e, l):
+        assert data.startswith(b"HTTP/1.1 200") and b"hello" in data, data
+        assert not data.endswith(b"0\r\n\r\n"), f"the body must be cut off: {data!r}"
+    assert abs(te - 0.4) < TIMING_SLACK and abs(tl - 0.4) < TIMING_SLACK, (te, tl)
+    logs = [last_log_line(p, before[p.kind]) for p in proxies]
+    assert logs[0] == logs[1] == "/stream 200 - max_duration_timeout - -", show("access log", *logs)
 
 
 def test_timeout_counters(proxies):

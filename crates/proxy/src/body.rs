@@ -271,8 +271,12 @@ fn record_frame(log: &mut LogRecord, result: &Poll<Option<Result<Frame<Bytes>, B
         // while streaming the body only adds its flag.
         Poll::Ready(Some(Err(e))) if e.is::<BodyTimeout>() => log.flag(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT),
         Poll::Ready(Some(Err(e))) if e.is::<StreamIdleTimeout>() => log.flag(ResponseFlags::STREAM_IDLE_TIMEOUT),
-        // Envoy resets the stream without a flag.
-        Poll::Ready(Some(Err(e))) if e.is::<StreamLimitReached>() => {}
+        // Envoy resets the stream without a flag, with the limit's details.
+        Poll::Ready(Some(Err(e))) if e.is::<StreamLimitReached>() => {
+            if let Some(StreamLimitReached(expiry)) = e.downcast_ref() {
+                log.details(expiry.details());
+            }
+        }
         Poll::Ready(Some(Err(_))) => log.flag(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION),
         _ => {}
     }

@@ -53,6 +53,18 @@ pub enum Expiry {
     MaxDuration,
 }
 
+impl Expiry {
+    /// Envoy's `%RESPONSE_CODE_DETAILS%` for the connection manager's expiries.
+    pub fn details(self) -> &'static str {
+        match self {
+            Expiry::Request => "request_overall_timeout",
+            Expiry::MaxDuration => "max_duration_timeout",
+            Expiry::Route => "response_timeout",
+            Expiry::Idle => "stream_idle_timeout",
+        }
+    }
+}
+
 /// The route timeout the router applies: none when the route has a `max_stream_duration`
 /// (Envoy's "new timeouts" replace the route timeout with the stream duration limit).
 pub fn route_timeout(route: &ForwardAction) -> Option<Duration> {
@@ -292,12 +304,12 @@ impl StreamDeadlines {
     /// The local reply to a stream whose `request_timeout` or `max_stream_duration` expired
     /// before its response started (`grpc`: the client speaks gRPC).
     pub fn reply(&self, expiry: Expiry, grpc: bool, mut guard: StreamGuard) -> Response<ProxyBody> {
-        let (body, details) = match expiry {
-            Expiry::Request => ("request timeout", "request_overall_timeout"),
-            _ => ("downstream duration timeout", "max_duration_timeout"),
+        let body = match expiry {
+            Expiry::Request => "request timeout",
+            _ => "downstream duration timeout",
         };
         if let Some(log) = guard.log() {
-            log.fail(None, details);
+            log.fail(None, expiry.details());
         }
         let status = self.progress.timeout_status();
         let resp = local_reply(status, body, Some(guard));
