@@ -1,5 +1,6 @@
 //! Serving one downstream connection with the listener's codec.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use tokio::net::TcpStream;
 
 use crate::body::ms_since;
 use crate::forwarding::Peer;
+use crate::h2_idle::{ActiveStreams, CountedBody};
 use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
 use crate::sniff::{sniff, unsupported_http_version, Detected, NoCodec, Prefixed};
@@ -95,10 +97,6 @@ async fn serve_http<I>(
         return connection_closed(&stats, start);
     }
     let io = TokioIo::new(Prefixed::new(head, io));
-    let service = {
-        let hcm = hcm.clone();
-        service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req))
-    };
     // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
     // a maximal request head needs (the header limit is enforced separately, with 431).
     let max_buf = (listener_buffer_limit as usize).max(cfg.max_request_headers_kb as usize * 1024).max(8192);
@@ -109,6 +107,10 @@ async fn serve_http<I>(
             let mut b = hyper::server::conn::http1::Builder::new();
             b.max_buf_size(max_buf).max_headers(cfg.max_headers_count as usize).timer(TokioTimer::new());
             b.header_read_timeout(cfg.idle_timeout);
+            let service = {
+                let hcm = hcm.clone();
+                service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req))
+            };
             let r = b.serve_connection(io, service).with_upgrades().await;
             stats.downstream_cx_http1_active.dec();
             r
@@ -122,7 +124,7 @@ async fn serve_http<I>(
                 .max_concurrent_streams(cfg.http2.max_concurrent_streams)
                 .initial_stream_window_size(cfg.http2.initial_stream_window_size)
                 .initial_connection_window_size(cfg.http2.initial_connection_window_size);
-            let r = b.serve_connection(io, service).await;
+            let r = serve_http2(&b, io, hcm.clone(), worker, peer).await;
             stats.downstream_cx_http2_active.dec();
             r
         }
@@ -142,6 +144,40 @@ async fn serve_http<I>(
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }
     connection_closed(&stats, start);
+}
+
+/// Serves an HTTP/2 connection; with the HCM `idle_timeout`, a connection without active
+/// streams for that long is drained gracefully (GOAWAY) and counted in
+/// `downstream_cx_idle_timeout`.
+async fn serve_http2<I>(
+    builder: &hyper::server::conn::http2::Builder<TokioExecutor>,
+    io: I,
+    hcm: Arc<Hcm>,
+    worker: Arc<WorkerContext>,
+    peer: Peer,
+) -> hyper::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let streams = Arc::new(ActiveStreams::default());
+    let service = {
+        let (hcm, streams) = (hcm.clone(), streams.clone());
+        service_fn(move |req| {
+            let activity = streams.enter();
+            let response = hcm.clone().handle(worker.clone(), peer, req);
+            async move { Ok::<_, Infallible>(response.await?.map(|body| CountedBody::new(body, activity))) }
+        })
+    };
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let Some(idle) = hcm.config.idle_timeout else { return conn.await };
+    tokio::select! {
+        r = conn.as_mut() => return r,
+        () = streams.idle_for(idle) => {}
+    }
+    hcm.stats.downstream_cx_idle_timeout.inc();
+    conn.as_mut().graceful_shutdown();
+    conn.await
 }
 
 /// Connection-level accounting at close.

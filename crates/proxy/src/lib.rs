@@ -7,6 +7,7 @@ pub mod chain;
 pub mod conn;
 pub mod forwarding;
 pub mod grpc;
+pub mod h2_idle;
 pub mod hcm;
 pub mod listener;
 pub mod local_reply;
