@@ -163,6 +163,24 @@ def test_max_stream_duration_resets_a_streaming_response(proxies):
     assert logs[0] == logs[1] == "/stream 200 - max_duration_timeout - -", show("access log", *logs)
 
 
+def test_request_timeout_stops_once_the_response_has_started(proxies):
+    # The upstream answers at once and the request body never comes: the HCM's 1 s duration
+    # limit resets the stream, the 0.5 s request timeout does not fire. (Envoy closes the
+    # connection a delayed_close_timeout later, so the closing time is not compared.)
+    def stream(p):
+        with p.connect() as c:
+            c.send(request_bytes("POST", "/endless", headers=[("content-length", "10")], close=False))
+            return c.read_to_eof()
+    before = {p.kind: len(log_lines(p)) for p in proxies}
+    timeouts = [p.stats()["http.ingress_http.downstream_rq_timeout"] for p in proxies]
+    (_, e), (_, l) = on_both(proxies, stream)
+    for data in (e, l):
+        assert data.startswith(b"HTTP/1.1 200") and not data.endswith(b"0\r\n\r\n"), data
+    logs = [last_log_line(p, before[p.kind]) for p in proxies]
+    assert logs[0] == logs[1] == "/endless 200 - max_duration_timeout - -", show("access log", *logs)
+    assert [p.stats()["http.ingress_http.downstream_rq_timeout"] for p in proxies] == timeouts
+
+
 def h2_frame(ftype, flags, stream, payload=b""):
     return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
 

@@ -94,21 +94,88 @@ fn endless_upstream() -> SocketAddr {
     addr
 }
 
-#[test]
-fn max_stream_duration_resets_a_streaming_response() {
-    let legate = Legate::start(&timeouts_config(endless_upstream()), &[]);
+/// Sends `request` and reads until the connection closes: what came back and how long it took.
+fn read_until_closed(legate: &Legate, request: &[u8]) -> (String, Duration) {
     let start = Instant::now();
     let s = TcpStream::connect(legate.listener).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    w.write_all(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    s.try_clone().unwrap().write_all(request).unwrap();
     let mut received = Vec::new();
     let _ = BufReader::new(s).read_to_end(&mut received);
-    let elapsed = start.elapsed();
-    let text = String::from_utf8_lossy(&received);
+    (String::from_utf8_lossy(&received).into_owned(), start.elapsed())
+}
+
+#[test]
+fn max_stream_duration_resets_a_streaming_response() {
+    let legate = Legate::start(&timeouts_config(endless_upstream()), &[]);
+    let (text, elapsed) = read_until_closed(&legate, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n");
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("hello") && !text.ends_with("0\r\n\r\n"), "the body must be cut off: {text}");
     assert!(elapsed >= Duration::from_millis(950) && elapsed < Duration::from_secs(2), "{elapsed:?}");
     legate.wait_stat("http.ingress_http.downstream_rq_max_duration_reached", 1);
     assert_eq!(legate.stat("http.ingress_http.downstream_rq_idle_timeout"), Some(0));
+}
+
+#[test]
+fn request_timeout_stops_once_the_response_has_started() {
+    let legate = Legate::start(&timeouts_config(endless_upstream()), &[]);
+    // The upstream answers at once; the request body never arrives: the duration limit ends it.
+    let (text, elapsed) = read_until_closed(&legate, b"POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 200") && text.contains("hello"), "{text}");
+    assert!(elapsed >= Duration::from_millis(950) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+    legate.wait_stat("http.ingress_http.downstream_rq_max_duration_reached", 1);
+    assert_eq!(legate.stat("http.ingress_http.downstream_rq_timeout"), Some(0));
+}
+
+/// An HTTP/2 frame.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[kind, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn idle_http2_connections_are_drained_with_goaway() {
+    let a = Upstream::start("alpha");
+    let config = timeouts_config(a.addr).replace("max_stream_duration: 1s}", "max_stream_duration: 1s, idle_timeout: 0.4s}");
+    let legate = Legate::start(&config, &[]);
+    let mut s = TcpStream::connect(legate.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut block = Vec::new();
+    for (k, v) in [(":method", "GET"), (":scheme", "http"), (":path", "/a"), (":authority", "x")] {
+        block.extend_from_slice(&[0, k.len() as u8]);
+        block.extend_from_slice(k.as_bytes());
+        block.push(v.len() as u8);
+        block.extend_from_slice(v.as_bytes());
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(h2_frame(4, 0, 0, &[]));
+    out.extend(h2_frame(1, 5, 1, &block));
+    s.write_all(&out).unwrap();
+    let mut answered = None;
+    let mut goaways = Vec::new();
+    loop {
+        let mut head = [0u8; 9];
+        if s.read_exact(&mut head).is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0; len];
+        s.read_exact(&mut payload).unwrap();
+        match (head[3], head[4] & 1) {
+            (1, _) => answered = Some(Instant::now()),
+            (4, 0) => s.write_all(&h2_frame(4, 1, 0, &[])).unwrap(),
+            (6, 0) => s.write_all(&h2_frame(6, 1, 0, &payload)).unwrap(),
+            (7, _) => goaways.push((u32::from_be_bytes(payload[..4].try_into().unwrap()), answered.unwrap().elapsed())),
+            _ => {}
+        }
+    }
+    // The drain starts after 0.4 s without streams; the last GOAWAY names stream 1.
+    assert_eq!(goaways.first().map(|g| g.0), Some(0x7fff_ffff), "{goaways:?}");
+    assert_eq!(goaways.last().map(|g| g.0), Some(1), "{goaways:?}");
+    let idle = goaways[0].1;
+    assert!(idle >= Duration::from_millis(350) && idle < Duration::from_millis(900), "{idle:?}");
+    legate.wait_stat("http.ingress_http.downstream_cx_idle_timeout", 1);
 }

@@ -108,8 +108,8 @@ pub struct BodyTimeout;
 #[error("stream idle timeout while streaming the response body")]
 pub struct StreamIdleTimeout;
 
-/// Raised when the connection manager's `request_timeout` or `max_stream_duration` expires
-/// while the response body is streaming: Envoy resets the stream.
+/// Raised when the connection manager's `max_stream_duration` expires while the response body
+/// is streaming: Envoy resets the stream.
 #[derive(Debug, thiserror::Error)]
 #[error("{0:?} limit of the stream reached while streaming the response body")]
 pub struct StreamLimitReached(pub Expiry);

@@ -408,7 +408,7 @@ pub async fn route_and_forward(
             matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);
             let body_timer = timer.map(|sleep| {
                 let idle = idle.map(|i| (i, stats.downstream_rq_idle_timeout.clone()));
-                BodyTimer::new(sleep, timeout.map(|t| up_start + t), idle, stream_deadlines(progress))
+                BodyTimer::new(sleep, timeout.map(|t| up_start + t), idle, stream_deadlines(progress).response_started())
             });
             rparts.version = http::Version::HTTP_11;
             Response::from_parts(rparts, ProxyBody::upstream(rbody, body_timer, guard))

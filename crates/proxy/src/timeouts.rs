@@ -2,7 +2,7 @@
 //!
 //! - HCM `request_timeout`: the whole request (headers and body) must arrive within it, from
 //!   the stream's start; on expiry 408 `request timeout` (`downstream_rq_timeout`, details
-//!   `request_overall_timeout`, no flag), or a reset once the response has started.
+//!   `request_overall_timeout`, no flag). It stops once the response has started.
 //! - `max_stream_duration` (HCM `common_http_protocol_options`, overridden by the route's
 //!   `max_stream_duration`, or taken from the `grpc-timeout` header with
 //!   `grpc_timeout_header_max`/`_offset`): the stream's whole lifetime, from its start; on expiry
@@ -268,6 +268,13 @@ impl StreamDeadlines {
         stats: Arc<HcmStats>,
     ) -> Self {
         Self { request: request_timeout.map(|d| start + d), max_duration: max_duration.map(|d| start + d), progress, stats }
+    }
+
+    /// These deadlines once the response has started: Envoy stops the request timer then
+    /// (verified against Envoy 1.40), only the duration limit remains.
+    pub fn response_started(mut self) -> Self {
+        self.request = None;
+        self
     }
 
     /// The request's progress.
