@@ -17,12 +17,17 @@ from harness import load_template, request_bytes, show
 
 GRPC = [("content-type", "application/grpc"), ("te", "trailers")]
 GRPC_BODY = b"\0\0\0\0\0"
-TIMING_SLACK = 0.25  # seconds either way around the configured timer
+# Seconds around the configured timer: a little early (timer granularity), later under load.
+EARLY, LATE = 0.05, 0.45
+
+
+def on_time(elapsed, expected):
+    return expected - EARLY <= elapsed <= expected + LATE
 
 # (id, method, path, headers, body, expected seconds): each request completes at once.
 CASES = [
     ("hcm-stream-idle", "GET", "/hcm-idle", [], b"", 0.7),
-    ("route-idle-overrides-hcm", "GET", "/route-idle", [], b"", 0.3),
+    ("route-idle-overrides-hcm", "GET", "/route-idle", [], b"", 0.2),
     ("route-idle-zero-disables", "GET", "/no-idle", [], b"", 1.0),
     ("route-msd-replaces-route-timeout", "GET", "/msd", [], b"", 0.3),
     ("route-msd-zero-disables-hcm", "GET", "/nomsd", [], b"", 1.3),
@@ -123,8 +128,8 @@ def compare(pair, send, expected):
         assert (e.status, e.body) == (l.status, l.body), show("response", e, l)
     for name in ("content-type", "grpc-status", "grpc-message", "connection"):
         assert e.header(name) == l.header(name), show(name, e, l)
-    assert abs(te - expected) < TIMING_SLACK, f"envoy took {te:.2f}s, expected {expected}s"
-    assert abs(tl - expected) < TIMING_SLACK, f"legate took {tl:.2f}s, expected {expected}s"
+    assert on_time(te, expected), f"envoy took {te:.2f}s, expected {expected}s"
+    assert on_time(tl, expected), f"legate took {tl:.2f}s, expected {expected}s"
     logs = [last_log_line(p, before[p.kind]) for p in pair]
     assert logs[0] == logs[1], show("access log", *logs)
     return e, l
@@ -158,7 +163,7 @@ def test_max_stream_duration_resets_a_streaming_response(proxies):
     for data in (e, l):
         assert data.startswith(b"HTTP/1.1 200") and b"hello" in data, data
         assert not data.endswith(b"0\r\n\r\n"), f"the body must be cut off: {data!r}"
-    assert abs(te - 0.4) < TIMING_SLACK and abs(tl - 0.4) < TIMING_SLACK, (te, tl)
+    assert on_time(te, 0.4) and on_time(tl, 0.4), (te, tl)
     logs = [last_log_line(p, before[p.kind]) for p in proxies]
     assert logs[0] == logs[1] == "/stream 200 - max_duration_timeout - -", show("access log", *logs)
 
@@ -215,7 +220,7 @@ def test_http2_idle_connection_is_drained(proxies):
     before = [p.stats().get("http.ingress_http.downstream_cx_idle_timeout") for p in proxies]
     (_, e), (_, l) = on_both(proxies, lambda p: h2_first_goaway(p.listener_port, b"/echo"))
     assert e[1:] == l[1:] == (2**31 - 1, 0), show("first GOAWAY", e, l)
-    assert abs(e[0] - 0.5) < TIMING_SLACK and abs(l[0] - 0.5) < TIMING_SLACK, show("idle", e, l)
+    assert on_time(e[0], 0.5) and on_time(l[0], 0.5), show("idle", e, l)
     after = [p.stats().get("http.ingress_http.downstream_cx_idle_timeout") for p in proxies]
     assert [a - b for a, b in zip(after, before)] == [1, 1], (before, after)
 

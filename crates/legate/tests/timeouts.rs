@@ -44,7 +44,7 @@ fn request_timeout_answers_408_to_a_client_that_never_finishes_its_body() {
     let elapsed = start.elapsed();
     assert_eq!(resp.status, 408);
     assert_eq!(resp.text(), "request timeout");
-    assert!(elapsed >= Duration::from_millis(550) && elapsed < Duration::from_millis(950), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(550) && elapsed < Duration::from_millis(1500), "{elapsed:?}");
     assert_eq!(legate.stat("http.ingress_http.downstream_rq_timeout"), Some(1));
     assert_eq!(legate.stat("http.ingress_http.downstream_rq_idle_timeout"), Some(0));
 }
@@ -176,6 +176,6 @@ fn idle_http2_connections_are_drained_with_goaway() {
     assert_eq!(goaways.first().map(|g| g.0), Some(0x7fff_ffff), "{goaways:?}");
     assert_eq!(goaways.last().map(|g| g.0), Some(1), "{goaways:?}");
     let idle = goaways[0].1;
-    assert!(idle >= Duration::from_millis(350) && idle < Duration::from_millis(900), "{idle:?}");
+    assert!(idle >= Duration::from_millis(350) && idle < Duration::from_millis(1500), "{idle:?}");
     legate.wait_stat("http.ingress_http.downstream_cx_idle_timeout", 1);
 }
