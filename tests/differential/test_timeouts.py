@@ -153,6 +153,21 @@ def test_incomplete_request(proxies, case):
     assert e.status == 408
 
 
+def test_request_body_data_keeps_the_stream_active(proxies):
+    # /route-idle has a 0.2 s idle timeout: a body byte every 0.1 s keeps it away until the
+    # request is complete (0.4 s, within the 0.5 s request timeout); then the silent upstream
+    # lets it fire: 504.
+    def dribble(p):
+        with p.connect() as c:
+            c.send(request_bytes("POST", "/route-idle", headers=[("content-length", "4")]))
+            for _ in range(4):
+                time.sleep(0.1)
+                c.send(b"x")
+            return c.read_response()
+    e, _ = compare(proxies, dribble, 0.6)
+    assert (e.status, e.body) == (504, b"stream timeout")
+
+
 def test_max_stream_duration_resets_a_streaming_response(proxies):
     def stream(p):
         with p.connect() as c:
