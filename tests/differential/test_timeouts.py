@@ -146,11 +146,16 @@ def test_incomplete_request(proxies, case):
     _, path, expected = case
 
     def dribble(p):
-        with p.connect() as c:
-            c.send(request_bytes("POST", path, headers=[("content-length", "10")]) + b"abc")
-            return c.read_response()
-    e, _ = compare(proxies, dribble, expected)
-    assert e.status == 408
+        c = p.connect()
+        c.send(request_bytes("POST", path, headers=[("content-length", "10")], close=False) + b"abc")
+        response = c.read_response()
+        response.conn = c
+        return response
+    e, l = compare(proxies, dribble, expected)
+    assert e.status == 408 and e.header("connection") == "close"
+    for r in (e, l):
+        with r.conn:
+            assert r.conn.is_closed(), "the connection must be closed after the 408"
 
 
 def test_request_body_data_keeps_the_stream_active(proxies):

@@ -338,6 +338,7 @@ pub async fn route_and_forward(
             // Verified against Envoy 1.40: "stream timeout", 504 while awaiting the upstream,
             // 408 while the request is incomplete.
             let mut resp = local_reply(progress.timeout_status(), "stream timeout", Some(guard));
+            progress.close_if_incomplete(&mut resp);
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
             resp
         }

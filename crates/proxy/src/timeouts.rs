@@ -194,6 +194,14 @@ impl RequestProgress {
         self.last_data_us.store(us, Ordering::Relaxed);
     }
 
+    /// Marks a local reply sent before the request is complete with `connection: close`: the
+    /// rest of the request will not be read (Envoy closes such HTTP/1 connections too).
+    pub fn close_if_incomplete(&self, resp: &mut Response<ProxyBody>) {
+        if !self.is_complete() {
+            resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
+
     /// Envoy's `maybeRequestTimeoutCode`: 504 once the request is complete, 408 before.
     pub fn timeout_status(&self) -> StatusCode {
         if self.is_complete() {
@@ -319,7 +327,8 @@ impl StreamDeadlines {
             log.fail(None, expiry.details());
         }
         let status = self.progress.timeout_status();
-        let resp = local_reply(status, body, Some(guard));
+        let mut resp = local_reply(status, body, Some(guard));
+        self.progress.close_if_incomplete(&mut resp);
         match expiry {
             Expiry::MaxDuration if grpc => crate::grpc::grpc_reply(resp, GRPC_DEADLINE_EXCEEDED),
             _ => resp,
