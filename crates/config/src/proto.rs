@@ -429,6 +429,12 @@ pub(crate) const ROUTE_ACTION: &[(&str, Kind)] = &[
     ("hedge_policy", Msg),
     ("max_stream_duration", Msg),
 ];
+/// Fields of `envoy.config.route.v3.RouteAction.MaxStreamDuration`.
+pub(crate) const MAX_STREAM_DURATION: &[(&str, Kind)] = &[
+    ("max_stream_duration", Msg),
+    ("grpc_timeout_header_max", Msg),
+    ("grpc_timeout_header_offset", Msg),
+];
 /// Fields of `envoy.config.route.v3.WeightedCluster`.
 pub(crate) const WEIGHTED_CLUSTER: &[(&str, Kind)] = &[
     ("clusters", Rep),

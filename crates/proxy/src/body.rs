@@ -13,6 +13,7 @@ use tokio::time::Sleep;
 use crate::access_log::LogRecord;
 use crate::local_reply::ResponseFlags;
 use crate::stats::HcmStats;
+use crate::timeouts::{Expiry, StreamDeadlines};
 
 /// `%RESPONSE_CODE_DETAILS%` of a stream the client cut off.
 const DOWNSTREAM_REMOTE_DISCONNECT: &str = "downstream_remote_disconnect";
@@ -120,7 +121,7 @@ pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] body: Incoming, timer: Option<BodyTimer> },
+        Upstream { #[pin] body: Incoming, timer: Option<Box<BodyTimer>> },
     }
 }
 
@@ -134,37 +135,43 @@ pub struct BodyTimeout;
 #[error("stream idle timeout while streaming the response body")]
 pub struct StreamIdleTimeout;
 
-/// The one timer of a streaming response body: the route deadline and the stream idle timeout
-/// share a single re-armed sleep (the one that bounded the wait for response headers), and data
-/// frames only record an instant.
+/// Raised when the connection manager's `max_stream_duration` expires while the response body
+/// is streaming: Envoy resets the stream.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} limit of the stream reached while streaming the response body")]
+pub struct StreamLimitReached(pub Expiry);
+
+/// The one timer of a streaming response body: the route deadline, the stream idle timeout and
+/// the connection manager's deadlines share a single re-armed sleep (the one that bounded the
+/// wait for response headers), and data frames only record an instant.
 pub struct BodyTimer {
     sleep: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
     idle: Option<(std::time::Duration, legate_stats::Counter)>,
+    stream: StreamDeadlines,
     last_activity: Instant,
 }
 
 impl BodyTimer {
-    /// Re-arms `sleep` for a body cut off at `deadline` or after `idle` without data (counted in
-    /// the given `downstream_rq_idle_timeout` counter).
+    /// Re-arms `sleep` for a body cut off at `deadline`, after `idle` without data (counted in
+    /// the given `downstream_rq_idle_timeout` counter) or at the `stream`'s deadlines.
     pub fn new(
         mut sleep: Pin<Box<Sleep>>,
         deadline: Option<Instant>,
         idle: Option<(std::time::Duration, legate_stats::Counter)>,
+        stream: StreamDeadlines,
     ) -> Self {
         let now = Instant::now();
-        let next = Self::next_due(deadline, idle.as_ref().map(|(d, _)| now + *d));
-        if let Some(next) = next {
+        if let Some(next) = Self::next_due(deadline, idle.as_ref().map(|(d, _)| now + *d), &stream) {
             sleep.as_mut().reset(next.into());
         }
-        Self { sleep, deadline, idle, last_activity: now }
+        Self { sleep, deadline, idle, stream, last_activity: now }
     }
 
-    fn next_due(deadline: Option<Instant>, idle_due: Option<Instant>) -> Option<Instant> {
-        match (deadline, idle_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    /// The earliest of `deadline`, `idle_due` and the `stream`'s deadlines.
+    fn next_due(deadline: Option<Instant>, idle_due: Option<Instant>, stream: &StreamDeadlines) -> Option<Instant> {
+        let stream_due = stream.due().map(tokio::time::Instant::into_std);
+        [deadline, idle_due, stream_due].into_iter().flatten().min()
     }
 
     fn touch(&mut self) {
@@ -179,6 +186,9 @@ impl BodyTimer {
             if self.sleep.as_mut().poll(cx).is_pending() {
                 return None;
             }
+            if let Some(expiry) = self.stream.expired(tokio::time::Instant::now()) {
+                return Some(BodyError::from(StreamLimitReached(expiry)));
+            }
             let now = Instant::now();
             if self.deadline.is_some_and(|d| now >= d) {
                 return Some(BodyError::from(BodyTimeout));
@@ -190,7 +200,7 @@ impl BodyTimer {
                     return Some(BodyError::from(StreamIdleTimeout));
                 }
             }
-            let next = Self::next_due(self.deadline, idle_due)?;
+            let next = Self::next_due(self.deadline, idle_due, &self.stream)?;
             self.sleep.as_mut().reset(next.into());
         }
     }
@@ -228,7 +238,7 @@ impl ProxyBody {
 
     /// A streamed upstream body, cut off when its `timer` expires.
     pub fn upstream(body: Incoming, timer: Option<BodyTimer>, guard: StreamGuard) -> Self {
-        Self { kind: Kind::Upstream { body, timer }, guard: Some(guard) }
+        Self { kind: Kind::Upstream { body, timer: timer.map(Box::new) }, guard: Some(guard) }
     }
 }
 
@@ -301,6 +311,12 @@ fn record_frame(log: &mut LogRecord, result: &Poll<Option<Result<Frame<Bytes>, B
         // while streaming the body only adds its flag.
         Poll::Ready(Some(Err(e))) if e.is::<BodyTimeout>() => log.flag(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT),
         Poll::Ready(Some(Err(e))) if e.is::<StreamIdleTimeout>() => log.flag(ResponseFlags::STREAM_IDLE_TIMEOUT),
+        // Envoy resets the stream without a flag, with the limit's details.
+        Poll::Ready(Some(Err(e))) if e.is::<StreamLimitReached>() => {
+            if let Some(StreamLimitReached(expiry)) = e.downcast_ref() {
+                log.details(expiry.details());
+            }
+        }
         Poll::Ready(Some(Err(_))) => log.flag(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION),
         _ => {}
     }

@@ -123,6 +123,8 @@ pub struct HcmStats {
     pub downstream_rq_timeout: Counter,
     /// `downstream_rq_idle_timeout` (stream_idle_timeout fired).
     pub downstream_rq_idle_timeout: Counter,
+    /// `downstream_rq_max_duration_reached` (max_stream_duration fired).
+    pub downstream_rq_max_duration_reached: Counter,
     /// `downstream_rq_too_large`.
     pub downstream_rq_too_large: Counter,
     /// `downstream_rq_non_relative_path`.
@@ -177,6 +179,7 @@ impl HcmStats {
             downstream_rq_time: h("downstream_rq_time"),
             downstream_rq_timeout: c("downstream_rq_timeout"),
             downstream_rq_idle_timeout: c("downstream_rq_idle_timeout"),
+            downstream_rq_max_duration_reached: c("downstream_rq_max_duration_reached"),
             downstream_rq_too_large: c("downstream_rq_too_large"),
             downstream_rq_non_relative_path: c("downstream_rq_non_relative_path"),
             no_route: c("no_route"),
