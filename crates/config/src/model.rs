@@ -13,7 +13,7 @@ mod outlier;
 mod retry;
 mod tls;
 
-pub use health::{HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+pub use health::{GrpcHealthCheck, HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 pub use outlier::OutlierDetection;
 pub use retry::{RetryOn, RetryPolicy};
 pub use tls::{CircuitBreakerThresholds, DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion, UpstreamTls};

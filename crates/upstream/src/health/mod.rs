@@ -1,4 +1,4 @@
-//! Active health checking (Envoy's `HealthCheckerImplBase` for HTTP and TCP checks).
+//! Active health checking (Envoy's `HealthCheckerImplBase` for HTTP, TCP and gRPC checks).
 //!
 //! One task per cluster follows the membership and runs one session task per host on the
 //! cluster manager's runtime. A session checks its host, applies Envoy's state machine to the
@@ -8,6 +8,7 @@
 //! cluster's load balancer when a host changes state, and sleeps for Envoy's interval. The
 //! cluster is initialized once every host has had its first check.
 
+mod grpc;
 mod probe;
 
 use std::sync::{Arc, Weak};
@@ -240,10 +241,10 @@ async fn session(cluster: Weak<Cluster>, host: Arc<Host>, mut first: Option<ones
             let Some(c) = cluster.upgrade() else { return };
             let (Some(hc), Some(stats)) = (c.config.health_check.as_ref(), c.health_stats.as_ref()) else { return };
             stats.attempt.inc();
-            let outcome = match tokio::time::timeout(hc.timeout, probe.check(hc, &c.config.name, &host)).await {
+            let outcome = match tokio::time::timeout(hc.timeout, probe.check(hc, &c, &host)).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    probe.reset();
+                    probe.on_timeout(hc);
                     Outcome::Timeout
                 }
             };

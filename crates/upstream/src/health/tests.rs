@@ -45,6 +45,7 @@ pub(crate) fn http_hc() -> HealthCheck {
         retriable_statuses: vec![(500, 501)],
         request_headers_to_add: vec![],
         request_headers_to_remove: vec![],
+        http2: false,
     }))
 }
 
