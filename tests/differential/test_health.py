@@ -61,8 +61,8 @@ def setup(make_pair):
 
 
 class HealthServicer:
-    """grpc.health.v1.Health/Check on raw bytes: answers HealthCheckResponse{status} (or aborts
-    with NOT_FOUND when status is "abort"); records every request and its metadata."""
+    """grpc.health.v1.Health/Check on raw bytes: answers HealthCheckResponse{status} (aborts with
+    NOT_FOUND when status is "abort"); records every request and its metadata."""
 
     def __init__(self, tls_files=None):
         self.status, self.requests = 1, []
@@ -167,16 +167,18 @@ def until_no_healthy_upstream(p, path, timeout=3):
 def grpc_setup(make_pair, pki):
     plain = HealthServicer()
     tls = HealthServicer((f"{pki}/server.pem", f"{pki}/server.key"))
-    values = {"grpc_port": plain.port, "grpc_tls_port": tls.port, "ca": f"{pki}/ca.pem"}
+    silent = ups.SilentServer()
+    values = {"grpc_port": plain.port, "grpc_tls_port": tls.port, "silent_port": silent.port, "ca": f"{pki}/ca.pem"}
     try:
-        yield make_pair(harness.load_template("health_grpc.yaml"), values), plain, tls
+        yield make_pair(harness.load_template("health_grpc.yaml"), values), plain, tls, silent
     finally:
         plain.close()
         tls.close()
+        silent.close()
 
 
 def test_grpc_first_round_and_tls(grpc_setup):
-    pair, plain, tls = grpc_setup
+    pair, plain, tls, _ = grpc_setup
     for cluster, port, want in [("grpc", plain.port, "healthy"), ("grpc_tls", tls.port, "healthy"),
                                 ("grpc_tls_no_alpn", tls.port, "/failed_active_hc"),
                                 ("tcp_tls", tls.port, "healthy"), ("tcp_tls", plain.port, "/failed_active_hc")]:
@@ -197,7 +199,7 @@ def test_grpc_first_round_and_tls(grpc_setup):
 
 @pytest.mark.parametrize("status", [2, 0, 3, "abort"], ids=["NOT_SERVING", "UNKNOWN", "SERVICE_UNKNOWN", "NOT_FOUND"])
 def test_grpc_not_serving_ejects_at_once_and_serving_readmits(grpc_setup, status):
-    pair, plain, _ = grpc_setup
+    pair, plain, _, _ = grpc_setup
     before = pair.both(lambda p: p.stats()["cluster.grpc.health_check.network_failure"])
     plain.status = status
     # One failed check ejects (no unhealthy_threshold for an answered check).
@@ -217,3 +219,16 @@ def test_grpc_not_serving_ejects_at_once_and_serving_readmits(grpc_setup, status
     for stat in ("membership_healthy", "health_check.healthy"):
         e, l = pair.both(lambda p: p.stats()[f"cluster.grpc.{stat}"])
         assert e == l == 1, show(stat, e, l)
+
+
+
+def test_grpc_timeouts_are_network_failures_on_one_kept_connection(grpc_setup):
+    pair, _, _, silent = grpc_setup
+    e, l = wait_flags(pair, "grpc_silent", silent.port, "/failed_active_hc/active_hc_timeout")
+    assert e == l == "/failed_active_hc/active_hc_timeout", show("timed out", e, l)
+    time.sleep(1)
+    e, l = pair.both(lambda p: (lambda s: (s["failure"] >= 3, s["failure"] == s["network_failure"]))(
+        {n: p.stats()[f"cluster.grpc_silent.health_check.{n}"] for n in ("failure", "network_failure")}))
+    assert e == l == (True, True), show("several timeouts, all network failures", e, l)
+    # A timed-out gRPC check resets its stream and keeps the connection: one per proxy.
+    assert silent.accepted == 2, silent.accepted

@@ -114,9 +114,6 @@ impl Session {
             }
             stats.success.inc();
         } else {
-            if outcome == Outcome::Timeout {
-                host.set_flag(Host::ACTIVE_HC_TIMEOUT);
-            }
             self.num_healthy = 0;
             let network = matches!(outcome, Outcome::Network | Outcome::Timeout);
             let counts = network || outcome == (Outcome::Failed { retriable: true });
@@ -131,6 +128,13 @@ impl Session {
                 } else {
                     transition = Transition::ChangePending;
                 }
+            }
+            // `/active_hc_timeout` marks a host that is failed and whose last check timed out
+            // (a healthy host below the threshold is not flagged; another failure clears it).
+            if outcome == Outcome::Timeout && host.has_flag(Host::FAILED_ACTIVE_HC) {
+                host.set_flag(Host::ACTIVE_HC_TIMEOUT);
+            } else {
+                host.clear_flag(Host::ACTIVE_HC_TIMEOUT);
             }
             stats.failure.inc();
             if network {
