@@ -18,6 +18,11 @@ use super::*;
 /// `HealthCheckResponse.ServingStatus` values.
 const SERVING: u8 = 1;
 const NOT_SERVING: u8 = 2;
+/// Answers that are not valid replies (the message says SERVING): HTTP 503, no `grpc-status`
+/// trailer, not a gRPC content type.
+const HTTP_503: u8 = 0xf0;
+const NO_GRPC_STATUS: u8 = 0xf1;
+const NOT_GRPC: u8 = 0xf2;
 
 /// The upstream: answers health checks with `status`, records the last check's request.
 struct HealthServer {
@@ -103,10 +108,14 @@ async fn answer(
         return Ok(hyper::Response::builder().status(code).body(Full::new(Bytes::new()).boxed()).unwrap());
     }
     let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-    let message = Bytes::from(vec![0, 0, 0, 0, 2, 0x08, serving]);
+    if serving != NO_GRPC_STATUS {
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    }
+    let message = Bytes::from(vec![0, 0, 0, 0, 2, 0x08, if serving >= HTTP_503 { SERVING } else { serving }]);
     let body = Full::new(message).with_trailers(async move { Some(Ok(trailers)) }).boxed();
-    Ok(hyper::Response::builder().header("content-type", "application/grpc").body(body).unwrap())
+    let content_type = if serving == NOT_GRPC { "text/plain" } else { "application/grpc" };
+    let code = if serving == HTTP_503 { 503 } else { 200 };
+    Ok(hyper::Response::builder().status(code).header("content-type", content_type).body(body).unwrap())
 }
 
 const GRPC_CHECK: &str = "[{timeout: 1s, interval: 0.1s, no_traffic_interval: 0.1s, unhealthy_threshold: 3, healthy_threshold: 2, \
@@ -141,6 +150,21 @@ fn grpc_checks_eject_on_not_serving_and_readmit_on_serving() {
     wait_flags(&legate, server.addr, "healthy");
     wait_stat(&legate, "cluster.svc.health_check.healthy", 1);
     assert_eq!(legate.stat("cluster.svc.membership_healthy"), Some(1));
+}
+
+#[test]
+fn invalid_replies_eject_at_once() {
+    let server = HealthServer::start(false);
+    let extra = format!("http2_protocol_options: {{}}\n    health_checks: {GRPC_CHECK}");
+    let legate = Legate::start(&config_with(&[server.addr], &extra, None), &[]);
+    assert_eq!(flags(&legate, server.addr), "healthy");
+    for answer in [HTTP_503, NO_GRPC_STATUS, NOT_GRPC] {
+        server.set(answer);
+        wait_flags(&legate, server.addr, "/failed_active_hc");
+        server.set(SERVING);
+        wait_flags(&legate, server.addr, "healthy");
+    }
+    assert_eq!(legate.stat("cluster.svc.health_check.network_failure"), Some(0));
 }
 
 #[test]
