@@ -3,10 +3,8 @@ certificates (a CA and a leaf made with openssl at test time), and the ssl.* sta
 upstreams (a Python TLS server) with the right CA, another CA and no verification."""
 import http.server
 import json
-import os
 import ssl
 import subprocess
-import tempfile
 import threading
 
 import pytest
@@ -15,28 +13,6 @@ import harness
 from harness import show
 
 IDS = ["envoy", "legate"]
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def pki():
-    """ca.pem, server.pem/.key (localhost, signed by the CA), client.pem/.key (signed by the CA)."""
-    with tempfile.TemporaryDirectory(prefix="diff-tls-") as d:
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=another CA", cwd=d)
-        for name, cn in (("server", "localhost"), ("client", "client.test"), ("a", "a.test"), ("b", "*.b.test")):
-            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
-            with open(os.path.join(d, f"{name}.ext"), "w") as f:
-                f.write(f"subjectAltName=DNS:{cn}\n")
-            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                    "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-        yield d
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,10 @@ use serde_json::Value;
 use crate::endpoint::load_assignment;
 use crate::error::{ConfigError, Result};
 use crate::listener::DEFAULT_BUFFER_LIMIT;
-use crate::model::{CircuitBreakerThresholds, Cluster, DiscoveryType, DnsLookupFamily, LbPolicy, UpstreamHttpOptions};
+use crate::model::{
+    CircuitBreakerThresholds, Cluster, DiscoveryType, DnsLookupFamily, HealthCheck, HealthChecker, LbPolicy, UpstreamHttpOptions,
+    UpstreamProtocol,
+};
 use crate::proto;
 use crate::reader::{non_empty, Obj};
 use crate::upstream;
@@ -134,9 +137,17 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         .take("transport_socket")
         .map(|t| crate::tls::upstream_transport_socket(t, &tls_path))
         .transpose()?;
-    // Active health checks speak plain TCP/HTTP; over the cluster's TLS they are not done yet.
-    if tls.is_some() && health_check.is_some() {
-        return Err(ConfigError::unsupported_value(hc_path, "active health checking of a TLS (transport_socket) cluster"));
+    if let Some(HealthCheck { checker: HealthChecker::Grpc(_), .. }) = &health_check {
+        let grpc_path = format!("{}.grpc_health_check", crate::reader::index(&hc_path, 0));
+        match http.protocol {
+            UpstreamProtocol::Http2 => {}
+            UpstreamProtocol::UseDownstream => {
+                return Err(ConfigError::unsupported_value(grpc_path, "gRPC health checking of a use_downstream_protocol_config cluster"))
+            }
+            UpstreamProtocol::Http1 => {
+                return Err(ConfigError::invalid(grpc_path, format!("{name} cluster must support HTTP/2 for gRPC healthchecking")))
+            }
+        }
     }
     o.finish()?;
 
@@ -478,6 +489,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.health_check.unwrap().unhealthy_threshold, 2);
         assert_eq!(parse(json!({"name": "a"})).unwrap().health_check, None);
+        let grpc = json!([{"timeout": "1s", "interval": "1s", "unhealthy_threshold": 2, "healthy_threshold": 1,
+            "grpc_health_check": {}}]);
+        assert_eq!(
+            parse(json!({"name": "a", "health_checks": grpc})).unwrap_err().to_string(),
+            "c.health_checks[0].grpc_health_check: a cluster must support HTTP/2 for gRPC healthchecking"
+        );
+        let h2 = parse(json!({"name": "a", "health_checks": grpc, "http2_protocol_options": {}})).unwrap();
+        assert!(matches!(h2.health_check.unwrap().checker, crate::model::HealthChecker::Grpc(_)));
         let c = parse(json!({"name": "a", "dns_resolvers": []}));
         assert_eq!(c.unwrap().dns_resolvers, vec![]);
         let c = cluster(&json!({"name": "a"}), "c", &["9.9.9.9:53".parse().unwrap()]).unwrap();

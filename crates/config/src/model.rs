@@ -14,7 +14,7 @@ mod retry;
 mod timeouts;
 mod tls;
 
-pub use health::{HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+pub use health::{GrpcHealthCheck, HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 pub use outlier::OutlierDetection;
 pub use retry::{RetryOn, RetryPolicy};
 pub use timeouts::MaxStreamDuration;

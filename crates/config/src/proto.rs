@@ -672,6 +672,12 @@ pub(crate) const TCP_HEALTH_CHECK: &[(&str, Kind)] = &[
     ("receive", Rep),
     ("proxy_protocol_config", Msg),
 ];
+/// Fields of `envoy.config.core.v3.HealthCheck.GrpcHealthCheck`.
+pub(crate) const GRPC_HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("service_name", Str),
+    ("authority", Str),
+    ("initial_metadata", Rep),
+];
 /// Fields of `envoy.config.core.v3.HealthCheck.Payload`.
 pub(crate) const PAYLOAD: &[(&str, Kind)] = &[("text", Oneof), ("binary", Oneof)];
 /// Fields of `envoy.config.cluster.v3.Cluster.LeastRequestLbConfig`.

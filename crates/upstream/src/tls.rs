@@ -24,6 +24,9 @@ use crate::UpstreamError;
 /// A cluster's TLS client side.
 pub(crate) struct UpstreamTlsConnector {
     connector: tokio_rustls::TlsConnector,
+    /// For health check connections: only the configured ALPN protocols, without the `h2`
+    /// fallback of HTTP/2 clusters (Envoy adds that fallback in its connection pools only).
+    health_check_connector: tokio_rustls::TlsConnector,
     sni: Option<ServerName<'static>>,
     stats: ClusterSslStats,
 }
@@ -60,27 +63,41 @@ impl UpstreamTlsConnector {
             }
             None => builder.with_no_client_auth(),
         };
-        client.alpn_protocols = if config.alpn_protocols.is_empty() && http2 {
-            vec![b"h2".to_vec()]
-        } else {
-            config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect()
-        };
+        client.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let health_check_connector = tokio_rustls::TlsConnector::from(Arc::new(client.clone()));
+        if config.alpn_protocols.is_empty() && http2 {
+            client.alpn_protocols = vec![b"h2".to_vec()];
+        }
         let sni = match &config.sni {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| invalid("sni", e))?),
             None => None,
         };
-        Ok(Self { connector: tokio_rustls::TlsConnector::from(Arc::new(client)), sni, stats: ClusterSslStats::new(store, scope) })
+        Ok(Self {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+            health_check_connector,
+            sni,
+            stats: ClusterSslStats::new(store, scope),
+        })
     }
 
     /// Runs the handshake on a connected socket; the SNI is the configured one (none without).
     pub(crate) async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        self.handshake_with(&self.connector, tcp).await
+    }
+
+    /// Runs the handshake of a health check connection (ALPN: the configured protocols only).
+    pub(crate) async fn health_check_handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        self.handshake_with(&self.health_check_connector, tcp).await
+    }
+
+    async fn handshake_with(&self, connector: &tokio_rustls::TlsConnector, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
         // Without `sni` no name is sent: rustls sends no SNI for an IP address.
         let name = match (&self.sni, tcp.peer_addr()) {
             (Some(n), _) => n.clone(),
             (None, Ok(peer)) => ServerName::IpAddress(peer.ip().into()),
             (None, Err(e)) => return Err(UpstreamError::Reset { detail: e.to_string() }),
         };
-        match self.connector.connect(name, tcp).await {
+        match connector.connect(name, tcp).await {
             Ok(tls) => {
                 self.stats.handshake.inc();
                 Ok(tls)
