@@ -7,7 +7,4 @@ Only differences the README documents belong here; anything else that differs is
 (or a decision to document in the README first).
 """
 
-KNOWN_DIFFERENCES = {
-    "test_http1.py::test_malformed_pipelined_behind_a_request_in_flight":
-        "a malformed HTTP/1 request pipelined behind one still in flight ends both; Envoy answers the first, then refuses",
-}
+KNOWN_DIFFERENCES = {}

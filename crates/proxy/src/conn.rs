@@ -116,9 +116,8 @@ async fn serve_http<I>(
                 service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, closing.clone()))
             };
             // Request heads pass Envoy's framing rules before the codec reads them.
-            let refusing = hcm.clone();
             let max_head = max_buf.max(cfg.max_request_headers_kb as usize * 1024 + 1024);
-            let io = RequestGuard::new(io, max_head, move |rejection| refusing.refused_head_reply(rejection, &peer));
+            let io = RequestGuard::new(io, max_head);
             let r = b.serve_connection(TokioIo::new(io), service).with_upgrades().await;
             stats.downstream_cx_http1_active.dec();
             r

@@ -5,11 +5,10 @@
 //! `Transfer-Encoding` other than `chunked` (Envoy: 501), and answers its parse errors with an
 //! empty 400. [`RequestGuard`] wraps a downstream HTTP/1 connection: it holds every request
 //! head back until it is complete, checks it with [`check_head`], and releases it to the codec
-//! only when Envoy would accept it. A refused head never reaches the codec: the codec sees the
-//! end of the stream, finishes the responses it owes, and shuts the connection down; the guard
-//! then writes Envoy's reply (`400 Bad Request` / `501 Not Implemented`, `connection: close`)
-//! before closing. (A refused head pipelined behind a request still in flight ends that
-//! request too: the codec takes the end of the stream for the client going away.)
+//! only when Envoy would accept it. In place of a refused head the codec reads a stand-in
+//! request (method [`REFUSED_METHOD`]) naming the rejection, which the connection manager
+//! answers with Envoy's reply (`400 Bad Request` / `501 Not Implemented`, `connection: close`)
+//! in its turn, after the responses owed to earlier requests; nothing after it is read.
 //!
 //! To know where the next head starts, the guard follows each body's framing
 //! (`Content-Length` or chunked). Anything it does not follow exactly (upgrades, CONNECT,
@@ -17,7 +16,8 @@
 //! for the rest of the connection, leaving the codec to judge.
 //!
 //! Invariants: bytes reach the codec in the order they were received; only bytes of a refused
-//! head (and everything after it) are withheld for good.
+//! head (and everything after it) are withheld for good, and the stand-in is the last request
+//! the codec reads.
 
 use std::io;
 use std::pin::Pin;
@@ -30,6 +30,28 @@ use crate::validate::Rejection;
 
 /// Most headers a head may have for the guard to judge it (more: the codec judges).
 const MAX_HEADERS: usize = 128;
+
+/// Method of the stand-in request that replaces a refused head (a client head with this
+/// method is itself refused).
+pub const REFUSED_METHOD: &str = "LEGATE-REFUSED";
+
+/// The rejections a stand-in request can name, by index (its path is `/<index>`).
+const REJECTIONS: [Rejection; 3] = [Rejection::CODEC_ERROR, Rejection::LENGTH_AND_CHUNKED, Rejection::TRANSFER_ENCODING];
+
+/// The stand-in request for `rejection`.
+fn stand_in(rejection: Rejection) -> String {
+    let index = REJECTIONS.iter().position(|r| *r == rejection).unwrap_or(0);
+    format!("{REFUSED_METHOD} /{index} HTTP/1.1\r\nhost: refused\r\n\r\n")
+}
+
+/// The rejection a request stands in for, if it is the guard's stand-in.
+pub fn refused<B>(req: &http::Request<B>) -> Option<Rejection> {
+    if req.method().as_str() != REFUSED_METHOD {
+        return None;
+    }
+    let index: usize = req.uri().path().trim_start_matches('/').parse().ok()?;
+    REJECTIONS.get(index).copied()
+}
 
 /// How a request's body is framed, as far as the guard follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,33 +105,44 @@ impl RequestScanner {
         Self { state: State::Head, head: Vec::new(), max_head }
     }
 
+    /// Follows the body bytes at the start of `data` (everything when passing through); returns
+    /// how many bytes the codec may see as they are. Stops at the start of the next head.
+    pub fn consume_body(&mut self, data: &[u8]) -> usize {
+        let mut used = 0;
+        while used < data.len() {
+            let rest = &data[used..];
+            match self.state {
+                State::PassThrough => return data.len(),
+                State::Head | State::Refused => break,
+                State::Length(left) => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                    used += n;
+                    self.state = if left == n as u64 { State::Head } else { State::Length(left - n as u64) };
+                }
+                State::ChunkData(left) => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                    used += n;
+                    self.state = if left == n as u64 { State::ChunkDataEnd(0) } else { State::ChunkData(left - n as u64) };
+                }
+                State::ChunkSize { .. } | State::ChunkDataEnd(_) | State::Trailers(_) => {
+                    self.chunk_byte(rest[0]);
+                    used += 1;
+                }
+            }
+        }
+        used
+    }
+
     /// Feeds received bytes; what the codec may see now is appended to `out`. Returns the
     /// rejection of a refused head (after which nothing more is released).
     pub fn feed(&mut self, mut data: &[u8], out: &mut BytesMut) -> Option<Rejection> {
         while !data.is_empty() {
+            let n = self.consume_body(data);
+            out.extend_from_slice(&data[..n]);
+            data = &data[n..];
             match self.state {
-                State::PassThrough => {
-                    out.extend_from_slice(data);
-                    return None;
-                }
+                _ if data.is_empty() => {}
                 State::Refused => return None,
-                State::Length(left) => {
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
-                    out.extend_from_slice(&data[..n]);
-                    data = &data[n..];
-                    self.state = if left == n as u64 { State::Head } else { State::Length(left - n as u64) };
-                }
-                State::ChunkData(left) => {
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
-                    out.extend_from_slice(&data[..n]);
-                    data = &data[n..];
-                    self.state = if left == n as u64 { State::ChunkDataEnd(0) } else { State::ChunkData(left - n as u64) };
-                }
-                State::ChunkSize { .. } | State::ChunkDataEnd(_) | State::Trailers(_) => {
-                    out.extend_from_slice(&data[..1]);
-                    self.chunk_byte(data[0]);
-                    data = &data[1..];
-                }
                 State::Head => {
                     let searched = self.head.len().saturating_sub(3);
                     self.head.extend_from_slice(data);
@@ -145,6 +178,8 @@ impl RequestScanner {
                         }
                     }
                 }
+                // consume_body stops only at a head or a refusal.
+                _ => debug_assert!(false, "consume_body stopped in {:?}", self.state),
             }
         }
         None
@@ -216,6 +251,9 @@ fn check_head(head: &[u8]) -> Checked {
         Err(httparse::Error::TooManyHeaders) => return Checked::Accepted(head.len(), Framing::PassThrough),
         Err(_) => return Checked::Refused(Rejection::CODEC_ERROR),
     };
+    if req.method == Some(REFUSED_METHOD) {
+        return Checked::Refused(Rejection::CODEC_ERROR);
+    }
     // HTTP/1.0 (426), CONNECT and upgrades leave HTTP/1 framing: the codec and the HCM judge.
     let upgrade = req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
     if req.version != Some(1) || req.method == Some("CONNECT") || upgrade {
@@ -236,29 +274,17 @@ pub struct RequestGuard<I> {
     scanner: RequestScanner,
     /// Bytes the codec may read.
     ready: BytesMut,
-    /// The serialized reply to a refused head, written when the codec shuts the connection
-    /// down; `None` until a head is refused.
-    reply: Option<BytesMut>,
-    /// Builds the reply to a refused head (and accounts for it).
-    on_refused: Box<dyn FnMut(Rejection) -> Vec<u8> + Send>,
-    /// Scratch space for reads.
-    scratch: Box<[u8]>,
+    /// A head was refused: after the stand-in, the codec reads nothing more (it closes the
+    /// connection once it has answered).
+    refused: bool,
 }
 
 // === impl RequestGuard ===
 
 impl<I> RequestGuard<I> {
-    /// Guards `io`; `max_head` is the largest head the codec accepts, `on_refused` serializes
-    /// (and accounts for) the reply to a refused head.
-    pub fn new(io: I, max_head: usize, on_refused: impl FnMut(Rejection) -> Vec<u8> + Send + 'static) -> Self {
-        Self {
-            io,
-            scanner: RequestScanner::new(max_head),
-            ready: BytesMut::new(),
-            reply: None,
-            on_refused: Box::new(on_refused),
-            scratch: vec![0; 16 * 1024].into_boxed_slice(),
-        }
+    /// Guards `io`; `max_head` is the largest head the codec accepts.
+    pub fn new(io: I, max_head: usize) -> Self {
+        Self { io, scanner: RequestScanner::new(max_head), ready: BytesMut::new(), refused: false }
     }
 }
 
@@ -272,21 +298,32 @@ impl<I: AsyncRead + Unpin> AsyncRead for RequestGuard<I> {
                 this.ready.advance(n);
                 return Poll::Ready(Ok(()));
             }
-            if this.reply.is_some() {
-                // A refused head: the codec sees the end of the stream.
-                return Poll::Ready(Ok(()));
+            if this.refused {
+                // The codec answers the stand-in with `connection: close` and closes.
+                return Poll::Pending;
             }
-            let mut scratch = ReadBuf::new(&mut this.scratch);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut scratch))?;
-            if scratch.filled().is_empty() {
+            // Read straight into the codec's buffer; body bytes stay there, head bytes are
+            // taken back out until the head is complete and accepted.
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+            let received = buf.filled().len() - before;
+            if received == 0 {
                 this.scanner.finish(&mut this.ready);
-                if !this.ready.is_empty() {
-                    continue;
+                if this.ready.is_empty() {
+                    return Poll::Ready(Ok(()));
                 }
-                return Poll::Ready(Ok(()));
+                continue;
             }
-            if let Some(rejection) = this.scanner.feed(scratch.filled(), &mut this.ready) {
-                this.reply = Some(BytesMut::from(&(this.on_refused)(rejection)[..]));
+            let kept = this.scanner.consume_body(&buf.filled()[before..]);
+            if kept < received {
+                if let Some(rejection) = this.scanner.feed(&buf.filled()[before + kept..], &mut this.ready) {
+                    this.ready.extend_from_slice(stand_in(rejection).as_bytes());
+                    this.refused = true;
+                }
+                buf.set_filled(before + kept);
+            }
+            if kept > 0 {
+                return Poll::Ready(Ok(()));
             }
         }
     }
@@ -310,18 +347,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for RequestGuard<I> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if let Some(reply) = this.reply.as_mut() {
-            while !reply.is_empty() {
-                let n = ready!(Pin::new(&mut this.io).poll_write(cx, reply))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                reply.advance(n);
-            }
-            ready!(Pin::new(&mut this.io).poll_flush(cx))?;
-        }
-        Pin::new(&mut this.io).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -105,7 +105,7 @@ impl Hcm {
             stats.downstream_rq_too_large.inc();
             return Ok(self.reject(rejection, &req, start, &peer));
         }
-        if let Some(rejection) = check_http1(&req) {
+        if let Some(rejection) = crate::h1_guard::refused(&req).or_else(|| check_http1(&req)) {
             stats.downstream_cx_protocol_error.inc();
             return Ok(self.reject(rejection, &req, start, &peer));
         }
@@ -188,45 +188,19 @@ impl Hcm {
     /// Answers a request that failed validation and closes the connection; the access log
     /// line is written at once, the way Envoy logs a stream its codec refused.
     fn reject<B>(&self, rejection: Rejection, req: &Request<B>, start: Instant, peer: &Peer) -> Response<ProxyBody> {
-        // Envoy's HTTP/1 codec reports HTTP/1.1 for the HTTP/1.0 requests it refuses.
-        let version = if req.version() == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
-        let request = (!rejection.is_codec_error()).then_some(req);
-        self.rejection_reply(rejection, request, version, start, peer)
-    }
-
-    /// Envoy's reply to a request head the HTTP/1 codec refuses (see `h1_guard`), serialized,
-    /// with the stats and the access log line of a refused stream.
-    pub fn refused_head_reply(&self, rejection: Rejection, peer: &Peer) -> Vec<u8> {
-        let stats = &self.stats;
-        stats.downstream_cx_protocol_error.inc();
-        stats.downstream_rq_total.inc();
-        stats.downstream_rq_http1_total.inc();
-        let resp = self.rejection_reply::<()>(rejection, None, Version::HTTP_11, Instant::now(), peer);
-        serialize_reply(resp.status(), resp.headers(), rejection.body)
-    }
-
-    /// The reply to a rejected request (whose headers are logged when given), counted and
-    /// logged.
-    fn rejection_reply<B>(
-        &self,
-        rejection: Rejection,
-        request: Option<&Request<B>>,
-        version: Version,
-        start: Instant,
-        peer: &Peer,
-    ) -> Response<ProxyBody> {
         let mut resp = protocol_error(rejection.status, rejection.body);
         self.finish_headers(&mut resp);
         self.stats.record_response(rejection.status.as_u16());
         if let Some(logs) = &self.access_logs {
+            // Envoy's HTTP/1 codec reports HTTP/1.1 for the HTTP/1.0 requests it refuses.
+            let version = if req.version() == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
             let mut log = logs.record(start, version, peer.remote, peer.local);
-            match request {
-                None => log.fail(Some(ResponseFlags::DOWNSTREAM_PROTOCOL_ERROR), rejection.details),
-                Some(req) => {
-                    let path = req.uri().path_and_query().map_or("", |p| p.as_str());
-                    log.capture_request(req.method(), path, req.headers(), true);
-                    log.details(rejection.details);
-                }
+            if rejection.is_codec_error() {
+                log.fail(Some(ResponseFlags::DOWNSTREAM_PROTOCOL_ERROR), rejection.details);
+            } else {
+                let path = req.uri().path_and_query().map_or("", |p| p.as_str());
+                log.capture_request(req.method(), path, req.headers(), true);
+                log.details(rejection.details);
             }
             log.capture_response(rejection.status.as_u16(), resp.headers());
             log.sent(rejection.body.len());
@@ -284,22 +258,4 @@ pub(crate) fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
         .unwrap_or_default()
-}
-
-/// Serializes an HTTP/1.1 reply written outside the codec (with a `date` header, as the codec
-/// would add).
-pub(crate) fn serialize_reply(status: StatusCode, headers: &http::HeaderMap, body: &str) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {} {}\r\n", status.as_u16(), status.canonical_reason().unwrap_or("")).into_bytes();
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !headers.contains_key(http::header::DATE) {
-        out.extend_from_slice(format!("date: {}\r\n", httpdate::fmt_http_date(std::time::SystemTime::now())).as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
-    out
 }

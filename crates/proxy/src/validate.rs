@@ -23,10 +23,10 @@ impl Rejection {
     /// A head the HTTP/1 codec cannot parse.
     pub const CODEC_ERROR: Self = Self::new(StatusCode::BAD_REQUEST, "Bad Request", "http1.codec_error");
     /// Content-Length together with Transfer-Encoding.
-    const LENGTH_AND_CHUNKED: Self =
+    pub(crate) const LENGTH_AND_CHUNKED: Self =
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", "http1.content_length_and_chunked_not_allowed");
     /// A Transfer-Encoding other than `chunked`.
-    const TRANSFER_ENCODING: Self =
+    pub(crate) const TRANSFER_ENCODING: Self =
         Self::new(StatusCode::NOT_IMPLEMENTED, "Not Implemented", "http1.invalid_transfer_encoding");
 
     const fn new(status: StatusCode, body: &'static str, details: &'static str) -> Self {

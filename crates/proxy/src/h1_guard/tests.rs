@@ -69,16 +69,53 @@ fn what_the_guard_does_not_follow_goes_to_the_codec() {
 }
 
 #[tokio::test]
-async fn the_reply_is_written_when_the_codec_shuts_down() {
+async fn a_refused_head_becomes_the_last_request_the_codec_reads() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (client, server) = tokio::io::duplex(1024);
-    let mut guard = RequestGuard::new(server, 4096, |r: Rejection| format!("HTTP/1.1 {}\r\n\r\n", r.status.as_u16()).into_bytes());
-    let (mut client_read, mut client_write) = tokio::io::split(client);
-    client_write.write_all(b"GET / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n").await.unwrap();
-    let mut buf = [0u8; 64];
-    assert_eq!(guard.read(&mut buf).await.unwrap(), 0, "the codec sees the end of the stream");
-    guard.shutdown().await.unwrap();
-    let mut reply = Vec::new();
-    client_read.read_to_end(&mut reply).await.unwrap();
-    assert_eq!(reply, b"HTTP/1.1 501\r\n\r\n");
+    let (mut client, server) = tokio::io::duplex(1024);
+    let mut guard = RequestGuard::new(server, 4096);
+    client.write_all(&[GET, b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n", GET].concat()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !seen.ends_with(b"\r\n\r\n") || seen.len() <= GET.len() {
+        let n = guard.read(&mut buf).await.unwrap();
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let stand_in = &seen[GET.len()..];
+    let mut headers = [httparse::EMPTY_HEADER; 4];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(stand_in).unwrap();
+    let http_req = http::Request::builder().method(req.method.unwrap()).uri(req.path.unwrap()).body(()).unwrap();
+    assert_eq!(refused(&http_req).map(|r| r.status.as_u16()), Some(501));
+    let more = tokio::time::timeout(std::time::Duration::from_millis(50), guard.read(&mut buf)).await;
+    assert!(more.is_err(), "nothing after the stand-in");
+}
+
+#[test]
+fn a_client_cannot_send_the_stand_in_method() {
+    let forged = format!("{REFUSED_METHOD} /1 HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert_eq!(scan(forged.as_bytes(), 7), (Vec::new(), Some(400)));
+}
+
+#[tokio::test]
+async fn the_codec_reads_every_accepted_byte_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = vec![b'x'; 40_000];
+    let post = [&b"POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 40000\r\n\r\n"[..], &body].concat();
+    let input = [GET, &post[..], GET, &post[..]].concat();
+    let (mut client, server) = tokio::io::duplex(777);
+    let mut guard = RequestGuard::new(server, 4096);
+    let writer = {
+        let input = input.clone();
+        tokio::spawn(async move {
+            for piece in input.chunks(333) {
+                client.write_all(piece).await.unwrap();
+            }
+            client.shutdown().await.unwrap();
+            client
+        })
+    };
+    let mut seen = Vec::new();
+    guard.read_to_end(&mut seen).await.unwrap();
+    drop(writer.await.unwrap());
+    assert_eq!(seen, input);
 }
