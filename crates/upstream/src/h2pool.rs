@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::host::Host;
 use crate::pool::{classify, connect_tcp, Codec, CountedStream, RequestBody};
@@ -175,7 +176,13 @@ fn stream_error(e: hyper::Error) -> UpstreamError {
 
 /// Opens a connection and runs the HTTP/2 handshake; the connection's driver task does the
 /// closing accounting.
+///
+/// The worker has no other connection to the host, so the connection is opened even when the
+/// cluster is at `max_connections` (counted as `upstream_cx_overflow`), as Envoy's pools do.
 async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<RequestBody>, SharedError> {
+    // At the limit this only counts `upstream_cx_overflow`.
+    let _ = cluster.connection_allowed();
+    let slot = ConnectionSlot::new(&cluster);
     let stream = connect_tcp(&cluster, &host, Codec::Http2).await.map_err(|e| SharedError::new(&e, host.address))?;
     let opened = Instant::now();
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
@@ -199,6 +206,7 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<R
             let (c, h) = (cluster.clone(), host.clone());
             tokio::spawn(async move {
                 let result = conn.await;
+                drop(slot);
                 let s = &c.stats;
                 if result.is_err() {
                     s.upstream_cx_protocol_error.inc();
