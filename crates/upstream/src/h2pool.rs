@@ -231,6 +231,52 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<R
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use legate_config::model::{CircuitBreakerThresholds, DiscoveryType, UpstreamProtocol};
+    use legate_stats::{GaugeMode, Store};
+
+    /// An HTTP/2 upstream answering `200 ok`.
+    async fn h2_upstream() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok"))))
+                });
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(sock), service);
+                tokio::spawn(conn);
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn max_connections_counts_http2_connections_and_each_worker_keeps_one() {
+        let addr = h2_upstream().await;
+        let store = Store::new();
+        let mut cfg = crate::test_support::cluster_config("c", DiscoveryType::Static, &[("127.0.0.1", addr.port(), 1, 0)]);
+        cfg.http.protocol = UpstreamProtocol::Http2;
+        cfg.circuit_breakers = CircuitBreakerThresholds { max_connections: 1, ..Default::default() };
+        let cluster = Arc::new(Cluster::new(0, &cfg, &store, store.counter("cluster_manager.cluster_updated")).unwrap());
+        let host = cluster.hosts().hosts[0].clone();
+        async fn status(pool: &Http2Pool, cluster: &Arc<Cluster>, host: &Arc<Host>) -> http::StatusCode {
+            let body: RequestBody = http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync();
+            let req = http::Request::builder().uri("/").header("host", "c").body(body).unwrap();
+            pool.send(cluster, host, req).await.unwrap().status()
+        }
+        let get = |pool| status(pool, &cluster, &host);
+        let (worker1, worker2) = (Http2Pool::default(), Http2Pool::default());
+        // Streams of one worker share its connection.
+        let (a, b) = tokio::join!(get(&worker1), get(&worker1));
+        assert_eq!((a, b), (http::StatusCode::OK, http::StatusCode::OK));
+        assert_eq!(cluster.stats.upstream_cx_total.value(), 1);
+        assert_eq!(cluster.stats.upstream_cx_overflow.value(), 0);
+        // Another worker with no connection to the host opens one over the limit, counted.
+        assert_eq!(get(&worker2).await, http::StatusCode::OK);
+        assert_eq!(cluster.stats.upstream_cx_total.value(), 2);
+        assert_eq!(cluster.stats.upstream_cx_overflow.value(), 1);
+        assert_eq!(store.gauge("cluster.c.circuit_breakers.default.cx_open", GaugeMode::NeverImport).value(), 1);
+    }
 
     #[test]
     fn requests_become_absolute_with_the_host_as_authority() {

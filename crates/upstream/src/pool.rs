@@ -124,7 +124,9 @@ struct ConnShared {
     idle_since_ms: AtomicU64,
     idle_generation: AtomicU64,
     became_idle: Notify,
-    /// Released when the connection is closed.
+    /// Released by [`finish`] when the connection is closed. The driver task holds the
+    /// connection's state until then, so a `PooledConn` dropped under the pool's lock never
+    /// drops the slot (whose release takes that lock).
     slot: Mutex<Option<PoolSlot>>,
 }
 
