@@ -2,6 +2,8 @@
 overflows at once, 503 UO, while other clusters keep serving), max_connections (requests wait
 for the one connection; tcp_proxy sessions over it are closed), a retry budget and the
 remaining_* gauges; the gauges and counters Envoy keeps."""
+import contextlib
+import socket
 import threading
 import time
 
@@ -12,8 +14,27 @@ from harness import show
 
 
 @pytest.fixture(scope="module")
-def cb_pair(make_pair, values):
-    return make_pair(harness.load_template("circuit_breakers.yaml"), values)
+def blackhole_port():
+    """A port whose connects never complete: a listener that never accepts, its backlog full."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            c.connect(("127.0.0.1", port))
+        fillers.append(c)
+    yield port
+    for s in fillers + [listener]:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def cb_pair(make_pair, values, blackhole_port):
+    return make_pair(harness.load_template("circuit_breakers.yaml"), dict(values, blackhole_port=blackhole_port))
 
 
 def overflow_run(p):
@@ -115,6 +136,31 @@ def pending_overflow_run(p):
 def test_max_connections_with_pending_overflow(cb_pair):
     e, l = cb_pair.both(pending_overflow_run)
     assert e["statuses"] == (200, 200, 503), show("Envoy (harness check)", e, None)
+    for k in e:
+        assert l[k] == e[k], show(k, e[k], l[k])
+
+
+def connect_failure_run(p):
+    # The second request waits for the first one's connection, which times out: both fail with
+    # the connect failure (Envoy purges the pending requests), no second connect is tried.
+    t, first = in_thread(lambda: p.get("/blackhole/first"))
+    time.sleep(0.1)
+    start = time.time()
+    second = p.get("/blackhole/second")
+    waited = time.time() - start
+    t.join(timeout=5)
+    s = p.stats()
+    keep = ("connect", "pending", "overflow", "upstream_cx_total", "circuit_breakers.default.cx_open")
+    return {
+        "replies": [(r.status, r.body) for r in (first["r"], second)],
+        "second failed with the first connect": waited < 0.75,
+        "stats": {k: v for k, v in s.items() if k.startswith("cluster.blackhole.") and any(x in k for x in keep)},
+    }
+
+
+def test_connect_failure_fails_the_waiting_requests(cb_pair):
+    e, l = cb_pair.both(connect_failure_run)
+    assert e["stats"]["cluster.blackhole.upstream_cx_connect_timeout"] == 1, show("Envoy (harness check)", e, None)
     for k in e:
         assert l[k] == e[k], show(k, e[k], l[k])
 

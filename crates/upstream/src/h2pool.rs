@@ -18,6 +18,7 @@ use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::host::Host;
 use crate::pool::{classify, connect_tcp, Codec, CountedStream, RequestBody};
+use crate::error::SharedError;
 use crate::UpstreamError;
 
 type Key = (usize, SocketAddr);
@@ -29,52 +30,6 @@ type Slot = Arc<OnceCell<Result<SendRequest<RequestBody>, SharedError>>>;
 #[derive(Default)]
 pub struct Http2Pool {
     slots: Mutex<HashMap<Key, Slot>>,
-}
-
-/// A connect failure as every waiting request reports it.
-#[derive(Debug, Clone)]
-struct SharedError {
-    kind: ErrorKind,
-    addr: SocketAddr,
-    detail: String,
-    io_kind: std::io::ErrorKind,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum ErrorKind {
-    ConnectFailure,
-    ConnectTimeout,
-    Tls,
-    Protocol,
-    Reset,
-}
-
-impl SharedError {
-    fn new(e: &UpstreamError, addr: SocketAddr) -> Self {
-        let (kind, io_kind) = match e {
-            UpstreamError::Tls { detail } => {
-                return Self { kind: ErrorKind::Tls, addr, detail: detail.clone(), io_kind: std::io::ErrorKind::Other }
-            }
-            UpstreamError::ConnectFailure { source, .. } => (ErrorKind::ConnectFailure, source.kind()),
-            UpstreamError::ConnectTimeout => (ErrorKind::ConnectTimeout, std::io::ErrorKind::TimedOut),
-            UpstreamError::Protocol { .. } => (ErrorKind::Protocol, std::io::ErrorKind::Other),
-            _ => (ErrorKind::Reset, std::io::ErrorKind::Other),
-        };
-        Self { kind, addr, detail: e.to_string(), io_kind }
-    }
-
-    fn to_error(&self) -> UpstreamError {
-        match self.kind {
-            ErrorKind::ConnectFailure => UpstreamError::ConnectFailure {
-                addr: self.addr,
-                source: std::io::Error::new(self.io_kind, self.detail.clone()),
-            },
-            ErrorKind::ConnectTimeout => UpstreamError::ConnectTimeout,
-            ErrorKind::Tls => UpstreamError::Tls { detail: self.detail.clone() },
-            ErrorKind::Protocol => UpstreamError::Protocol { detail: self.detail.clone() },
-            ErrorKind::Reset => UpstreamError::Reset { detail: self.detail.clone() },
-        }
-    }
 }
 
 // === impl Http2Pool ===
@@ -183,7 +138,7 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<R
     // At the limit this only counts `upstream_cx_overflow`.
     let _ = cluster.connection_allowed();
     let slot = ConnectionSlot::new(&cluster);
-    let stream = connect_tcp(&cluster, &host, Codec::Http2).await.map_err(|e| SharedError::new(&e, host.address))?;
+    let stream = connect_tcp(&cluster, &host, Codec::Http2).await.map_err(|e| SharedError::new(&e))?;
     let opened = Instant::now();
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
     let h2 = cluster.config.http.http2;
@@ -222,7 +177,7 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<R
         Err(e) => {
             cluster.stats.upstream_cx_protocol_error.inc();
             closed(true);
-            Err(SharedError::new(&classify(e), host.address))
+            Err(SharedError::new(&classify(e)))
         }
     }
 }

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
+use crate::error::SharedError;
 use crate::host::Host;
 use crate::UpstreamError;
 
@@ -59,9 +60,19 @@ struct HostConns {
     /// Connections open or being opened (idle, busy or connecting).
     live: usize,
     /// Requests waiting for a connection because the cluster is at `max_connections`, oldest
-    /// first: each is handed a connection that came free, or `None` when one closed (it may
-    /// then open one).
-    waiters: VecDeque<oneshot::Sender<Option<PooledConn>>>,
+    /// first.
+    waiters: VecDeque<oneshot::Sender<Handoff>>,
+}
+
+/// What a waiting request is told.
+enum Handoff {
+    /// A connection came free: use it.
+    Conn(PooledConn),
+    /// A connection closed: look again (it may open one now).
+    Retry,
+    /// A connection to the host could not be opened: as Envoy purges its pending requests, the
+    /// waiting requests fail with the same error.
+    Failed(SharedError),
 }
 
 /// What a request does next to get a connection.
@@ -71,15 +82,24 @@ enum Step {
     /// Open a connection (counted in `live` and under `max_connections` already).
     Connect(PoolSlot),
     /// Wait for a connection of the host to come free or close.
-    Wait(oneshot::Receiver<Option<PooledConn>>),
+    Wait(oneshot::Receiver<Handoff>),
 }
 
 /// A connection's place in its host's `live` count and under the cluster's `max_connections`;
-/// dropping it (the connection closed, or could not be opened) lets a waiting request retry.
+/// dropping it (the connection closed) lets a waiting request retry, or fails them all when
+/// the connection could not be opened ([`PoolSlot::connect_failed`]).
 struct PoolSlot {
     connection: Option<ConnectionSlot>,
     conns: Weak<ConnMap>,
     key: Key,
+    failure: Option<SharedError>,
+}
+
+impl PoolSlot {
+    /// Releases the slot of a connection that could not be opened.
+    fn connect_failed(mut self, e: &UpstreamError) {
+        self.failure = Some(SharedError::new(e));
+    }
 }
 
 impl Drop for PoolSlot {
@@ -89,8 +109,14 @@ impl Drop for PoolSlot {
         let mut conns = conns.lock().unwrap_or_else(|e| e.into_inner());
         let Some(host) = conns.get_mut(&self.key) else { return };
         host.live = host.live.saturating_sub(1);
+        if let Some(failure) = &self.failure {
+            for waiter in host.waiters.drain(..) {
+                let _ = waiter.send(Handoff::Failed(failure.clone()));
+            }
+            return;
+        }
         while let Some(waiter) = host.waiters.pop_front() {
-            if waiter.send(None).is_ok() {
+            if waiter.send(Handoff::Retry).is_ok() {
                 break;
             }
         }
@@ -164,18 +190,13 @@ impl Http1Pool {
                 Step::Ready(conn) => (conn, false),
                 Step::Connect(slot) => match self.connect(cluster, host, key, slot).await {
                     Ok(conn) => (conn, true),
-                    Err(e) => {
-                        if let Some(p) = pending.as_mut() {
-                            p.resolved = true;
-                        }
-                        cluster.stats.upstream_rq_pending_failure_eject.inc();
-                        return Err(e);
-                    }
+                    Err(e) => return Err(pending_failed(cluster, &mut pending, e)),
                 },
                 Step::Wait(rx) => match rx.await {
-                    Ok(Some(conn)) => (conn, false),
+                    Ok(Handoff::Conn(conn)) => (conn, false),
+                    Ok(Handoff::Failed(e)) => return Err(pending_failed(cluster, &mut pending, e.to_error())),
                     // A connection closed: look again.
-                    _ => continue,
+                    Ok(Handoff::Retry) | Err(_) => continue,
                 },
             };
             if let Some(mut p) = pending.take() {
@@ -216,7 +237,7 @@ impl Http1Pool {
         if cluster.connection_allowed() || host.live == 0 {
             host.live += 1;
             let connection = Some(ConnectionSlot::new(cluster));
-            return Ok(Step::Connect(PoolSlot { connection, conns: Arc::downgrade(&self.conns), key }));
+            return Ok(Step::Connect(PoolSlot { connection, conns: Arc::downgrade(&self.conns), key, failure: None }));
         }
         // Requests that gave up waiting leave no trace: the queue is bounded by the pending ones.
         host.waiters.retain(|w| !w.is_closed());
@@ -239,6 +260,16 @@ impl Http1Pool {
         });
         rx.await.unwrap_or_else(|_| Err(UpstreamError::Reset { detail: "connect task ended".into() }))
     }
+}
+
+/// Ends a pending request whose connection could not be opened
+/// (`upstream_rq_pending_failure_eject`); returns its error.
+fn pending_failed(cluster: &Cluster, pending: &mut Option<PendingGuard>, e: UpstreamError) -> UpstreamError {
+    if let Some(p) = pending.as_mut() {
+        p.resolved = true;
+    }
+    cluster.stats.upstream_rq_pending_failure_eject.inc();
+    e
 }
 
 impl Drop for Http1Pool {
@@ -347,7 +378,7 @@ fn park(conns: &Weak<ConnMap>, key: Key, mut conn: PooledConn) {
     let host = conns.entry(key).or_default();
     while let Some(waiter) = host.waiters.pop_front() {
         conn.shared.state.store(AWAITING_HEADERS, Ordering::Release);
-        let Err(Some(back)) = waiter.send(Some(conn)) else { return };
+        let Err(Handoff::Conn(back)) = waiter.send(Handoff::Conn(conn)) else { return };
         conn = back;
     }
     let shared = &conn.shared;
@@ -525,7 +556,13 @@ impl AsyncWrite for UpstreamStream {
 
 /// Connects to `host` and starts the HTTP/1 codec.
 async fn open(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot) -> Result<PooledConn, UpstreamError> {
-    let stream = connect_tcp(&cluster, &host, Codec::Http1).await?;
+    let stream = match connect_tcp(&cluster, &host, Codec::Http1).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            slot.connect_failed(&e);
+            return Err(e);
+        }
+    };
     cluster.stats.http1_codec_created();
     let shared = Arc::new(ConnShared {
         cluster: cluster.clone(),

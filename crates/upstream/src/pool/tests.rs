@@ -142,3 +142,18 @@ async fn a_request_that_gives_up_waiting_leaves_the_queue() {
     let conns = pool.conns.lock().unwrap();
     assert!(conns.values().all(|h| h.waiters.is_empty() && h.live == 1));
 }
+
+#[tokio::test]
+async fn a_failed_connect_fails_the_requests_waiting_for_it() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let (cluster, _store) = limited_cluster(closed, CircuitBreakerThresholds { max_connections: 1, ..Default::default() });
+    let pool = Http1Pool::new();
+    // The first request connects, the second waits for its connection: both get its failure.
+    let (a, b) = tokio::join!(get(&pool, &cluster), get(&pool, &cluster));
+    assert!(matches!(a, Err(UpstreamError::ConnectFailure { .. })), "{a:?}");
+    assert!(matches!(b, Err(UpstreamError::ConnectFailure { .. })), "{b:?}");
+    let s = &cluster.stats;
+    assert_eq!((s.upstream_cx_total.value(), s.upstream_cx_overflow.value()), (1, 1));
+    assert_eq!(s.upstream_rq_pending_failure_eject.value(), 2);
+    assert_eq!(s.upstream_rq_pending_active.value(), 0);
+}
