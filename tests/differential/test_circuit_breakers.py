@@ -3,6 +3,7 @@ overflows at once, 503 UO, while other clusters keep serving), max_connections (
 for the one connection; tcp_proxy sessions over it are closed), a retry budget and the
 remaining_* gauges; the gauges and counters Envoy keeps."""
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -243,3 +244,15 @@ def test_tcp_proxy_max_connections(tcp_pair):
     assert e["second closed without an answer"], show("Envoy (harness check)", e, None)
     for k in e:
         assert l[k] == e[k], show(k, e[k], l[k])
+
+
+def test_clusters_show_the_configured_thresholds(cb_pair):
+    """/clusters (text and JSON) shows each priority's limits; with a retry budget, max_retries is
+    the budget's current limit."""
+    def thresholds(p):
+        text = sorted(line for line in p.admin("/clusters")[1].splitlines() if "_priority::" in line)
+        statuses = json.loads(p.admin("/clusters?format=json")[1])["cluster_statuses"]
+        return text + sorted(f"{c['name']}: {c['circuit_breakers']}" for c in statuses)
+    e, l = cb_pair.both(thresholds)
+    assert "slow::high_priority::max_requests::7" in e, show("Envoy (harness check)", e, None)
+    assert l == e, show("/clusters thresholds", e, l)

@@ -115,9 +115,9 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
     let per_connection_buffer_limit_bytes = o
         .u32("per_connection_buffer_limit_bytes")?
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
-    let circuit_breakers = match o.obj("circuit_breakers", proto::CIRCUIT_BREAKERS)? {
+    let (circuit_breakers, circuit_breakers_high) = match o.obj("circuit_breakers", proto::CIRCUIT_BREAKERS)? {
         Some(cb) => circuit_breakers(cb)?,
-        None => CircuitBreakerThresholds::default(),
+        None => Default::default(),
     };
     let http = http_options(&mut o)?;
     let tls_path = o.at("transport_socket");
@@ -149,6 +149,7 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         http,
         tls,
         circuit_breakers,
+        circuit_breakers_high,
     })
 }
 
@@ -320,13 +321,14 @@ fn percent(o: &mut Obj<'_>, name: &'static str) -> Result<Option<f64>> {
     Ok(Some(value))
 }
 
-/// Reads `circuit_breakers`: the DEFAULT priority's thresholds (HIGH ones are read and checked,
-/// and apply to nothing, since Legate routes have no priority).
-fn circuit_breakers(mut o: Obj<'_>) -> Result<CircuitBreakerThresholds> {
-    let mut out = CircuitBreakerThresholds::default();
+/// Reads `circuit_breakers`: the DEFAULT and the HIGH priority's thresholds (HIGH ones apply to
+/// nothing, since Legate routes have no priority). As in Envoy, the first entry of a priority
+/// counts.
+fn circuit_breakers(mut o: Obj<'_>) -> Result<(CircuitBreakerThresholds, CircuitBreakerThresholds)> {
+    let (mut default, mut high) = (None, None);
     for (t, p) in o.array("thresholds")? {
         let mut t = Obj::new(t, p, proto::CB_THRESHOLDS)?;
-        let high = t.enumeration("priority", &[("DEFAULT", 0), ("HIGH", 1)])? == Some("HIGH");
+        let is_high = t.enumeration("priority", &[("DEFAULT", 0), ("HIGH", 1)])? == Some("HIGH");
         let defaults = CircuitBreakerThresholds::default();
         let retry_budget = match t.obj("retry_budget", proto::CB_RETRY_BUDGET)? {
             Some(mut b) => {
@@ -342,7 +344,7 @@ fn circuit_breakers(mut o: Obj<'_>) -> Result<CircuitBreakerThresholds> {
         let track_path = t.at("track_remaining");
         let track_remaining = t.bool("track_remaining")?.unwrap_or(false);
         // The HIGH priority's gauges would describe a resource no Legate request uses.
-        if high && track_remaining {
+        if is_high && track_remaining {
             return Err(ConfigError::unsupported(track_path));
         }
         let thresholds = CircuitBreakerThresholds {
@@ -354,12 +356,11 @@ fn circuit_breakers(mut o: Obj<'_>) -> Result<CircuitBreakerThresholds> {
             track_remaining,
         };
         t.finish()?;
-        if !high {
-            out = thresholds;
-        }
+        let slot = if is_high { &mut high } else { &mut default };
+        slot.get_or_insert(thresholds);
     }
     o.finish()?;
-    Ok(out)
+    Ok((default.unwrap_or_default(), high.unwrap_or_default()))
 }
 
 /// Upstream HTTP options from `typed_extension_protocol_options` or the deprecated cluster fields.
@@ -584,9 +585,11 @@ mod tests {
     #[test]
     fn circuit_breakers_read_the_default_priority() {
         let cb = |t: Value| parse(json!({"name": "a", "circuit_breakers": {"thresholds": t}})).map(|c| c.circuit_breakers);
-        let c = cb(json!([{"max_connections": 2, "track_remaining": true, "retry_budget": {}},
-            {"priority": "HIGH", "max_connections": 9}]))
+        let both = parse(json!({"name": "a", "circuit_breakers": {"thresholds": [{"max_connections": 2},
+            {"priority": "HIGH", "max_connections": 9}, {"max_connections": 5}]}}))
         .unwrap();
+        assert_eq!((both.circuit_breakers.max_connections, both.circuit_breakers_high.max_connections), (2, 9));
+        let c = cb(json!([{"max_connections": 2, "track_remaining": true, "retry_budget": {}}])).unwrap();
         assert_eq!(c.max_connections, 2);
         assert!(c.track_remaining);
         assert_eq!(c.retry_budget, Some(RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 }));

@@ -732,6 +732,9 @@ pub struct Cluster {
     pub tls: Option<UpstreamTls>,
     /// `circuit_breakers.thresholds` of the DEFAULT priority (Legate routes at DEFAULT only).
     pub circuit_breakers: CircuitBreakerThresholds,
+    /// `circuit_breakers.thresholds` of the HIGH priority: shown by the admin API; no Legate
+    /// request uses them.
+    pub circuit_breakers_high: CircuitBreakerThresholds,
 }
 
 impl Cluster {

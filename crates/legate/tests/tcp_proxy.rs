@@ -143,11 +143,10 @@ fn sessions_over_max_connections_are_closed() {
     assert!(start.elapsed() < Duration::from_secs(2));
     assert_eq!(legate.stat("cluster.one.upstream_cx_overflow"), Some(1));
     assert_eq!(legate.stat("cluster.one.circuit_breakers.default.cx_open"), Some(1));
-    assert_eq!(accepted.load(Ordering::Relaxed), 1);
+    assert!(accepted.load(Ordering::Relaxed) <= 1);
     // Once the first session ends, a new one gets through.
     drop(first);
     legate.wait_stat("cluster.one.circuit_breakers.default.cx_open", 0);
     let _third = TcpStream::connect(legate.listener).unwrap();
-    legate.wait_stat("cluster.one.upstream_cx_active", 1);
-    assert_eq!(accepted.load(Ordering::Relaxed), 2);
+    wait_until("the third session reaches the upstream", || accepted.load(Ordering::Relaxed) == 2);
 }

@@ -100,11 +100,17 @@ impl Breakers {
     /// Whether a retry may start: under `max_retries`, or under the retry budget's limit of
     /// `max(min_retry_concurrency, budget_percent% of active + pending requests)`.
     pub(crate) fn retry_allowed(&self) -> bool {
+        self.retries.count() < self.retry_max()
+    }
+
+    /// The retry limit now: `max_retries`, or the budget's limit (consulting the budget zeroes
+    /// `remaining_retries`, as in Envoy).
+    pub(crate) fn retry_max(&self) -> u64 {
         match &self.retry_budget {
-            None => self.retries.can_create(),
+            None => self.retries.max,
             Some(budget) => {
                 self.clear_remaining_retries();
-                self.retries.count() < self.retry_limit(budget)
+                self.retry_limit(budget)
             }
         }
     }

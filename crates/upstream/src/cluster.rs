@@ -197,6 +197,12 @@ impl Cluster {
         self.breakers.retry_ended();
     }
 
+    /// The retry limit the admin API shows: `max_retries`, or the retry budget's limit for the
+    /// requests now active and pending (which, as in Envoy, zeroes `remaining_retries`).
+    pub fn retry_limit(&self) -> u64 {
+        self.breakers.retry_max()
+    }
+
     /// Whether one more upstream connection fits under `max_connections`; `false` counts
     /// `upstream_cx_overflow`. (A pool with no connection to its host opens one anyway, as
     /// Envoy's pools do, so that its pending requests are not stranded.)

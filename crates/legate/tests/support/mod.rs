@@ -286,6 +286,15 @@ fn find_header<'a>(lower_head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Waits up to 3 s for `done` to hold; panics naming `what` otherwise.
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// An upstream that accepts connections and never answers.
 pub fn silent_upstream() -> SocketAddr {
     counting_silent_upstream().0
