@@ -7,4 +7,9 @@ Only differences the README documents belong here; anything else that differs is
 (or a decision to document in the README first).
 """
 
-KNOWN_DIFFERENCES = {}
+_CX_POOLS = ("track_remaining publishes no remaining_cx_pools gauge: Legate refuses "
+             "max_connection_pools and does not count connection pools")
+
+KNOWN_DIFFERENCES = {
+    "test_circuit_breakers.py::test_track_remaining_gauge_names": _CX_POOLS,
+}

@@ -18,7 +18,9 @@ pub use health::{GrpcHealthCheck, HealthCheck, HealthCheckHeader, HealthChecker,
 pub use outlier::OutlierDetection;
 pub use retry::{RetryOn, RetryPolicy};
 pub use timeouts::MaxStreamDuration;
-pub use tls::{CircuitBreakerThresholds, DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion, UpstreamTls};
+pub use tls::{
+    CircuitBreakerThresholds, DataSource, DownstreamTls, RetryBudget, TlsCertificate, TlsParams, TlsVersion, UpstreamTls,
+};
 
 /// The whole static configuration of one Legate process.
 #[derive(Debug, Clone, PartialEq)]
@@ -755,6 +757,9 @@ pub struct Cluster {
     pub tls: Option<UpstreamTls>,
     /// `circuit_breakers.thresholds` of the DEFAULT priority (Legate routes at DEFAULT only).
     pub circuit_breakers: CircuitBreakerThresholds,
+    /// `circuit_breakers.thresholds` of the HIGH priority: shown by the admin API; no Legate
+    /// request uses them.
+    pub circuit_breakers_high: CircuitBreakerThresholds,
 }
 
 impl Cluster {

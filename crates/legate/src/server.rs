@@ -204,6 +204,10 @@ impl legate_admin::ClusterSource for ClusterView {
                         ..Default::default()
                     })
                     .collect(),
+                circuit_breakers: [
+                    thresholds(&c.config.circuit_breakers, c.retry_limit()),
+                    thresholds(&c.config.circuit_breakers_high, u64::from(c.config.circuit_breakers_high.max_retries)),
+                ],
                 outlier: c.outlier_success_rate_numbers().map(|[external, local]| legate_admin::OutlierSnapshot {
                     success_rate_average: external.0,
                     success_rate_ejection_threshold: external.1,
@@ -213,6 +217,17 @@ impl legate_admin::ClusterSource for ClusterView {
                 ..Default::default()
             })
             .collect()
+    }
+}
+
+/// One priority's thresholds as the admin API shows them, `max_retries` being the current
+/// retry limit.
+fn thresholds(t: &legate_config::model::CircuitBreakerThresholds, max_retries: u64) -> legate_admin::Thresholds {
+    legate_admin::Thresholds {
+        max_connections: u64::from(t.max_connections),
+        max_pending_requests: u64::from(t.max_pending_requests),
+        max_requests: u64::from(t.max_requests),
+        max_retries,
     }
 }
 

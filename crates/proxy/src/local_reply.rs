@@ -23,6 +23,8 @@ impl ResponseFlags {
     pub const UPSTREAM_REQUEST_TIMEOUT: &'static str = "UT";
     /// `UC`: upstream connection termination.
     pub const UPSTREAM_CONNECTION_TERMINATION: &'static str = "UC";
+    /// `UO`: upstream overflow (a circuit breaker is open).
+    pub const UPSTREAM_OVERFLOW: &'static str = "UO";
     /// `URX`: upstream retry (or connect attempt) limit exceeded.
     pub const UPSTREAM_RETRY_LIMIT_EXCEEDED: &'static str = "URX";
     /// `DPE`: downstream protocol error.

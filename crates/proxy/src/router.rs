@@ -253,6 +253,7 @@ pub async fn route_and_forward(
         // The max_requests circuit breaker is open: 503 with flag UO, nothing sent.
         cstats.record_response(503, ctx.classified.internal);
         let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, format!("{RESET_PREFIX}overflow"), Some(guard));
+        resp.headers_mut().insert(names::OVERLOADED, HeaderValue::from_static("true"));
         matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
         return resp;
     }
@@ -418,6 +419,9 @@ pub async fn route_and_forward(
             }
             let body = format!("{RESET_PREFIX}{}", err.reset_reason());
             let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, body, Some(guard));
+            if matches!(err, UpstreamError::Overflow) {
+                resp.headers_mut().insert(names::OVERLOADED, HeaderValue::from_static("true"));
+            }
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
             resp
         }
