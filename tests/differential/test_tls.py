@@ -1,6 +1,8 @@
 """TLS termination, ALPN and HTTP/2 over TLS: curl against Envoy and Legate on the same
 certificates (a CA and a leaf made with openssl at test time), and the ssl.* stats after; TLS to
 upstreams (a Python TLS server) with the right CA, another CA and no verification."""
+import base64
+import hashlib
 import http.server
 import json
 import os
@@ -29,11 +31,13 @@ def pki():
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=another CA", cwd=d)
-        for name, cn in (("server", "localhost"), ("client", "client.test"), ("a", "a.test"), ("b", "*.b.test")):
+        for name, cn, san in (("server", "localhost", None), ("client", "client.test", None), ("a", "a.test", None),
+                              ("b", "*.b.test", None), ("wild", "wild", "DNS:*.legate.test"),
+                              ("spiffe", "web", "URI:spiffe://LEGATE.test/ns/web,IP:127.0.0.1")):
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
             with open(os.path.join(d, f"{name}.ext"), "w") as f:
-                f.write(f"subjectAltName=DNS:{cn}\n")
+                f.write(f"subjectAltName={san or 'DNS:' + cn}\n")
             openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                     "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
         yield d
@@ -42,6 +46,21 @@ def pki():
 @pytest.fixture(scope="module")
 def tls_pair(make_pair, values, pki):
     return make_pair(harness.load_template("tls.yaml"), dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key"))
+
+
+def cert_sha256(pem, colons=False):
+    """Hex SHA-256 of a PEM certificate's DER (Envoy's verify_certificate_hash)."""
+    with open(pem) as f:
+        digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, 64, 2)).upper() if colons else digest
+
+
+def spki_sha256(pem):
+    """Base64 SHA-256 of a PEM certificate's SubjectPublicKeyInfo (verify_certificate_spki)."""
+    key = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", pem], capture_output=True, check=True, timeout=30)
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=key.stdout,
+                         capture_output=True, check=True, timeout=30)
+    return base64.b64encode(hashlib.sha256(der.stdout).digest()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +131,49 @@ def test_mutual_tls(mtls_pair, pki, client):
     assert l == e, show(f"mTLS with client certificate: {client}", e, l)
 
 
+@pytest.fixture(scope="module")
+def san_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_san.yaml"),
+                     dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key", ca=f"{pki}/ca.pem"))
+
+
+@pytest.fixture(scope="module")
+def pins_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_pins.yaml"),
+                     dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key",
+                          client_hash=cert_sha256(f"{pki}/client.pem", colons=True), a_spki=spki_sha256(f"{pki}/a.pem")))
+
+
+def with_client_cert(pair, pki, client):
+    args = [] if client == "none" else ["--cert", f"{pki}/{client}.pem", "--key", f"{pki}/{client}.key"]
+    return pair.both(lambda p: (lambda r: (r[0] == 0, r[1]))(curl(p, pki, "--http1.1", *args)))
+
+
+@pytest.mark.parametrize("client", ["wild", "spiffe", "client", "none"])
+def test_client_certificate_san_matchers(san_pair, pki, client):
+    """*.legate.test matches the DNS exact api.legate.test; the URI prefix ignores case; a
+    client.test certificate matches nothing; SAN matchers make a certificate mandatory."""
+    e, l = with_client_cert(san_pair, pki, client)
+    assert e[0] == (client in ("wild", "spiffe")), show("Envoy (harness check)", e, None)
+    assert l == e, show(f"SAN matchers, client certificate: {client}", e, l)
+
+
+@pytest.mark.parametrize("client", ["client", "a", "b", "none"])
+def test_client_certificate_pins_without_a_ca(pins_pair, pki, client):
+    """client.pem is pinned by its hash, a.pem by its key; b.pem matches neither."""
+    e, l = with_client_cert(pins_pair, pki, client)
+    assert e[0] == (client in ("client", "a")), show("Envoy (harness check)", e, None)
+    assert l == e, show(f"pinned client certificates, client certificate: {client}", e, l)
+
+
 SSL_STATS = ["handshake", "connection_error", "no_certificate", "fail_verify_no_cert", "fail_verify_error",
-             "versions.TLSv1.2", "versions.TLSv1.3"]
+             "fail_verify_san", "fail_verify_cert_hash", "versions.TLSv1.2", "versions.TLSv1.3"]
 
 
 @pytest.mark.parametrize("name", SSL_STATS)
-def test_ssl_stats_after_the_requests_above(tls_pair, mtls_pair, name):
+def test_ssl_stats_after_the_requests_above(tls_pair, mtls_pair, san_pair, pins_pair, name):
     """Runs last in this module (pytest keeps file order): counts the handshakes made above."""
-    for pair in (tls_pair, mtls_pair):
+    for pair in (tls_pair, mtls_pair, san_pair, pins_pair):
         e, l = pair.both(lambda p: p.stats().get(f"{p.listener_stat}.ssl.{name}"))
         assert l == e, show(f"listener ssl.{name}", e, l)
 
@@ -152,25 +206,31 @@ def tls_upstream(pki):
 @pytest.fixture(scope="module")
 def up_pair(make_pair, values, pki, tls_upstream):
     return make_pair(harness.load_template("tls_upstream.yaml"),
-                     dict(values, tls_port=tls_upstream, ca=f"{pki}/ca.pem", other_ca=f"{pki}/other.pem"))
+                     dict(values, tls_port=tls_upstream, ca=f"{pki}/ca.pem", other_ca=f"{pki}/other.pem",
+                          server_spki=spki_sha256(f"{pki}/server.pem"), ca_hash=cert_sha256(f"{pki}/ca.pem")))
 
 
-@pytest.mark.parametrize("path", ["/ok/a", "/noverify/b"])
+@pytest.mark.parametrize("path", ["/ok/a", "/noverify/b", "/sanok/c", "/pinok/d"])
 def test_tls_upstream_request(up_pair, path):
     e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body))(p.get(path)))
     assert e[0] == 200, show("Envoy (harness check)", e, None)
     assert l == e, show(f"GET {path} over TLS to the upstream", e, l)
 
 
-def test_tls_upstream_with_an_untrusted_certificate(up_pair):
-    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body.decode()))(p.get("/badca/c")))
+@pytest.mark.parametrize("path", ["/badca/c", "/sanbad/e", "/pinbad/f"])
+def test_tls_upstream_with_a_refused_certificate(up_pair, path):
+    """An untrusted chain, no SAN matching, a pin not matching: 503 and the same body."""
+    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body.decode()))(p.get(path)))
     assert e[0] == 503, show("Envoy (harness check)", e, None)
-    assert l == e, show("untrusted upstream certificate", e, l)
+    assert l == e, show(f"GET {path}: refused upstream certificate", e, l)
 
 
 @pytest.mark.parametrize("name", ["cluster.tls_ok.ssl.handshake", "cluster.tls_noverify.ssl.handshake",
                                   "cluster.tls_badca.upstream_cx_connect_fail", "cluster.tls_badca.ssl.fail_verify_error",
-                                  "cluster.tls_badca.upstream_rq_503"])
+                                  "cluster.tls_badca.upstream_rq_503", "cluster.tls_san_ok.ssl.handshake",
+                                  "cluster.tls_pin_ok.ssl.handshake"]
+                         + [f"cluster.{c}.ssl.{s}" for c in ("tls_san_bad", "tls_pin_bad")
+                            for s in ("fail_verify_san", "fail_verify_cert_hash", "fail_verify_error", "connection_error")])
 def test_tls_upstream_stats(up_pair, name):
     e, l = up_pair.both(lambda p: p.stats().get(name))
     assert l == e, show(name, e, l)

@@ -16,7 +16,10 @@ mod tls;
 pub use health::{HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 pub use outlier::OutlierDetection;
 pub use retry::{RetryOn, RetryPolicy};
-pub use tls::{CircuitBreakerThresholds, DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion, UpstreamTls};
+pub use tls::{
+    CertificateValidation, CircuitBreakerThresholds, DataSource, DownstreamTls, SanMatcher, SanType, TlsCertificate, TlsParams,
+    TlsVersion, UpstreamTls,
+};
 
 /// The whole static configuration of one Legate process.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,25 +1,25 @@
 //! TLS to upstream hosts (`UpstreamTlsContext`), with Envoy's verification semantics: without
-//! `trusted_ca` the server certificate is not verified; with it the chain must lead to the CA,
-//! and the name in it is not checked (Envoy checks names only when SAN matchers are configured,
-//! which Legate refuses). Also Envoy's names of ciphers and curves, shared with the listeners.
+//! `trusted_ca` the chain is not verified; with it the chain must lead to the CA, and the name
+//! in it is checked only by the SAN matchers (see [`peer`]). Also Envoy's names of ciphers and
+//! curves, and the peer verification shared with the listeners.
 
 use std::sync::Arc;
 
 use legate_config::model::{DataSource, TlsParams, TlsVersion, UpstreamTls};
 use legate_stats::{Counter, Store};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme,
-    SupportedProtocolVersion,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{CipherSuite, ClientConfig, NamedGroup, RootCertStore, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::UpstreamError;
+
+pub mod peer;
+mod x509;
+
+pub use peer::{verify_failure_stat, ClientVerifier};
 
 /// A cluster's TLS client side.
 pub(crate) struct UpstreamTlsConnector {
@@ -33,19 +33,21 @@ impl UpstreamTlsConnector {
     pub(crate) fn new(config: &UpstreamTls, http2: bool, store: &Store, scope: &str) -> Result<Self, UpstreamError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions = protocol_versions(&config.params);
-        let verifier: Arc<dyn ServerCertVerifier> = match &config.trusted_ca {
+        let chain = match &config.validation.trusted_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
                 for cert in certificates(ca, "trusted_ca")? {
                     roots.add(cert).map_err(|e| invalid("trusted_ca", e))?;
                 }
-                let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| invalid("validation_context", e))?;
-                Arc::new(ChainOnly { inner })
+                Some(verifier)
             }
-            None => Arc::new(Unverified { provider: provider.clone() }),
+            None => None,
         };
+        let checks = peer::LeafChecks::new(&config.validation);
+        let verifier = Arc::new(peer::UpstreamVerifier { chain, checks, algorithms: provider.signature_verification_algorithms });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| invalid("tls_params", e))?
@@ -87,9 +89,11 @@ impl UpstreamTlsConnector {
             }
             Err(e) => {
                 let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-                match tls {
-                    Some(rustls::Error::InvalidCertificate(_)) => self.stats.fail_verify_error.inc(),
-                    _ => self.stats.connection_error.inc(),
+                match tls.and_then(verify_failure_stat) {
+                    Some("fail_verify_san") => self.stats.fail_verify_san.inc(),
+                    Some("fail_verify_cert_hash") => self.stats.fail_verify_cert_hash.inc(),
+                    Some(_) => self.stats.fail_verify_error.inc(),
+                    None => self.stats.connection_error.inc(),
                 }
                 Err(UpstreamError::Tls { detail: tls.map_or_else(|| e.to_string(), ToString::to_string) })
             }
@@ -102,81 +106,25 @@ struct ClusterSslStats {
     handshake: Counter,
     connection_error: Counter,
     fail_verify_error: Counter,
+    fail_verify_san: Counter,
+    fail_verify_cert_hash: Counter,
 }
 
 impl ClusterSslStats {
     fn new(store: &Store, scope: &str) -> Self {
         let c = |n: &str| store.counter(&format!("{scope}ssl.{n}"));
-        Self { handshake: c("handshake"), connection_error: c("connection_error"), fail_verify_error: c("fail_verify_error") }
-    }
-}
-
-/// Verifies the chain against the trusted CA but not the name in the certificate.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            // The chain verified; only the name differs (checked after the chain by webpki).
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
+        let stats = Self {
+            handshake: c("handshake"),
+            connection_error: c("connection_error"),
+            fail_verify_error: c("fail_verify_error"),
+            fail_verify_san: c("fail_verify_san"),
+            fail_verify_cert_hash: c("fail_verify_cert_hash"),
+        };
+        // Created (at zero) like Envoy's: an upstream always presents a certificate.
+        for n in ["fail_verify_no_cert", "no_certificate"] {
+            c(n);
         }
-    }
-
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(m, c, d)
-    }
-
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(m, c, d)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// No `trusted_ca`: any certificate is accepted (Envoy's behaviour), but the handshake
-/// signatures are still checked.
-#[derive(Debug)]
-struct Unverified {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        stats
     }
 }
 
