@@ -182,7 +182,7 @@ class _TlsHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        body = f"tls-upstream {self.path}".encode()
+        body = f"tls-upstream {self.path} sni={getattr(self.connection, 'sni', None)}".encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -197,6 +197,7 @@ def tls_upstream(pki):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TlsHandler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(f"{pki}/server.pem", f"{pki}/server.key")
+    ctx.sni_callback = lambda sock, name, _: setattr(sock, "sni", name)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
@@ -225,12 +226,23 @@ def test_tls_upstream_with_a_refused_certificate(up_pair, path):
     assert l == e, show(f"GET {path}: refused upstream certificate", e, l)
 
 
+@pytest.mark.parametrize("path,host", [("/auto/a", "localhost"), ("/auto/b", "LOCALHOST:443"), ("/auto/c", "other.test"),
+                                       ("/auto/d", "127.0.0.1:443"), ("/autorw/e", "other.test"),
+                                       ("/auto/f", "localhost")])
+def test_tls_upstream_auto_sni_and_san_validation(up_pair, path, host):
+    """The server name is the request's host (after host rewrite, without the port, none for an
+    address) and must be one of the certificate's SANs; connections are not shared across names."""
+    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body.decode()))(p.get(path, host=host)))
+    assert l == e, show(f"GET {path} with host {host} to an auto_sni cluster", e, l)
+
+
 @pytest.mark.parametrize("name", ["cluster.tls_ok.ssl.handshake", "cluster.tls_noverify.ssl.handshake",
                                   "cluster.tls_badca.upstream_cx_connect_fail", "cluster.tls_badca.ssl.fail_verify_error",
                                   "cluster.tls_badca.upstream_rq_503", "cluster.tls_san_ok.ssl.handshake",
                                   "cluster.tls_pin_ok.ssl.handshake"]
                          + [f"cluster.{c}.ssl.{s}" for c in ("tls_san_bad", "tls_pin_bad")
-                            for s in ("fail_verify_san", "fail_verify_cert_hash", "fail_verify_error", "connection_error")])
+                            for s in ("fail_verify_san", "fail_verify_cert_hash", "fail_verify_error", "connection_error")]
+                         + [f"cluster.tls_auto.{s}" for s in ("ssl.handshake", "ssl.fail_verify_san", "upstream_cx_total")])
 def test_tls_upstream_stats(up_pair, name):
     e, l = up_pair.both(lambda p: p.stats().get(name))
     assert l == e, show(name, e, l)

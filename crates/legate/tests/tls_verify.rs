@@ -67,17 +67,25 @@ fn pinned_client_certificates_need_no_ca() {
     assert_eq!(legate.stat(&format!("{scope}fail_verify_error")), Some(0), "no CA: the chain is not checked");
 }
 
-/// `openssl s_server -www` serving `server.pem` (DNS:localhost); killed on drop.
+/// `openssl s_server -www` serving `server.pem` (DNS:localhost), or with `sni_only` only to
+/// clients asking for localhost (others get `stranger.pem`, from the wrong CA); killed on drop.
 struct TlsUpstream {
     child: Child,
     addr: SocketAddr,
 }
 
 impl TlsUpstream {
-    fn start(pki: &Pki) -> TlsUpstream {
+    fn start(pki: &Pki, sni_only: bool) -> TlsUpstream {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let (server, key) = (pki.path("server.pem"), pki.path("server.key"));
+        let (stranger, stranger_key) = (pki.path("stranger.pem"), pki.path("stranger.key"));
+        let certs = match sni_only {
+            false => vec!["-cert", &server, "-key", &key],
+            true => vec!["-cert", &stranger, "-key", &stranger_key, "-servername", "localhost", "-cert2", &server, "-key2", &key],
+        };
         let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-www", "-accept", &addr.to_string(), "-cert", &pki.path("server.pem"), "-key", &pki.path("server.key")])
+            .args(["s_server", "-quiet", "-www", "-accept", &addr.to_string()])
+            .args(certs)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -98,14 +106,16 @@ impl Drop for TlsUpstream {
     }
 }
 
-fn tls_cluster(name: &str, addr: SocketAddr, validation: &str) -> String {
+/// A TLS cluster sending the SNI localhost; `extra` is YAML at the cluster's level.
+fn tls_cluster(name: &str, addr: SocketAddr, validation: &str, extra: &str) -> String {
     format!(
         r#"  - name: {name}
     connect_timeout: 1s
-    transport_socket:
+{extra}    transport_socket:
       name: envoy.transport_sockets.tls
       typed_config:
         "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: localhost
         common_tls_context:
           validation_context: {validation}
     load_assignment:
@@ -122,15 +132,13 @@ fn tls_cluster(name: &str, addr: SocketAddr, validation: &str) -> String {
 #[test]
 fn an_upstream_certificate_failing_the_san_matchers_or_pins_is_a_503() {
     let pki = Pki::new();
-    let upstream = TlsUpstream::start(&pki);
+    let upstream = TlsUpstream::start(&pki, false);
     let ca = pki.path("intermediate.pem");
     let clusters = [
-        tls_cluster("a", upstream.addr, &format!("{{trusted_ca: {{filename: {ca}}}, match_typed_subject_alt_names: [{{san_type: DNS, matcher: {{exact: localhost}}}}]}}")),
-        tls_cluster("b", upstream.addr, &format!("{{trusted_ca: {{filename: {ca}}}, match_typed_subject_alt_names: [{{san_type: DNS, matcher: {{exact: other.test}}}}]}}")),
+        tls_cluster("a", upstream.addr, &format!("{{trusted_ca: {{filename: {ca}}}, match_typed_subject_alt_names: [{{san_type: DNS, matcher: {{exact: localhost}}}}]}}"), ""),
+        tls_cluster("b", upstream.addr, &format!("{{trusted_ca: {{filename: {ca}}}, match_typed_subject_alt_names: [{{san_type: DNS, matcher: {{exact: other.test}}}}]}}"), ""),
     ];
-    let config = two_cluster_config("127.0.0.1:1".parse().unwrap(), "127.0.0.1:1".parse().unwrap());
-    let (head, _) = config.split_once("  clusters:\n").unwrap();
-    let legate = Legate::start(&format!("{head}  clusters:\n{}", clusters.concat()), &[]);
+    let legate = Legate::start(&with_clusters(&clusters), &[]);
     let ok = request(legate.listener, "GET /a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
     assert_eq!(ok.status, 200, "{}", ok.text());
     let refused = request(legate.listener, "GET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
@@ -139,4 +147,38 @@ fn an_upstream_certificate_failing_the_san_matchers_or_pins_is_a_503() {
     assert_eq!(legate.stat("cluster.a.ssl.handshake"), Some(1));
     assert_eq!(legate.stat("cluster.b.ssl.fail_verify_san"), Some(1));
     assert_eq!(legate.stat("cluster.b.ssl.fail_verify_error"), Some(0));
+}
+
+/// `two_cluster_config` (`/a`, `/b`) with these clusters instead.
+fn with_clusters(clusters: &[String]) -> String {
+    let config = two_cluster_config("127.0.0.1:1".parse().unwrap(), "127.0.0.1:1".parse().unwrap());
+    let (head, _) = config.split_once("  clusters:\n").unwrap();
+    format!("{head}  clusters:\n{}", clusters.concat())
+}
+
+fn protocol_options(options: &str) -> String {
+    format!(
+        "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        upstream_http_protocol_options: {options}\n        explicit_http_config: {{http_protocol_options: {{}}}}\n"
+    )
+}
+
+#[test]
+fn auto_sni_and_auto_san_validation_use_the_request_host() {
+    let pki = Pki::new();
+    // Only a client asking for localhost gets the certificate from the trusted CA.
+    let upstream = TlsUpstream::start(&pki, true);
+    let ca = format!("{{trusted_ca: {{filename: {}}}}}", pki.path("intermediate.pem"));
+    let clusters = [
+        tls_cluster("a", upstream.addr, &ca, &protocol_options("{auto_sni: true}")),
+        tls_cluster("b", upstream.addr, &ca, &protocol_options("{auto_sni: true, auto_san_validation: true}")),
+    ];
+    let legate = Legate::start(&with_clusters(&clusters), &[]);
+    let get = |path: &str, host: &str| request(legate.listener, &format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n")).status;
+    assert_eq!(get("/a", "LocalHost:8443"), 200, "the SNI is the host, lower-cased, without the port");
+    assert_eq!(get("/a", "other.test"), 503, "another name gets the untrusted certificate");
+    assert_eq!(legate.stat("cluster.a.ssl.fail_verify_error"), Some(1));
+    assert_eq!(get("/b", "localhost"), 200);
+    assert_eq!(get("/b", "127.0.0.1"), 503, "an address: the configured SNI, but the address is not a SAN");
+    assert_eq!(legate.stat("cluster.b.ssl.fail_verify_san"), Some(1));
+    assert_eq!(legate.stat("cluster.b.ssl.handshake"), Some(1));
 }

@@ -16,10 +16,9 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::host::Host;
-use crate::pool::{classify, connect_tcp, Codec, CountedStream, RequestBody};
+use crate::pool::{classify, connect_tcp, Codec, CountedStream, Key, RequestBody};
 use crate::UpstreamError;
 
-type Key = (usize, SocketAddr);
 
 /// A connection being set up or established, shared by the requests waiting for it.
 type Slot = Arc<OnceCell<Result<SendRequest<RequestBody>, SharedError>>>;
@@ -86,28 +85,29 @@ impl Http2Pool {
         cluster: &Arc<Cluster>,
         host: &Arc<Host>,
         req: http::Request<RequestBody>,
+        tls_name: Option<Arc<str>>,
     ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
         let req = absolute_form(req);
-        let key = (cluster.index, host.address);
+        let key = (cluster.index, host.address, tls_name);
         // A connection found closed is replaced once; a second closed one fails the request.
         for _ in 0..2 {
-            let slot = self.slot(key);
+            let slot = self.slot(&key);
             let pending = !slot.initialized();
             if pending && !cluster.admit_pending() {
                 return Err(UpstreamError::Overflow);
             }
-            let conn = slot.get_or_init(|| connect(cluster.clone(), host.clone())).await;
+            let conn = slot.get_or_init(|| connect(cluster.clone(), host.clone(), key.2.clone())).await;
             if pending {
                 cluster.release_pending();
             }
             let mut sender = match conn {
                 Ok(sender) if !sender.is_closed() => sender.clone(),
                 Ok(_) => {
-                    self.forget(key, &slot);
+                    self.forget(&key, &slot);
                     continue;
                 }
                 Err(e) => {
-                    self.forget(key, &slot);
+                    self.forget(&key, &slot);
                     if pending {
                         cluster.stats.upstream_rq_pending_failure_eject.inc();
                     }
@@ -117,12 +117,12 @@ impl Http2Pool {
             cluster.stats.upstream_rq_total.inc();
             host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = sender.ready().await {
-                self.forget(key, &slot);
+                self.forget(&key, &slot);
                 return Err(classify(e));
             }
             return sender.send_request(req).await.map_err(|e| {
                 if sender.is_closed() {
-                    self.forget(key, &slot);
+                    self.forget(&key, &slot);
                 }
                 stream_error(e)
             });
@@ -130,16 +130,16 @@ impl Http2Pool {
         Err(UpstreamError::Reset { detail: "HTTP/2 connection closed before the request was sent".into() })
     }
 
-    fn slot(&self, key: Key) -> Slot {
+    fn slot(&self, key: &Key) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(key).or_default().clone()
+        slots.entry(key.clone()).or_default().clone()
     }
 
     /// Drops `slot` for `key` unless another request already replaced it.
-    fn forget(&self, key: Key, slot: &Slot) {
+    fn forget(&self, key: &Key, slot: &Slot) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            slots.remove(&key);
+        if slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(key);
         }
     }
 }
@@ -175,8 +175,8 @@ fn stream_error(e: hyper::Error) -> UpstreamError {
 
 /// Opens a connection and runs the HTTP/2 handshake; the connection's driver task does the
 /// closing accounting.
-async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<RequestBody>, SharedError> {
-    let stream = connect_tcp(&cluster, &host, Codec::Http2).await.map_err(|e| SharedError::new(&e, host.address))?;
+async fn connect(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<Arc<str>>) -> Result<SendRequest<RequestBody>, SharedError> {
+    let stream = connect_tcp(&cluster, &host, Codec::Http2, tls_name.as_deref()).await.map_err(|e| SharedError::new(&e, host.address))?;
     let opened = Instant::now();
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
     let h2 = cluster.config.http.http2;

@@ -35,8 +35,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Body type of requests sent upstream.
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
-/// Pool key: cluster index and host address.
-type Key = (usize, SocketAddr);
+/// Pool key: cluster index, host address and the TLS name taken from the request for
+/// `auto_sni` / `auto_san_validation` (Envoy shares no connection across those names).
+pub(crate) type Key = (usize, SocketAddr, Option<Arc<str>>);
 type IdleMap = Mutex<HashMap<Key, Vec<PooledConn>>>;
 
 /// A worker's upstream HTTP/1.1 connections to every cluster.
@@ -84,15 +85,17 @@ impl Http1Pool {
     /// response once its headers arrived. The URI is sent in origin form (`/path?query`); the
     /// `Host` header is the caller's. Counts `upstream_rq_total` (and the host's `rq_total`)
     /// when the request is written to a connection, as Envoy does; `upstream_rq_active` is the
-    /// caller's, since it lasts until the response body ends.
+    /// caller's, since it lasts until the response body ends. `tls_name` is the request's host
+    /// when the cluster derives TLS options from it.
     pub async fn send(
         &self,
         cluster: &Arc<Cluster>,
         host: &Arc<Host>,
         mut req: http::Request<RequestBody>,
+        tls_name: Option<Arc<str>>,
     ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
         origin_form(&mut req);
-        let key = (cluster.index, host.address);
+        let key = (cluster.index, host.address, tls_name);
         // The request counts once, when a connection is assigned to it (a connect failure
         // counts neither `upstream_rq_total` nor the host's `rq_total`, as in Envoy).
         let mut counted = false;
@@ -102,15 +105,15 @@ impl Http1Pool {
                 host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             }
         };
-        while let Some(conn) = self.checkout(key) {
+        while let Some(conn) = self.checkout(&key) {
             count();
-            match dispatch(&self.idle, key, conn, req).await {
+            match dispatch(&self.idle, key.clone(), conn, req).await {
                 Ok(result) => return result,
                 // The idle connection was closed before the request could be written.
                 Err(unsent) => req = unsent,
             }
         }
-        let conn = self.connect(cluster, host, key).await?;
+        let conn = self.connect(cluster, host, key.clone()).await?;
         count();
         match dispatch(&self.idle, key, conn, req).await {
             Ok(result) => result,
@@ -119,9 +122,9 @@ impl Http1Pool {
     }
 
     /// Takes the most recently used live idle connection for `key`.
-    fn checkout(&self, key: Key) -> Option<PooledConn> {
+    fn checkout(&self, key: &Key) -> Option<PooledConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(&key)?;
+        let list = idle.get_mut(key)?;
         while let Some(conn) = list.pop() {
             if conn.sender.is_closed() || !conn.sender.is_ready() {
                 continue;
@@ -146,7 +149,7 @@ impl Http1Pool {
         let idle = Arc::downgrade(&self.idle);
         let (c, h) = (cluster.clone(), host.clone());
         tokio::spawn(async move {
-            if let Err(Ok(conn)) = tx.send(open(c, h).await) {
+            if let Err(Ok(conn)) = tx.send(open(c, h, key.2.as_deref()).await) {
                 park(&idle, key, conn);
             }
         });
@@ -322,7 +325,8 @@ pub(crate) enum Codec {
 /// Connects to `host` within the cluster's `connect_timeout`, counting the connection
 /// (`upstream_cx_total`, `upstream_cx_http{1,2}_total`, `upstream_cx_active`, connect failures and
 /// timeouts, `upstream_cx_connect_ms`). Once connected, the caller owns the `cx_active` count.
-pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) -> Result<UpstreamStream, UpstreamError> {
+/// `tls_name` is the request's host for a cluster's `auto_sni` / `auto_san_validation`.
+pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tls_name: Option<&str>) -> Result<UpstreamStream, UpstreamError> {
     let s = &cluster.stats;
     s.upstream_cx_total.inc();
     match codec {
@@ -358,7 +362,7 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) ->
     let stream = match &cluster.tls {
         None => UpstreamStream::Plain(stream),
         // The handshake is part of connecting: a failure is a connect failure, as in Envoy.
-        Some(tls) => match tls.handshake(stream).await {
+        Some(tls) => match tls.handshake(stream, tls_name).await {
             Ok(tls) => UpstreamStream::Tls(Box::new(tls)),
             Err(e) => {
                 connect_failed(true);
@@ -437,8 +441,8 @@ impl AsyncWrite for UpstreamStream {
 }
 
 /// Connects to `host` and starts the HTTP/1 codec.
-async fn open(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<PooledConn, UpstreamError> {
-    let stream = connect_tcp(&cluster, &host, Codec::Http1).await?;
+async fn open(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<&str>) -> Result<PooledConn, UpstreamError> {
+    let stream = connect_tcp(&cluster, &host, Codec::Http1, tls_name).await?;
     cluster.stats.http1_codec_created();
     let shared = Arc::new(ConnShared {
         cluster: cluster.clone(),

@@ -30,7 +30,7 @@ struct CloseAccounting {
 impl TcpConnection {
     /// Connects to `host` within the cluster's `connect_timeout`.
     pub async fn connect(cluster: &Arc<Cluster>, host: &Arc<Host>) -> Result<Self, UpstreamError> {
-        let stream = connect_tcp(cluster, host, Codec::Tcp).await?;
+        let stream = connect_tcp(cluster, host, Codec::Tcp, None).await?;
         Ok(Self {
             stream,
             accounting: CloseAccounting { cluster: cluster.clone(), host: host.clone(), opened: Instant::now(), local: true },

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use legate_config::model::{DataSource, TlsParams, TlsVersion, UpstreamTls};
+use legate_config::model::{DataSource, TlsParams, TlsVersion, UpstreamHttpOptions, UpstreamProtocol, UpstreamTls};
 use legate_stats::{Counter, Store};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -23,14 +23,22 @@ pub use peer::{verify_failure_stat, ClientVerifier};
 
 /// A cluster's TLS client side.
 pub(crate) struct UpstreamTlsConnector {
-    connector: tokio_rustls::TlsConnector,
+    client: Arc<ClientConfig>,
     sni: Option<ServerName<'static>>,
     stats: ClusterSslStats,
+    /// `auto_sni`: the request's host is the server name.
+    auto_sni: bool,
+    /// `auto_san_validation` with something verifying the certificate (a CA or pins): the
+    /// request's host must be a SAN.
+    auto_san_validation: bool,
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    checks: Arc<peer::LeafChecks>,
 }
 
 impl UpstreamTlsConnector {
     /// Builds the client configuration; certificate files are read now.
-    pub(crate) fn new(config: &UpstreamTls, http2: bool, store: &Store, scope: &str) -> Result<Self, UpstreamError> {
+    pub(crate) fn new(config: &UpstreamTls, http: &UpstreamHttpOptions, store: &Store, scope: &str) -> Result<Self, UpstreamError> {
+        let http2 = http.protocol == UpstreamProtocol::Http2;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions = protocol_versions(&config.params);
         let chain = match &config.validation.trusted_ca {
@@ -46,8 +54,14 @@ impl UpstreamTlsConnector {
             }
             None => None,
         };
-        let checks = peer::LeafChecks::new(&config.validation);
-        let verifier = Arc::new(peer::UpstreamVerifier { chain, checks, algorithms: provider.signature_verification_algorithms });
+        let checks = Arc::new(peer::LeafChecks::new(&config.validation));
+        let auto_san_validation = http.auto_san_validation && (chain.is_some() || checks.has_pins());
+        let verifier = Arc::new(peer::UpstreamVerifier {
+            chain: chain.clone(),
+            checks: checks.clone(),
+            expected_san: None,
+            algorithms: provider.signature_verification_algorithms,
+        });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| invalid("tls_params", e))?
@@ -71,18 +85,51 @@ impl UpstreamTlsConnector {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| invalid("sni", e))?),
             None => None,
         };
-        Ok(Self { connector: tokio_rustls::TlsConnector::from(Arc::new(client)), sni, stats: ClusterSslStats::new(store, scope) })
+        Ok(Self {
+            client: Arc::new(client),
+            sni,
+            stats: ClusterSslStats::new(store, scope),
+            auto_sni: http.auto_sni,
+            auto_san_validation,
+            chain,
+            checks,
+        })
     }
 
-    /// Runs the handshake on a connected socket; the SNI is the configured one (none without).
-    pub(crate) async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
-        // Without `sni` no name is sent: rustls sends no SNI for an IP address.
-        let name = match (&self.sni, tcp.peer_addr()) {
-            (Some(n), _) => n.clone(),
+    /// Whether connections depend on the request's host (`auto_sni`, `auto_san_validation`).
+    pub(crate) fn uses_request_host(&self) -> bool {
+        self.auto_sni || self.auto_san_validation
+    }
+
+    /// Runs the handshake on a connected socket; the SNI is the request's host under
+    /// `auto_sni` (`request_host`, unless an address), else the configured one (none without);
+    /// under `auto_san_validation` the host (address or name) must be a SAN.
+    pub(crate) async fn handshake(&self, tcp: TcpStream, request_host: Option<&str>) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        // An address is no server name: the configured one is sent instead, as in Envoy.
+        let auto_name = request_host
+            .filter(|h| self.auto_sni && h.parse::<std::net::IpAddr>().is_err())
+            .and_then(|h| ServerName::try_from(h.to_string()).ok());
+        // Without a name none is sent: rustls sends no SNI for an IP address.
+        let name = match (auto_name.or_else(|| self.sni.clone()), tcp.peer_addr()) {
+            (Some(n), _) => n,
             (None, Ok(peer)) => ServerName::IpAddress(peer.ip().into()),
             (None, Err(e)) => return Err(UpstreamError::Reset { detail: e.to_string() }),
         };
-        match self.connector.connect(name, tcp).await {
+        let client = match request_host.filter(|_| self.auto_san_validation) {
+            Some(host) => {
+                let mut client = (*self.client).clone();
+                let algorithms = client.crypto_provider().signature_verification_algorithms;
+                client.dangerous().set_certificate_verifier(Arc::new(peer::UpstreamVerifier {
+                    chain: self.chain.clone(),
+                    checks: self.checks.clone(),
+                    expected_san: Some(host.to_string()),
+                    algorithms,
+                }));
+                Arc::new(client)
+            }
+            None => self.client.clone(),
+        };
+        match tokio_rustls::TlsConnector::from(client).connect(name, tcp).await {
             Ok(tls) => {
                 self.stats.handshake.inc();
                 Ok(tls)

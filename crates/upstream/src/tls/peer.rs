@@ -131,13 +131,24 @@ impl LeafChecks {
         }
     }
 
-    /// Checks the leaf certificate.
-    pub fn check(&self, leaf: &[u8]) -> Result<(), LeafCheckFailure> {
+    /// Whether `verify_certificate_hash` or `verify_certificate_spki` is set.
+    pub fn has_pins(&self) -> bool {
+        !self.certificate_hashes.is_empty() || !self.spki_hashes.is_empty()
+    }
+
+    /// Checks the leaf certificate; `expected_san` (`auto_san_validation`'s host) must be one of
+    /// its SANs (a DNS SAN by DNS rules, others verbatim), before the matchers, as in Envoy.
+    pub fn check(&self, leaf: &[u8], expected_san: Option<&str>) -> Result<(), LeafCheckFailure> {
         let facts = leaf_facts(leaf);
+        if let Some(expected) = expected_san {
+            if !facts.names.iter().any(|n| san_equals(n, expected)) {
+                return Err(LeafCheckFailure::San);
+            }
+        }
         if !self.sans.is_empty() && !self.sans.iter().any(|m| facts.names.iter().any(|n| m.matches(n))) {
             return Err(LeafCheckFailure::San);
         }
-        if self.certificate_hashes.is_empty() && self.spki_hashes.is_empty() {
+        if !self.has_pins() {
             return Ok(());
         }
         let pinned = |hashes: &[[u8; 32]], der: Option<&[u8]>| der.is_some_and(|d| hashes.contains(&sha256(d)));
@@ -148,8 +159,17 @@ impl LeafChecks {
         }
     }
 
-    fn verify(&self, leaf: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-        self.check(leaf).map_err(|f| rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(f)))))
+    fn verify(&self, leaf: &CertificateDer<'_>, expected_san: Option<&str>) -> Result<(), rustls::Error> {
+        self.check(leaf, expected_san).map_err(|f| rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(f)))))
+    }
+}
+
+/// Envoy's `verifySubjectAltName` comparison of one SAN with an expected name.
+fn san_equals(name: &GeneralName, expected: &str) -> bool {
+    match name {
+        GeneralName::Dns(v) => dns_name_match(expected.as_bytes(), v),
+        GeneralName::Uri(v) | GeneralName::Email(v) => v == expected.as_bytes(),
+        GeneralName::Ip(ip) => ip.to_string() == expected,
     }
 }
 
@@ -183,7 +203,9 @@ macro_rules! handshake_signature_checks {
 #[derive(Debug)]
 pub(crate) struct UpstreamVerifier {
     pub(crate) chain: Option<Arc<WebPkiServerVerifier>>,
-    pub(crate) checks: LeafChecks,
+    pub(crate) checks: Arc<LeafChecks>,
+    /// The request's host under `auto_san_validation`.
+    pub(crate) expected_san: Option<String>,
     pub(crate) algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -206,7 +228,7 @@ impl ServerCertVerifier for UpstreamVerifier {
                 Err(e) => return Err(e),
             }
         }
-        self.checks.verify(end_entity)?;
+        self.checks.verify(end_entity, self.expected_san.as_deref())?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -250,7 +272,7 @@ impl ClientCertVerifier for ClientVerifier {
         if let Some(chain) = &self.chain {
             chain.verify_client_cert(end_entity, intermediates, now)?;
         }
-        self.checks.verify(end_entity)?;
+        self.checks.verify(end_entity, None)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -302,7 +324,7 @@ mod tests {
             rcgen::SanType::Rfc822Name("ops@legate.test".try_into().unwrap()),
             rcgen::SanType::IpAddress("2001:db8::1".parse().unwrap()),
         ]);
-        let ok = |m: SanMatcher| checks(vec![m], vec![], vec![]).check(&der);
+        let ok = |m: SanMatcher| checks(vec![m], vec![], vec![]).check(&der, None);
         assert_eq!(ok(san(SanType::Dns, StringMatch::Exact("API.legate.test".into()), false)), Ok(()));
         assert_eq!(ok(san(SanType::Dns, StringMatch::Suffix(".legate.test".into()), false)), Ok(()));
         assert_eq!(ok(san(SanType::Dns, StringMatch::Prefix("api.".into()), false)), Err(LeafCheckFailure::San), "only exact is DNS-aware");
@@ -315,19 +337,33 @@ mod tests {
         assert_eq!(ok(san(SanType::Dns, regex, false)), Err(LeafCheckFailure::San), "a URI matcher is not a DNS one");
         let (bare, _) = certificate(vec![]);
         let any_dns = checks(vec![san(SanType::Dns, StringMatch::Contains(String::new()), false)], vec![], vec![]);
-        assert_eq!(any_dns.check(&bare), Err(LeafCheckFailure::San), "no SAN extension matches nothing");
+        assert_eq!(any_dns.check(&bare, None), Err(LeafCheckFailure::San), "no SAN extension matches nothing");
     }
 
     #[test]
     fn either_pin_list_is_enough_and_sans_come_first() {
         let (der, spki) = certificate(vec![rcgen::SanType::DnsName("a.test".try_into().unwrap())]);
         let (cert_hash, key_hash, other) = (sha256(&der), sha256(&spki), [7; 32]);
-        assert_eq!(checks(vec![], vec![other, cert_hash], vec![]).check(&der), Ok(()));
-        assert_eq!(checks(vec![], vec![other], vec![key_hash]).check(&der), Ok(()));
-        assert_eq!(checks(vec![], vec![other], vec![other]).check(&der), Err(LeafCheckFailure::CertificateHash));
+        assert_eq!(checks(vec![], vec![other, cert_hash], vec![]).check(&der, None), Ok(()));
+        assert_eq!(checks(vec![], vec![other], vec![key_hash]).check(&der, None), Ok(()));
+        assert_eq!(checks(vec![], vec![other], vec![other]).check(&der, None), Err(LeafCheckFailure::CertificateHash));
         let wrong_san = san(SanType::Dns, StringMatch::Exact("b.test".into()), false);
-        assert_eq!(checks(vec![wrong_san], vec![other], vec![]).check(&der), Err(LeafCheckFailure::San));
-        assert_eq!(checks(vec![], vec![], vec![]).check(&der), Ok(()));
+        assert_eq!(checks(vec![wrong_san], vec![other], vec![]).check(&der, None), Err(LeafCheckFailure::San));
+        assert_eq!(checks(vec![], vec![], vec![]).check(&der, None), Ok(()));
+    }
+
+    #[test]
+    fn the_expected_san_of_auto_san_validation_comes_before_the_matchers() {
+        let (der, _) = certificate(vec![
+            rcgen::SanType::DnsName("*.legate.test".try_into().unwrap()),
+            rcgen::SanType::IpAddress("10.0.0.1".parse().unwrap()),
+        ]);
+        let none = checks(vec![], vec![], vec![]);
+        assert_eq!(none.check(&der, Some("API.legate.test")), Ok(()));
+        assert_eq!(none.check(&der, Some("10.0.0.1")), Ok(()));
+        assert_eq!(none.check(&der, Some("x.y.legate.test")), Err(LeafCheckFailure::San));
+        let uri = checks(vec![san(SanType::Uri, StringMatch::Prefix("spiffe://".into()), false)], vec![], vec![]);
+        assert_eq!(uri.check(&der, Some("api.legate.test")), Err(LeafCheckFailure::San), "both must pass");
     }
 
     #[test]
