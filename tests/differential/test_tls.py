@@ -25,7 +25,8 @@ def openssl(*args, cwd):
 
 @pytest.fixture(scope="module")
 def pki():
-    """ca.pem, server.pem/.key (localhost, signed by the CA), client.pem/.key (signed by the CA)."""
+    """ca.pem, server.pem/.key (localhost, signed by the CA), client.pem/.key (signed by the CA), and
+    more leaves named for what they carry (rsa.pem: an RSA key)."""
     with tempfile.TemporaryDirectory(prefix="diff-tls-") as d:
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
@@ -40,6 +41,11 @@ def pki():
                 f.write(f"subjectAltName={san or 'DNS:' + cn}\n")
             openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                     "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=rsa", cwd=d)
+        with open(os.path.join(d, "rsa.ext"), "w") as f:
+            f.write("subjectAltName=DNS:a.test,DNS:*.r.test\n")
+        openssl("x509", "-req", "-in", "rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "rsa.pem", "-days", "2", "-extfile", "rsa.ext", cwd=d)
         yield d
 
 
@@ -271,3 +277,27 @@ def test_plain_http_goes_to_the_raw_buffer_chain(sni_pair):
     e, l = sni_pair.both(lambda p: (lambda r: (r.status, r.body))(p.get("/")))
     assert e == (200, b"plain"), show("Envoy (harness check)", e, None)
     assert l == e, show("plain HTTP on the SNI listener", e, l)
+
+
+@pytest.fixture(scope="module")
+def multi_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_multi.yaml"), dict(values, pki=pki))
+
+
+def served_certificate(proxy, sni, rsa_only):
+    """The subject CN of the certificate the listener serves to openssl s_client."""
+    args = ["-servername", sni] if sni else ["-noservername"]
+    if rsa_only:
+        args += ["-sigalgs", "RSA-PSS+SHA256:RSA+SHA256"]
+    hello = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{proxy.listener_port}", *args],
+                           input=b"", capture_output=True, timeout=20)
+    cert = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=hello.stdout, capture_output=True, timeout=20)
+    return cert.stdout.decode().strip() or "no certificate"
+
+
+@pytest.mark.parametrize("sni,rsa_only", [("a.test", False), ("a.test", True), ("x.r.test", False), ("x.b.test", False),
+                                          ("x.b.test", True), ("none.test", False), (None, False), (None, True)])
+def test_several_certificates_chosen_by_server_name_and_key_type(multi_pair, sni, rsa_only):
+    e, l = multi_pair.both(lambda p: served_certificate(p, sni, rsa_only))
+    assert "no certificate" not in e or (sni, rsa_only) == ("x.b.test", True), show("Envoy (harness check)", e, None)
+    assert l == e, show(f"certificate for SNI {sni}, {'RSA-only' if rsa_only else 'any'} client", e, l)

@@ -51,14 +51,10 @@ pub(crate) fn downstream_transport_socket(v: &Value, path: &str) -> Result<Downs
         return Err(ConfigError::invalid(common_path, "a TLS listener needs common_tls_context.tls_certificates"));
     };
     let certs_path = common.at("tls_certificates");
-    let mut certs = common.array("tls_certificates")?;
-    if certs.len() > 1 {
-        return Err(ConfigError::unsupported_value(crate::reader::index(&certs_path, 1), "a second certificate"));
-    }
-    let Some((cert, cert_path)) = certs.pop() else {
+    let certificates = common.array("tls_certificates")?.into_iter().map(|(c, p)| tls_certificate(c, &p)).collect::<Result<Vec<_>>>()?;
+    if certificates.is_empty() {
         return Err(ConfigError::invalid(certs_path, "No certificates configured"));
-    };
-    let certificate = tls_certificate(cert, &cert_path)?;
+    }
     let alpn_protocols = common.strings("alpn_protocols")?.into_iter().map(|(s, _)| s).collect();
     let params = match common.obj("tls_params", proto::TLS_PARAMETERS)? {
         Some(p) => tls_params(p)?,
@@ -77,7 +73,7 @@ pub(crate) fn downstream_transport_socket(v: &Value, path: &str) -> Result<Downs
     common.finish()?;
     ctx.finish()?;
     o.finish()?;
-    Ok(DownstreamTls { certificate, alpn_protocols, params, validation, require_client_certificate })
+    Ok(DownstreamTls { certificates, alpn_protocols, params, validation, require_client_certificate })
 }
 
 /// Reads a cluster's `transport_socket`.
@@ -215,8 +211,8 @@ mod tests {
         common["tls_params"] = json!({"tls_minimum_protocol_version": "TLSv1_3", "cipher_suites": ["[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]"]});
         common["validation_context"] = json!({"trusted_ca": {"filename": "/ca.pem"}});
         let t = downstream_transport_socket(&socket(json!({"common_tls_context": common, "require_client_certificate": true})), "ts").unwrap();
-        assert_eq!(t.certificate.certificate_chain, DataSource::File("/c.pem".into()));
-        assert_eq!(t.certificate.private_key, DataSource::Inline(b"KEY".to_vec()));
+        assert_eq!(t.certificates[0].certificate_chain, DataSource::File("/c.pem".into()));
+        assert_eq!(t.certificates[0].private_key, DataSource::Inline(b"KEY".to_vec()));
         assert_eq!(t.alpn_protocols, ["h2", "http/1.1"]);
         assert_eq!(t.params.min_version, TlsVersion::Tls13);
         assert_eq!(t.params.cipher_suites.len(), 2);
@@ -254,5 +250,8 @@ mod tests {
         assert!(err(json!({"common_tls_context": certs(), "ocsp_staple_policy": "MUST_STAPLE"})).ends_with("ts.typed_config.ocsp_staple_policy: not supported by legate"));
         assert!(err(json!({"common_tls_context": certs(), "require_client_certificate": true})).contains("needs common_tls_context.validation_context.trusted_ca"));
         assert!(err(json!({"common_tls_context": {}})).contains("No certificates configured"));
+        let mut two = certs();
+        two["tls_certificates"] = json!([certs()["tls_certificates"][0], {"certificate_chain": {"filename": "/ec.pem"}, "private_key": {"filename": "/ec.key"}}]);
+        assert_eq!(downstream_transport_socket(&socket(json!({"common_tls_context": two})), "ts").unwrap().certificates.len(), 2);
     }
 }

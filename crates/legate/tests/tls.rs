@@ -125,3 +125,36 @@ fn certificate_files_are_reloaded_without_a_restart() {
     let scope = format!("listener.127.0.0.1_{}.ssl.", legate.listener.port());
     assert!(legate.stat(&format!("{scope}context_updated")).unwrap_or(0) >= 1);
 }
+
+/// The subject of the certificate the listener serves for `sni`, as openssl s_client sees it.
+fn served_subject(legate: &Legate, sni: &str) -> String {
+    let hello = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &legate.listener.to_string(), "-servername", sni])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl is installed by scripts/setup.sh");
+    let mut x509 = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(x509.stdin.as_mut().unwrap(), &hello.stdout).unwrap();
+    String::from_utf8_lossy(&x509.wait_with_output().unwrap().stdout).trim().to_string()
+}
+
+#[test]
+fn several_certificates_are_chosen_by_server_name() {
+    let pki = Pki::new();
+    let up = Upstream::start("alpha");
+    let second = format!(
+        "            - certificate_chain: {{filename: {}}}\n              private_key: {{filename: {}}}",
+        pki.path("stranger.pem"),
+        pki.path("stranger.key")
+    );
+    let legate = Legate::start(&tls_config(up.addr, &pki, &second, "http/1.1"), &[]);
+    assert!(served_subject(&legate, "stranger.test").ends_with("CN = stranger.test"));
+    assert!(served_subject(&legate, "localhost").ends_with("CN = localhost"));
+    assert!(served_subject(&legate, "unknown.test").ends_with("CN = localhost"), "no match: the first");
+    assert_eq!(curl(&legate, &pki, &[]).0, 0);
+}

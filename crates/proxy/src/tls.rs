@@ -9,7 +9,10 @@ use legate_config::model::{DataSource, DownstreamTls};
 use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use legate_upstream::tls::{cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, verify_failure_stat, ClientVerifier};
+use legate_upstream::tls::{
+    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, verify_failure_stat, CertificateSelector, ClientVerifier,
+};
+use rustls::sign::CertifiedKey;
 use rustls::{ProtocolVersion, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -81,9 +84,11 @@ impl TlsTerminator {
 
 /// The files a TLS context reads.
 fn watched_files(config: &DownstreamTls) -> Vec<std::path::PathBuf> {
-    [Some(&config.certificate.certificate_chain), Some(&config.certificate.private_key), config.validation.trusted_ca.as_ref()]
-        .into_iter()
-        .flatten()
+    config
+        .certificates
+        .iter()
+        .flat_map(|c| [&c.certificate_chain, &c.private_key])
+        .chain(config.validation.trusted_ca.as_ref())
         .filter_map(|s| match s {
             DataSource::File(p) => Some(p.clone()),
             DataSource::Inline(_) => None,
@@ -156,10 +161,14 @@ fn server_config(config: &DownstreamTls) -> Result<ServerConfig, ProxyError> {
     } else {
         builder.with_no_client_auth()
     };
-    let chain = certificates(&config.certificate.certificate_chain, "certificate_chain")?;
-    let key = PrivateKeyDer::from_pem_slice(&read(&config.certificate.private_key, "private_key")?)
-        .map_err(|e| tls_error("private_key", e))?;
-    let mut server = builder.with_single_cert(chain, key).map_err(|e| tls_error("tls_certificates", e))?;
+    let mut keys = Vec::new();
+    for certificate in &config.certificates {
+        let chain = certificates(&certificate.certificate_chain, "certificate_chain")?;
+        let key = PrivateKeyDer::from_pem_slice(&read(&certificate.private_key, "private_key")?)
+            .map_err(|e| tls_error("private_key", e))?;
+        keys.push(Arc::new(CertifiedKey::from_der(chain, key, &provider).map_err(|e| tls_error("tls_certificates", e))?));
+    }
+    let mut server = builder.with_cert_resolver(Arc::new(CertificateSelector::new(keys)));
     server.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(server)
 }

@@ -17,9 +17,11 @@ use tokio_rustls::client::TlsStream;
 use crate::UpstreamError;
 
 pub mod peer;
+mod select;
 mod x509;
 
 pub use peer::{verify_failure_stat, ClientVerifier};
+pub use select::CertificateSelector;
 
 /// A cluster's TLS client side.
 pub(crate) struct UpstreamTlsConnector {

@@ -131,8 +131,9 @@ pub struct UpstreamTls {
 /// A `DownstreamTlsContext`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DownstreamTls {
-    /// `common_tls_context.tls_certificates` (exactly one).
-    pub certificate: TlsCertificate,
+    /// `common_tls_context.tls_certificates` (at least one), chosen per handshake by server
+    /// name and key type.
+    pub certificates: Vec<TlsCertificate>,
     /// `common_tls_context.alpn_protocols` (empty: no ALPN).
     pub alpn_protocols: Vec<String>,
     /// `common_tls_context.tls_params`.

@@ -24,6 +24,37 @@ pub(crate) struct LeafFacts<'a> {
     pub(crate) spki: Option<&'a [u8]>,
     /// The subjectAltName extension's names, in certificate order.
     pub(crate) names: Vec<GeneralName>,
+    /// Whether the certificate has a subjectAltName extension at all.
+    pub(crate) has_san_extension: bool,
+    /// The subject's first commonName (2.5.4.3) value.
+    pub(crate) common_name: Option<&'a [u8]>,
+}
+
+/// The elliptic curve of an EC public key, by its OID (the AlgorithmIdentifier's parameters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EcCurve {
+    /// secp256r1, 1.2.840.10045.3.1.7.
+    P256,
+    /// secp384r1, 1.3.132.0.34.
+    P384,
+    /// secp521r1, 1.3.132.0.35.
+    P521,
+}
+
+/// The curve of an EC SubjectPublicKeyInfo; `None` for other keys (RSA, Ed25519).
+pub(crate) fn ec_curve(spki: &[u8]) -> Option<EcCurve> {
+    let (spki, _) = tlv(spki)?;
+    let algorithm = children(spki.contents).next()?;
+    let mut parts = children(algorithm.contents);
+    if parts.next()?.contents != EC_PUBLIC_KEY {
+        return None;
+    }
+    match parts.next()?.contents {
+        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] => Some(EcCurve::P256),
+        [0x2b, 0x81, 0x04, 0x00, 0x22] => Some(EcCurve::P384),
+        [0x2b, 0x81, 0x04, 0x00, 0x23] => Some(EcCurve::P521),
+        _ => None,
+    }
 }
 
 const SEQUENCE: u8 = 0x30;
@@ -32,6 +63,10 @@ const OCTET_STRING: u8 = 0x04;
 const EXTENSIONS: u8 = 0xa3;
 /// 2.5.29.17, subjectAltName.
 const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
+/// 2.5.4.3, commonName.
+const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+/// 1.2.840.10045.2.1, id-ecPublicKey.
+const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 
 /// One TLV: its tag, its contents and everything (tag and length included).
 struct Tlv<'a> {
@@ -83,13 +118,24 @@ pub(crate) fn leaf_facts(der: &[u8]) -> LeafFacts<'_> {
     if fields.peek().is_some_and(|f| f.tag == 0xa0) {
         fields.next();
     }
-    let spki = fields.nth(5).filter(|f| f.tag == SEQUENCE).map(|f| f.whole);
+    // serial, signature, issuer, validity, then subject and SPKI.
+    let subject = fields.nth(4).filter(|f| f.tag == SEQUENCE);
+    let common_name = subject.and_then(|s| children(s.contents).flat_map(|set| children(set.contents)).find_map(common_name));
+    let spki = fields.next().filter(|f| f.tag == SEQUENCE).map(|f| f.whole);
     let names = fields
         .find(|f| f.tag == EXTENSIONS)
         .and_then(|ext| children(ext.contents).next())
-        .map(|list| children(list.contents).find_map(subject_alt_names).unwrap_or_default())
-        .unwrap_or_default();
-    LeafFacts { spki, names }
+        .and_then(|list| children(list.contents).find_map(subject_alt_names));
+    LeafFacts { spki, has_san_extension: names.is_some(), names: names.unwrap_or_default(), common_name }
+}
+
+/// The value of an `AttributeTypeAndValue` when it is commonName.
+fn common_name(attribute: Tlv<'_>) -> Option<&[u8]> {
+    let mut parts = children(attribute.contents);
+    if parts.next().filter(|p| p.tag == OID)?.contents != COMMON_NAME {
+        return None;
+    }
+    parts.next().map(|v| v.contents)
 }
 
 /// The names of an `Extension` when it is subjectAltName.
@@ -146,6 +192,17 @@ mod tests {
             ]
         );
         assert_eq!(facts.spki, Some(&key.subject_public_key_info()[..]));
+        assert!(facts.has_san_extension);
+        assert_eq!(facts.spki.and_then(ec_curve), Some(EcCurve::P256));
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Legate");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "cn.test");
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let facts = leaf_facts(cert.der());
+        assert_eq!((facts.has_san_extension, facts.common_name), (false, Some(&b"cn.test"[..])));
+        assert_eq!(facts.spki.and_then(ec_curve), Some(EcCurve::P384));
     }
 
     #[test]
