@@ -17,36 +17,14 @@ HANDSHAKES=${HANDSHAKES:-2000}
 LEGATE=${LEGATE_BIN:-target/release/legate}
 ENVOY=${ENVOY_BIN:-.venv/bin/envoy}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
-for tool in h2load taskset curl python3 openssl getconf; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool not found (scripts/setup.sh)" >&2; exit 1; }
-done
+. bench/lib.sh
+need h2load taskset curl python3 openssl getconf
 [ -x "$ENVOY" ] || { echo "bench: Envoy not found at $ENVOY (run scripts/setup.sh)" >&2; exit 1; }
-if [ -z "${LEGATE_BIN:-}" ]; then cargo build --release -p legate >/dev/null 2>&1 || cargo build --release -p legate; fi
+legate_binary
 
 mkdir -p bench/results
-work=$(mktemp -d "${TMPDIR:-/tmp}/legate-bench-proto.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+bench_init legate-bench-proto
 tck=$(getconf CLK_TCK)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-wait_ready() {  # wait_ready URL PID NAME
-  local i
-  for i in $(seq 200); do
-    curl -sf -o /dev/null "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { echo "bench: $3 exited; log:" >&2; cat "$work/$3.log" >&2; exit 1; }
-    sleep 0.05
-  done
-  echo "bench: $3 not ready" >&2; exit 1
-}
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
@@ -61,7 +39,7 @@ http { access_log off; client_body_temp_path $work/upstream/b; proxy_temp_path $
   server { listen 127.0.0.1:$upstream_port; keepalive_requests 1000000; location / { return 200 "hello"; } } }
 NGINX
 taskset -c 1 "$NGINX" -p "$work/upstream" -c "$work/upstream.conf" >"$work/upstream.log" 2>&1 &
-pids+=("$!"); wait_ready "http://127.0.0.1:$upstream_port/" "$!" upstream
+pids+=("$!"); wait_http "http://127.0.0.1:$upstream_port/" "$!" upstream
 
 # measure PID NAME SCENARIO -- h2load args...: appends "name scenario done cpu_ticks" to rows.
 measure() {
@@ -100,7 +78,7 @@ for name in legate envoy; do
   bin=$LEGATE; [ "$name" = envoy ] && bin=$ENVOY
   taskset -c 0 "$bin" -c "$work/$name.yaml" --concurrency 1 -l error --use-dynamic-base-id >"$work/$name.log" 2>&1 &
   pid=$!; pids+=("$pid")
-  wait_ready "http://127.0.0.1:$aport/ready" "$pid" "$name"
+  wait_http "http://127.0.0.1:$aport/ready" "$pid" "$name"
   h2load --h1 -c 8 -D 2 "https://127.0.0.1:$hport/" >/dev/null 2>&1 || true   # warm-up
   measure "$pid" "$name" https-h1 -- --h1 -c 32 -D "$DURATION" "https://127.0.0.1:$hport/"
   measure "$pid" "$name" https-h2 -- -c 8 -m 10 -D "$DURATION" "https://127.0.0.1:$hport/"

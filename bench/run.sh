@@ -30,47 +30,18 @@ LEGATE=${LEGATE_BIN:-target/release/legate}
 ENVOY=${ENVOY_BIN:-.venv/bin/envoy}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 HAPROXY=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
-for tool in wrk taskset curl python3 getconf; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
-done
+. bench/lib.sh
+need wrk taskset curl python3 getconf
 [ -x "$ENVOY" ] || { echo "bench: Envoy not found at $ENVOY (run scripts/setup.sh)" >&2; exit 1; }
 [ -x "$NGINX" ] || { echo "bench: nginx not found at $NGINX" >&2; exit 1; }
 if [ "$WITH_HAPROXY" = 1 ] && [ ! -x "$HAPROXY" ]; then
   echo "bench: haproxy not found at $HAPROXY (apt-get install haproxy)" >&2; exit 1
 fi
-if [ -z "${LEGATE_BIN:-}" ]; then
-  cargo build --release -p legate >/dev/null 2>&1 || cargo build --release -p legate
-fi
-[ -x "$LEGATE" ] || { echo "bench: Legate not found at $LEGATE" >&2; exit 1; }
+legate_binary
 
 mkdir -p bench/results
-work=$(mktemp -d "${TMPDIR:-/tmp}/legate-bench.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+bench_init legate-bench
 tck=$(getconf CLK_TCK)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime (comm has no spaces here)
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-forget_pid() { local p keep=(); for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; pids=("${keep[@]}"); }
-
-# wait_http URL PID NAME: poll until URL answers 2xx, failing if PID dies or 10 s pass.
-wait_http() {
-  local i
-  for i in $(seq 200); do
-    curl -sf -o /dev/null "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { echo "bench: $3 exited during startup; log:" >&2; cat "$work/$3.log" >&2; exit 1; }
-    sleep 0.05
-  done
-  echo "bench: $3 not ready after 10 s ($1); log:" >&2; cat "$work/$3.log" >&2; exit 1
-}
 
 # --- upstream: nginx returning a fixed 200 "hello" ---------------------------------------------
 upstream_port=$(port)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import load_template, show
+from harness import load_template, request_bytes, show
 
 LOG_DIR = "/tmp"
 FLUSH_ARGS = ("--file-flush-interval-msec", "50")
@@ -284,3 +284,24 @@ def test_rejected_request_lines(rejected_logs, index):
     for kind, masker in (("default", mask_default), ("custom", mask)):
         el, ll = masker(e[kind][index], e["proxy"]), masker(l[kind][index], l["proxy"])
         assert ll == el, show(f"{kind} format", el, ll)
+
+
+def test_client_disconnect_while_waiting_for_the_upstream(make_pair, values):
+    """The client goes away while the upstream is still working: Envoy logs response code 0,
+    flag DC, details downstream_remote_disconnect, and resets the upstream request."""
+    template = load_template("front_proxy.yaml").replace(
+        "          use_remote_address: true\n", "          use_remote_address: true\n" + ACCESS_LOG)
+    pair = make_pair(template, values, FLUSH_ARGS)
+
+    def run(p):
+        path = log_path(p, "custom")
+        base = len(read_lines(path))
+        with p.connect() as c:
+            c.send(request_bytes("GET", "/films/dc", headers=[("x-echo-delay-ms", "1500")], close=False))
+            time.sleep(0.3)
+        wait_lines(path, base + 1)
+        line = read_lines(path)[base]
+        return line.split(" ")[4:7]
+    e, l = pair.both(run)
+    assert e == ["0", "DC", "downstream_remote_disconnect"], show("Envoy (harness check)", e, None)
+    assert l == e, show("code, flags, details of a request whose client went away", e, l)

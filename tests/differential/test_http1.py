@@ -168,3 +168,55 @@ def test_slow_client_request_body(pair):
             return r.status, r.upstream()["body_len"]
     e, l = pair.both(run)
     assert l == e == (200, 30), show("(status, upstream body length)", e, l)
+
+
+@pytest.mark.parametrize("raw,status", [c for c in CASES if c[1] in (400, 501) and b"HTTP/1.1" in c[0]],
+                         ids=[i for i, c in zip(IDS, CASES) if c[1] in (400, 501) and b"HTTP/1.1" in c[0]])
+def test_malformed_after_a_served_request(pair, raw, status):
+    """On a keep-alive connection: a good request is answered, then the malformed one gets
+    Envoy's reply and the connection closes."""
+    def run(p):
+        with p.connect() as c:
+            c.send(request_bytes("GET", "/films/first", close=False))
+            first = c.read_response()
+            c.send(raw)
+            try:
+                second = c.read_response()
+            except (EOFError, ConnectionResetError):
+                return first.status, None
+            return first.status, second.status, second.body, second.header_names(), c.is_closed()
+    e, l = pair.both(run)
+    assert e[:2] == (200, status), show("Envoy (harness check)", e, None)
+    assert l == e, show("good request, then a malformed one on the same connection", e, l)
+
+
+def test_malformed_pipelined_behind_a_request_in_flight(pair):
+    """A malformed request pipelined right behind a good one still waiting for its upstream."""
+    def run(p):
+        with p.connect() as c:
+            c.send(request_bytes("GET", "/films/slow", headers=[("x-echo-delay-ms", "200")], close=False)
+                   + b"POST /films HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n")
+            out = []
+            for _ in range(2):
+                try:
+                    out.append(c.read_response().status)
+                except (EOFError, ConnectionResetError):
+                    out.append(None)
+            return out
+    e, l = pair.both(run)
+    assert e == [200, 501], show("Envoy (harness check)", e, None)
+    assert l == e, show("statuses of a good request and a malformed one pipelined behind it", e, l)
+
+
+def test_client_half_close_after_a_request(pair):
+    """The client sends a complete request, then shuts down its sending side."""
+    def run(p):
+        with p.connect() as c:
+            c.send(request_bytes("GET", "/films/half-close", close=False))
+            c.sock.shutdown(socket.SHUT_WR)
+            try:
+                return c.read_response().status
+            except (EOFError, ConnectionResetError):
+                return None
+    e, l = pair.both(run)
+    assert l == e, show("response after the client's half-close", e, l)

@@ -5,10 +5,8 @@ import base64
 import hashlib
 import http.server
 import json
-import os
 import ssl
 import subprocess
-import tempfile
 import threading
 
 import pytest
@@ -17,36 +15,6 @@ import harness
 from harness import show
 
 IDS = ["envoy", "legate"]
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def pki():
-    """ca.pem, server.pem/.key (localhost, signed by the CA), client.pem/.key (signed by the CA), and
-    more leaves named for what they carry (rsa.pem: an RSA key)."""
-    with tempfile.TemporaryDirectory(prefix="diff-tls-") as d:
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=another CA", cwd=d)
-        for name, cn, san in (("server", "localhost", None), ("client", "client.test", None), ("a", "a.test", None),
-                              ("b", "*.b.test", None), ("wild", "wild", "DNS:*.legate.test"),
-                              ("spiffe", "web", "URI:spiffe://LEGATE.test/ns/web,IP:127.0.0.1")):
-            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
-            with open(os.path.join(d, f"{name}.ext"), "w") as f:
-                f.write(f"subjectAltName={san or 'DNS:' + cn}\n")
-            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                    "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=rsa", cwd=d)
-        with open(os.path.join(d, "rsa.ext"), "w") as f:
-            f.write("subjectAltName=DNS:a.test,DNS:*.r.test\n")
-        openssl("x509", "-req", "-in", "rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", "rsa.pem", "-days", "2", "-extfile", "rsa.ext", cwd=d)
-        yield d
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ pub struct AdminState {
     drain: Option<DrainHook>,
     loaded_at: String,
     live: AtomicBool,
-    failing_health_checks: AtomicBool,
+    failing_health_checks: Arc<AtomicBool>,
     listeners: Mutex<Vec<(String, SocketAddr)>>,
     shutdown: Notify,
     shutdown_flag: AtomicBool,
@@ -95,11 +95,18 @@ impl AdminState {
             drain: None,
             loaded_at: now_rfc3339(),
             live: AtomicBool::new(false),
-            failing_health_checks: AtomicBool::new(false),
+            failing_health_checks: Arc::default(),
             listeners: Mutex::new(Vec::new()),
             shutdown: Notify::new(),
             shutdown_flag: AtomicBool::new(false),
         }
+    }
+
+    /// Shares the flag `POST /healthcheck/fail` sets with the data plane (which then closes
+    /// connections after their current response, as Envoy does).
+    pub fn with_health_check_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.failing_health_checks = flag;
+        self
     }
 
     /// Enables `POST /drain_listeners`, which calls `hook`.

@@ -8,7 +8,7 @@ use crate::error::{ConfigError, Result};
 use crate::headers::mutations;
 use crate::matcher::regex;
 use crate::model::{
-    ClusterTarget, ForwardAction, HashPolicy, HashSource, HostRewrite, PathRedirect,
+    ClusterTarget, ForwardAction, HashPolicy, HashSource, HostRewrite, MaxStreamDuration, PathRedirect,
     RedirectAction, RegexMatcher, RouteAction, WeightedCluster,
 };
 use crate::proto;
@@ -122,6 +122,19 @@ pub(crate) fn forward(v: &Value, path: &str, ctx: &RouteContext<'_>) -> Result<F
     };
 
     let timeout = o.timeout("timeout", Some(DEFAULT_ROUTE_TIMEOUT))?;
+    let idle_timeout = o.duration("idle_timeout")?;
+    let max_stream_duration = match o.obj("max_stream_duration", proto::MAX_STREAM_DURATION)? {
+        Some(mut m) => {
+            let limits = MaxStreamDuration {
+                max_stream_duration: m.duration("max_stream_duration")?,
+                grpc_timeout_header_max: m.duration("grpc_timeout_header_max")?,
+                grpc_timeout_header_offset: m.duration("grpc_timeout_header_offset")?,
+            };
+            m.finish()?;
+            Some(limits)
+        }
+        None => None,
+    };
     let mut hash_policy = Vec::new();
     for (h, p) in o.array("hash_policy")? {
         if let Some(policy) = hash_policy_entry(h, &p)? {
@@ -141,6 +154,8 @@ pub(crate) fn forward(v: &Value, path: &str, ctx: &RouteContext<'_>) -> Result<F
         regex_rewrite,
         host_rewrite,
         timeout,
+        idle_timeout,
+        max_stream_duration,
         hash_policy,
         retry_policy,
         retry_buffer_limit: ctx.buffer_limit,
@@ -482,6 +497,31 @@ mod tests {
     }
 
     #[test]
+    fn stream_timeouts() {
+        let k = known();
+        let f = forward(
+            &json!({"cluster": "a", "idle_timeout": "0s",
+                    "max_stream_duration": {"max_stream_duration": "2s", "grpc_timeout_header_max": "0s",
+                                            "grpc_timeout_header_offset": "0.1s"}}),
+            "r",
+            &ctx(&k),
+        )
+        .unwrap();
+        assert_eq!(f.idle_timeout, Some(Duration::ZERO));
+        let limits = f.max_stream_duration.unwrap();
+        assert_eq!(limits.max_stream_duration, Some(Duration::from_secs(2)));
+        assert_eq!(limits.grpc_timeout_header_max, Some(Duration::ZERO));
+        assert_eq!(limits.grpc_timeout_header_offset, Some(Duration::from_millis(100)));
+        let f = forward(&json!({"cluster": "a", "idle_timeout": "3s", "max_stream_duration": {}}), "r", &ctx(&k)).unwrap();
+        assert_eq!(f.idle_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(f.max_stream_duration, Some(MaxStreamDuration::default()));
+        let err = forward(&json!({"cluster": "a", "max_stream_duration": {"wat": 1}}), "r", &ctx(&k)).unwrap_err();
+        assert_eq!(err.to_string(), "r.max_stream_duration.wat: unknown field");
+        let err = forward(&json!({"cluster": "a", "max_grpc_timeout": "1s"}), "r", &ctx(&k)).unwrap_err();
+        assert_eq!(err.to_string(), "r.max_grpc_timeout: not supported by legate");
+    }
+
+    #[test]
     fn forward_actions() {
         let k = known();
         let f = forward(
@@ -529,6 +569,7 @@ mod tests {
         .unwrap();
         assert_eq!(f.host_rewrite, HostRewrite::Auto);
         assert_eq!(f.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!((f.idle_timeout, f.max_stream_duration), (None, None));
         assert_eq!(f.regex_rewrite.unwrap().1, "/\\1");
         let err = forward(
             &json!({"cluster": "a", "hash_policy": [{"cookie": {"name": "c", "ttl": "1s"}}]}),

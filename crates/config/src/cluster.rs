@@ -8,7 +8,10 @@ use serde_json::Value;
 use crate::endpoint::load_assignment;
 use crate::error::{ConfigError, Result};
 use crate::listener::DEFAULT_BUFFER_LIMIT;
-use crate::model::{CircuitBreakerThresholds, Cluster, DiscoveryType, DnsLookupFamily, LbPolicy, UpstreamHttpOptions};
+use crate::model::{
+    CircuitBreakerThresholds, Cluster, DiscoveryType, DnsLookupFamily, HealthCheck, HealthChecker, LbPolicy, RetryBudget,
+    UpstreamHttpOptions, UpstreamProtocol,
+};
 use crate::proto;
 use crate::reader::{non_empty, Obj};
 use crate::upstream;
@@ -100,16 +103,7 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
 
     let mut healthy_panic_threshold = 50.0;
     if let Some(mut c) = o.obj("common_lb_config", proto::COMMON_LB_CONFIG)? {
-        if let Some(mut p) = c.obj("healthy_panic_threshold", proto::PERCENT)? {
-            let value_path = p.at("value");
-            let value = p.f64("value")?.unwrap_or(0.0);
-            if !(0.0..=100.0).contains(&value) {
-                return Err(ConfigError::invalid(
-                    value_path,
-                    "value must be inside range [0, 100]",
-                ));
-            }
-            p.finish()?;
+        if let Some(value) = percent(&mut c, "healthy_panic_threshold")? {
             healthy_panic_threshold = value;
         }
         c.finish()?;
@@ -124,9 +118,9 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
     let per_connection_buffer_limit_bytes = o
         .u32("per_connection_buffer_limit_bytes")?
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
-    let circuit_breakers = match o.obj("circuit_breakers", proto::CIRCUIT_BREAKERS)? {
+    let (circuit_breakers, circuit_breakers_high) = match o.obj("circuit_breakers", proto::CIRCUIT_BREAKERS)? {
         Some(cb) => circuit_breakers(cb)?,
-        None => CircuitBreakerThresholds::default(),
+        None => Default::default(),
     };
     let http = http_options(&mut o)?;
     let tls_path = o.at("transport_socket");
@@ -134,9 +128,17 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         .take("transport_socket")
         .map(|t| crate::tls::upstream_transport_socket(t, &tls_path))
         .transpose()?;
-    // Active health checks speak plain TCP/HTTP; over the cluster's TLS they are not done yet.
-    if tls.is_some() && health_check.is_some() {
-        return Err(ConfigError::unsupported_value(hc_path, "active health checking of a TLS (transport_socket) cluster"));
+    if let Some(HealthCheck { checker: HealthChecker::Grpc(_), .. }) = &health_check {
+        let grpc_path = format!("{}.grpc_health_check", crate::reader::index(&hc_path, 0));
+        match http.protocol {
+            UpstreamProtocol::Http2 => {}
+            UpstreamProtocol::UseDownstream => {
+                return Err(ConfigError::unsupported_value(grpc_path, "gRPC health checking of a use_downstream_protocol_config cluster"))
+            }
+            UpstreamProtocol::Http1 => {
+                return Err(ConfigError::invalid(grpc_path, format!("{name} cluster must support HTTP/2 for gRPC healthchecking")))
+            }
+        }
     }
     o.finish()?;
 
@@ -158,6 +160,7 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         http,
         tls,
         circuit_breakers,
+        circuit_breakers_high,
     })
 }
 
@@ -317,36 +320,58 @@ fn lb_policy(o: &mut Obj<'_>) -> Result<LbPolicy> {
     })
 }
 
-/// Reads `circuit_breakers`: the DEFAULT priority's thresholds (HIGH ones are read and checked,
-/// and apply to nothing, since Legate routes have no priority).
-fn circuit_breakers(mut o: Obj<'_>) -> Result<CircuitBreakerThresholds> {
-    let mut out = CircuitBreakerThresholds::default();
+/// Reads a `type.v3.Percent` field: its `value`, within [0, 100].
+fn percent(o: &mut Obj<'_>, name: &'static str) -> Result<Option<f64>> {
+    let Some(mut p) = o.obj(name, proto::PERCENT)? else { return Ok(None) };
+    let value_path = p.at("value");
+    let value = p.f64("value")?.unwrap_or(0.0);
+    if !(0.0..=100.0).contains(&value) {
+        return Err(ConfigError::invalid(value_path, "value must be inside range [0, 100]"));
+    }
+    p.finish()?;
+    Ok(Some(value))
+}
+
+/// Reads `circuit_breakers`: the DEFAULT and the HIGH priority's thresholds (HIGH ones apply to
+/// nothing, since Legate routes have no priority). As in Envoy, the first entry of a priority
+/// counts.
+fn circuit_breakers(mut o: Obj<'_>) -> Result<(CircuitBreakerThresholds, CircuitBreakerThresholds)> {
+    let (mut default, mut high) = (None, None);
     for (t, p) in o.array("thresholds")? {
         let mut t = Obj::new(t, p, proto::CB_THRESHOLDS)?;
-        let high = t.enumeration("priority", &[("DEFAULT", 0), ("HIGH", 1)])? == Some("HIGH");
+        let is_high = t.enumeration("priority", &[("DEFAULT", 0), ("HIGH", 1)])? == Some("HIGH");
         let defaults = CircuitBreakerThresholds::default();
-        let max_connections_path = t.at("max_connections");
-        let max_connections = t.u32("max_connections")?.unwrap_or(defaults.max_connections);
-        if max_connections != defaults.max_connections {
-            return Err(ConfigError::unsupported(max_connections_path));
+        let retry_budget = match t.obj("retry_budget", proto::CB_RETRY_BUDGET)? {
+            Some(mut b) => {
+                let budget = RetryBudget {
+                    budget_percent: percent(&mut b, "budget_percent")?.unwrap_or(20.0),
+                    min_retry_concurrency: b.u32("min_retry_concurrency")?.unwrap_or(3),
+                };
+                b.finish()?;
+                Some(budget)
+            }
+            None => None,
+        };
+        let track_path = t.at("track_remaining");
+        let track_remaining = t.bool("track_remaining")?.unwrap_or(false);
+        // The HIGH priority's gauges would describe a resource no Legate request uses.
+        if is_high && track_remaining {
+            return Err(ConfigError::unsupported(track_path));
         }
         let thresholds = CircuitBreakerThresholds {
-            max_connections,
+            max_connections: t.u32("max_connections")?.unwrap_or(defaults.max_connections),
             max_pending_requests: t.u32("max_pending_requests")?.unwrap_or(defaults.max_pending_requests),
             max_requests: t.u32("max_requests")?.unwrap_or(defaults.max_requests),
             max_retries: t.u32("max_retries")?.unwrap_or(defaults.max_retries),
+            retry_budget,
+            track_remaining,
         };
-        let track_path = t.at("track_remaining");
-        if t.bool("track_remaining")? == Some(true) {
-            return Err(ConfigError::unsupported(track_path));
-        }
         t.finish()?;
-        if !high {
-            out = thresholds;
-        }
+        let slot = if is_high { &mut high } else { &mut default };
+        slot.get_or_insert(thresholds);
     }
     o.finish()?;
-    Ok(out)
+    Ok((default.unwrap_or_default(), high.unwrap_or_default()))
 }
 
 /// Upstream HTTP options from `typed_extension_protocol_options` or the deprecated cluster fields.
@@ -478,6 +503,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.health_check.unwrap().unhealthy_threshold, 2);
         assert_eq!(parse(json!({"name": "a"})).unwrap().health_check, None);
+        let grpc = json!([{"timeout": "1s", "interval": "1s", "unhealthy_threshold": 2, "healthy_threshold": 1,
+            "grpc_health_check": {}}]);
+        assert_eq!(
+            parse(json!({"name": "a", "health_checks": grpc})).unwrap_err().to_string(),
+            "c.health_checks[0].grpc_health_check: a cluster must support HTTP/2 for gRPC healthchecking"
+        );
+        let h2 = parse(json!({"name": "a", "health_checks": grpc, "http2_protocol_options": {}})).unwrap();
+        assert!(matches!(h2.health_check.unwrap().checker, crate::model::HealthChecker::Grpc(_)));
         let c = parse(json!({"name": "a", "dns_resolvers": []}));
         assert_eq!(c.unwrap().dns_resolvers, vec![]);
         let c = cluster(&json!({"name": "a"}), "c", &["9.9.9.9:53".parse().unwrap()]).unwrap();
@@ -566,5 +599,28 @@ mod tests {
     fn primes() {
         assert!(is_prime(65537) && is_prime(5_000_011) && is_prime(2));
         assert!(!is_prime(1) && !is_prime(100) && !is_prime(65536));
+    }
+
+    #[test]
+    fn circuit_breakers_read_the_default_priority() {
+        let cb = |t: Value| parse(json!({"name": "a", "circuit_breakers": {"thresholds": t}})).map(|c| c.circuit_breakers);
+        let both = parse(json!({"name": "a", "circuit_breakers": {"thresholds": [{"max_connections": 2},
+            {"priority": "HIGH", "max_connections": 9}, {"max_connections": 5}]}}))
+        .unwrap();
+        assert_eq!((both.circuit_breakers.max_connections, both.circuit_breakers_high.max_connections), (2, 9));
+        let c = cb(json!([{"max_connections": 2, "track_remaining": true, "retry_budget": {}}])).unwrap();
+        assert_eq!(c.max_connections, 2);
+        assert!(c.track_remaining);
+        assert_eq!(c.retry_budget, Some(RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 }));
+        let c = cb(json!([{"retry_budget": {"budget_percent": {"value": 12.5}, "min_retry_concurrency": 0}}])).unwrap();
+        assert_eq!(c.retry_budget, Some(RetryBudget { budget_percent: 12.5, min_retry_concurrency: 0 }));
+        assert_eq!(cb(json!([{"max_retries": 1}])).unwrap().retry_budget, None);
+        let err = |t: Value| cb(t).unwrap_err().to_string();
+        assert!(err(json!([{"retry_budget": {"budget_percent": {"value": 101}}}]))
+            .contains("thresholds[0].retry_budget.budget_percent.value"));
+        assert!(err(json!([{"max_connection_pools": 1}])).contains("thresholds[0].max_connection_pools: not supported"));
+        assert!(err(json!([{"priority": "HIGH", "track_remaining": true}])).contains("thresholds[0].track_remaining: not supported"));
+        let e = parse(json!({"name": "a", "circuit_breakers": {"per_host_thresholds": [{"max_connections": 1}]}})).unwrap_err();
+        assert!(e.to_string().contains("per_host_thresholds: not supported"), "{e}");
     }
 }

@@ -84,11 +84,13 @@ pub(crate) fn http_connection_manager(
 
     let mut idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
     let mut max_headers_count = DEFAULT_MAX_HEADERS_COUNT;
+    let mut max_stream_duration = None;
     if let Some(mut c) = o.obj(
         "common_http_protocol_options",
         proto::CORE_HTTP_PROTOCOL_OPTIONS,
     )? {
         idle_timeout = c.timeout("idle_timeout", idle_timeout)?;
+        max_stream_duration = c.timeout("max_stream_duration", None)?;
         let count_path = c.at("max_headers_count");
         if let Some(count) = c.u32("max_headers_count")? {
             if count < 1 {
@@ -131,11 +133,7 @@ pub(crate) fn http_connection_manager(
         Some(h2) => crate::upstream::http2_protocol_options(h2, &http2_path)?,
         None => crate::model::Http2Options::default(),
     };
-    // request_timeout (default disabled) is not implemented: only the disabled value is accepted.
-    let request_timeout_path = o.at("request_timeout");
-    if o.timeout("request_timeout", None)?.is_some() {
-        return Err(ConfigError::unsupported(request_timeout_path));
-    }
+    let request_timeout = o.timeout("request_timeout", None)?;
     let stream_idle_timeout =
         o.timeout("stream_idle_timeout", Some(DEFAULT_STREAM_IDLE_TIMEOUT))?;
     let server_name = o
@@ -171,6 +169,8 @@ pub(crate) fn http_connection_manager(
         http2,
         upgrade_types,
         stream_idle_timeout,
+        request_timeout,
+        max_stream_duration,
         server_name,
         server_header_transformation,
         generate_request_id,
@@ -283,6 +283,7 @@ mod tests {
         assert_eq!(h.max_headers_count, 100);
         assert_eq!(h.max_request_headers_kb, 60);
         assert_eq!(h.stream_idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!((h.request_timeout, h.max_stream_duration), (None, None));
         assert_eq!(h.server_name, "envoy");
         assert_eq!(
             h.server_header_transformation,
@@ -299,8 +300,8 @@ mod tests {
         let h = hcm(json!({
             "codec_type": "HTTP1", "use_remote_address": true, "xff_num_trusted_hops": 2,
             "internal_address_config": {"unix_sockets": true, "cidr_ranges": [{"address_prefix": "10.0.0.0", "prefix_len": 8}]},
-            "common_http_protocol_options": {"idle_timeout": "0s", "max_headers_count": 50},
-            "max_request_headers_kb": 96, "request_timeout": "0s", "stream_idle_timeout": "0s",
+            "common_http_protocol_options": {"idle_timeout": "0s", "max_headers_count": 50, "max_stream_duration": "2s"},
+            "max_request_headers_kb": 96, "request_timeout": "1.5s", "stream_idle_timeout": "0s",
             "server_name": "legate", "server_header_transformation": "PASS_THROUGH",
             "generate_request_id": false, "preserve_external_request_id": true,
             "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}],
@@ -315,6 +316,8 @@ mod tests {
         assert_eq!(h.max_headers_count, 50);
         assert_eq!(h.max_request_headers_kb, 96);
         assert_eq!(h.stream_idle_timeout, None);
+        assert_eq!(h.request_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(h.max_stream_duration, Some(Duration::from_secs(2)));
         assert_eq!(h.server_name, "legate");
         assert_eq!(
             h.server_header_transformation,

@@ -1,4 +1,4 @@
-//! `Cluster.health_checks`: active HTTP and TCP health checks.
+//! `Cluster.health_checks`: active HTTP, TCP and gRPC health checks.
 
 use std::time::Duration;
 
@@ -8,7 +8,8 @@ use crate::action::base64_decode;
 use crate::error::{ConfigError, Result};
 use crate::headers::{headers_to_add, headers_to_remove};
 use crate::model::{
-    FormatPart, HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck,
+    FormatPart, GrpcHealthCheck, HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck,
+    TcpHealthCheck,
 };
 use crate::proto;
 use crate::reader::{as_array, non_empty, required, Obj};
@@ -97,11 +98,16 @@ fn health_check(v: &Value, path: &str) -> Result<HealthCheck> {
             let v = o.take("tcp_health_check");
             HealthChecker::Tcp(tcp_health_check(v.unwrap_or(&Value::Null), &p)?)
         }
+        Some("grpc_health_check") => {
+            let p = o.at("grpc_health_check");
+            let v = o.take("grpc_health_check");
+            HealthChecker::Grpc(grpc_health_check(v.unwrap_or(&Value::Null), &p)?)
+        }
         Some(other) => return Err(ConfigError::unsupported(o.at(other))),
         None => {
             return Err(ConfigError::invalid(
                 path,
-                "health_checker is required (http_health_check or tcp_health_check)",
+                "health_checker is required (http_health_check, tcp_health_check or grpc_health_check)",
             ))
         }
     };
@@ -161,25 +167,22 @@ fn http_health_check(v: &Value, path: &str) -> Result<HttpHealthCheck> {
         expected
     };
     let retriable_statuses = statuses(&mut o, "retriable_statuses", "retriable")?;
-    let add_path = o.at("request_headers_to_add");
-    let request_headers_to_add = headers_to_add(&mut o, "request_headers_to_add")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| literal_header(h, &crate::reader::index(&add_path, i)))
-        .collect::<Result<_>>()?;
+    let request_headers_to_add = literal_headers(&mut o, "request_headers_to_add")?;
     let request_headers_to_remove = headers_to_remove(&mut o, "request_headers_to_remove")?;
     let codec_path = o.at("codec_client_type");
-    if let Some(c) = o.enumeration(
+    let http2 = match o.enumeration(
         "codec_client_type",
         &[("HTTP1", 0), ("HTTP2", 1), ("HTTP3", 2)],
     )? {
-        if c != "HTTP1" {
+        None | Some("HTTP1") => false,
+        Some("HTTP2") => true,
+        Some(c) => {
             return Err(ConfigError::unsupported_value(
                 codec_path,
                 format!("codec_client_type {c}"),
-            ));
+            ))
         }
-    }
+    };
     o.finish()?;
     Ok(HttpHealthCheck {
         host,
@@ -189,10 +192,40 @@ fn http_health_check(v: &Value, path: &str) -> Result<HttpHealthCheck> {
         retriable_statuses,
         request_headers_to_add,
         request_headers_to_remove,
+        http2,
     })
 }
 
-/// A health check header with a literal value that HTTP/1.1 can carry.
+fn grpc_health_check(v: &Value, path: &str) -> Result<GrpcHealthCheck> {
+    let mut o = Obj::new(v, path, proto::GRPC_HEALTH_CHECK)?;
+    let service_name = o.string("service_name")?;
+    let authority = o.string("authority")?;
+    if authority.contains(['\0', '\r', '\n']) {
+        return Err(ConfigError::invalid(
+            o.at("authority"),
+            format!("{authority:?} contains a NUL, CR or LF character"),
+        ));
+    }
+    let initial_metadata = literal_headers(&mut o, "initial_metadata")?;
+    o.finish()?;
+    Ok(GrpcHealthCheck {
+        service_name,
+        authority,
+        initial_metadata,
+    })
+}
+
+/// Reads the `HeaderValueOption` list `name` as headers with literal values.
+fn literal_headers(o: &mut Obj<'_>, name: &'static str) -> Result<Vec<HealthCheckHeader>> {
+    let path = o.at(name);
+    headers_to_add(o, name)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| literal_header(h, &crate::reader::index(&path, i)))
+        .collect()
+}
+
+/// A health check header with a literal value that HTTP can carry.
 fn literal_header(h: crate::model::HeaderValueOption, path: &str) -> Result<HealthCheckHeader> {
     let mut value = String::new();
     for part in h.value.parts {

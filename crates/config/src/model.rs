@@ -11,14 +11,16 @@ use std::time::Duration;
 mod health;
 mod outlier;
 mod retry;
+mod timeouts;
 mod tls;
 
-pub use health::{HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+pub use health::{GrpcHealthCheck, HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 pub use outlier::OutlierDetection;
 pub use retry::{RetryOn, RetryPolicy};
+pub use timeouts::MaxStreamDuration;
 pub use tls::{
-    CertificateValidation, CircuitBreakerThresholds, DataSource, DownstreamTls, SanMatcher, SanType, TlsCertificate, TlsParams,
-    TlsVersion, UpstreamTls,
+    CertificateValidation, CircuitBreakerThresholds, DataSource, DownstreamTls, RetryBudget, SanMatcher, SanType, TlsCertificate,
+    TlsParams, TlsVersion, UpstreamTls,
 };
 
 /// The whole static configuration of one Legate process.
@@ -214,6 +216,10 @@ pub struct HttpConnectionManager {
     pub upgrade_types: Vec<String>,
     /// `stream_idle_timeout` (default 5 min; `None` = disabled).
     pub stream_idle_timeout: Option<Duration>,
+    /// `request_timeout`: time to receive the whole request (default and 0: disabled).
+    pub request_timeout: Option<Duration>,
+    /// `common_http_protocol_options.max_stream_duration` (default and 0: disabled).
+    pub max_stream_duration: Option<Duration>,
     /// `server_name` sent in the `server` response header (default `envoy`... Legate: see parser).
     pub server_name: String,
     /// `server_header_transformation`.
@@ -539,6 +545,11 @@ pub struct ForwardAction {
     pub host_rewrite: HostRewrite,
     /// `timeout` (default 15 s; `None` when set to 0 = disabled).
     pub timeout: Option<Duration>,
+    /// `idle_timeout`: replaces the HCM's `stream_idle_timeout` (zero disables it); `None`
+    /// when unset.
+    pub idle_timeout: Option<Duration>,
+    /// `max_stream_duration`.
+    pub max_stream_duration: Option<MaxStreamDuration>,
     /// `hash_policy`, for RING_HASH / MAGLEV clusters.
     pub hash_policy: Vec<HashPolicy>,
     /// `retry_policy` of the route, else of its virtual host.
@@ -747,6 +758,9 @@ pub struct Cluster {
     pub tls: Option<UpstreamTls>,
     /// `circuit_breakers.thresholds` of the DEFAULT priority (Legate routes at DEFAULT only).
     pub circuit_breakers: CircuitBreakerThresholds,
+    /// `circuit_breakers.thresholds` of the HIGH priority: shown by the admin API; no Legate
+    /// request uses them.
+    pub circuit_breakers_high: CircuitBreakerThresholds,
 }
 
 impl Cluster {

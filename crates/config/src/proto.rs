@@ -429,6 +429,12 @@ pub(crate) const ROUTE_ACTION: &[(&str, Kind)] = &[
     ("hedge_policy", Msg),
     ("max_stream_duration", Msg),
 ];
+/// Fields of `envoy.config.route.v3.RouteAction.MaxStreamDuration`.
+pub(crate) const MAX_STREAM_DURATION: &[(&str, Kind)] = &[
+    ("max_stream_duration", Msg),
+    ("grpc_timeout_header_max", Msg),
+    ("grpc_timeout_header_offset", Msg),
+];
 /// Fields of `envoy.config.route.v3.WeightedCluster`.
 pub(crate) const WEIGHTED_CLUSTER: &[(&str, Kind)] = &[
     ("clusters", Rep),
@@ -665,6 +671,12 @@ pub(crate) const TCP_HEALTH_CHECK: &[(&str, Kind)] = &[
     ("send", Msg),
     ("receive", Rep),
     ("proxy_protocol_config", Msg),
+];
+/// Fields of `envoy.config.core.v3.HealthCheck.GrpcHealthCheck`.
+pub(crate) const GRPC_HEALTH_CHECK: &[(&str, Kind)] = &[
+    ("service_name", Str),
+    ("authority", Str),
+    ("initial_metadata", Rep),
 ];
 /// Fields of `envoy.config.core.v3.HealthCheck.Payload`.
 pub(crate) const PAYLOAD: &[(&str, Kind)] = &[("text", Oneof), ("binary", Oneof)];

@@ -19,6 +19,15 @@ pub enum Mode {
     InitOnly,
 }
 
+/// `--drain-strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DrainStrategyArg {
+    /// Connections close with a probability growing over the drain time.
+    Gradual,
+    /// Every connection closes as soon as draining starts.
+    Immediate,
+}
+
 /// Log levels Envoy accepts for `-l`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -107,6 +116,13 @@ pub struct Cli {
     /// Legate also flushes whenever a log's queue runs dry).
     #[arg(long = "file-flush-interval-msec", default_value_t = 10_000)]
     pub file_flush_interval_msec: u32,
+    /// How long a drain sequence (`POST /drain_listeners?graceful`) lasts before the listeners
+    /// stop, in seconds (Envoy's default 600).
+    #[arg(long = "drain-time-s", default_value_t = 600)]
+    pub drain_time_s: u64,
+    /// gradual (more and more connections close over the drain time) or immediate.
+    #[arg(long = "drain-strategy", value_enum, default_value = "gradual")]
+    pub drain_strategy: DrainStrategyArg,
     /// Print the version in Envoy's format and exit.
     #[arg(long)]
     pub version: bool,

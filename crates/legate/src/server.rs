@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use legate_config::LoadedConfig;
 use legate_stats::Store;
+use legate_proxy::drain::{DrainManager, DrainStrategy};
 use legate_upstream::ClusterManager;
 
 use crate::cli::{Cli, Mode};
@@ -45,7 +46,16 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
         None => None,
     };
     let switch: Arc<OnceLock<legate_proxy::ListenerSwitch>> = Arc::default();
-    let state = admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency, switch.clone());
+    let strategy = match cli.drain_strategy {
+        crate::cli::DrainStrategyArg::Gradual => DrainStrategy::Gradual,
+        crate::cli::DrainStrategyArg::Immediate => DrainStrategy::Immediate,
+    };
+    let health_check_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = Arc::new(DrainManager::new(Duration::from_secs(cli.drain_time_s), strategy, health_check_failed.clone()));
+    let control = DrainControl { drain: drain.clone(), switch: switch.clone() };
+    let state = admin_state(cli, &bootstrap, raw, &store, &clusters, concurrency, control);
+    let state = state.with_health_check_flag(health_check_failed);
+    let state = Arc::new(state);
     if let Some(listener) = admin {
         tokio::spawn(legate_admin::serve(listener, state.clone()));
     }
@@ -58,6 +68,7 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
         &store,
         concurrency,
         Duration::from_millis(u64::from(cli.file_flush_interval_msec)),
+        drain,
     )?;
     let _ = switch.set(data_plane.listener_switch());
     state.set_listeners(data_plane.listener_addresses());
@@ -85,8 +96,8 @@ fn admin_state(
     store: &Store,
     clusters: &Arc<ClusterManager>,
     concurrency: usize,
-    switch: Arc<OnceLock<legate_proxy::ListenerSwitch>>,
-) -> Arc<legate_admin::AdminState> {
+    drain: DrainControl,
+) -> legate_admin::AdminState {
     let info = legate_admin::ServerInfo {
         version: crate::cli::VERSION_LINE.to_string(),
         hot_restart_version: "disabled".to_string(),
@@ -107,23 +118,55 @@ fn admin_state(
             "mode": format!("{:?}", cli.mode),
             "base_id": cli.base_id.unwrap_or(0).to_string(),
             "use_dynamic_base_id": cli.use_dynamic_base_id,
+            "drain_time": format!("{}s", cli.drain_time_s),
+            "drain_strategy": match cli.drain_strategy {
+                crate::cli::DrainStrategyArg::Gradual => "Gradual",
+                crate::cli::DrainStrategyArg::Immediate => "Immediate",
+            },
             "disable_hot_restart": true,
         }),
     };
-    Arc::new(legate_admin::AdminState::new(
+    legate_admin::AdminState::new(
         store.clone(),
         raw,
         Box::new(ClusterView(clusters.clone())),
         info,
         Box::new(logging::set_level),
     )
-    // Every variant stops the listeners at once: Legate has no drain sequence that would keep
-    // them open for a drain period first.
-    .with_drain_listeners(Box::new(move |_request| {
-        if let Some(switch) = switch.get() {
-            switch.stop_listening();
+    .with_drain_listeners(Box::new(move |request| drain.drain_listeners(request)))
+}
+
+/// What `POST /drain_listeners` acts on: the drain manager and the listeners (known once the
+/// data plane runs).
+struct DrainControl {
+    drain: Arc<DrainManager>,
+    switch: Arc<OnceLock<legate_proxy::ListenerSwitch>>,
+}
+
+impl DrainControl {
+    /// `POST /drain_listeners`, as Envoy's admin does it: `graceful` starts the drain sequence
+    /// (connections close after their responses, gradually over `--drain-time-s`) and stops
+    /// the listeners when it ends, unless `skip_exit`; without `graceful` the listeners stop
+    /// at once.
+    fn drain_listeners(&self, request: legate_admin::DrainRequest) {
+        let stop = {
+            let switch = self.switch.clone();
+            move || {
+                if let Some(switch) = switch.get() {
+                    switch.stop_listening();
+                }
+            }
+        };
+        if !request.graceful {
+            stop();
+        } else if self.drain.start_draining() && !request.skip_exit {
+            let drain_time = self.drain.drain_time();
+            std::thread::spawn(move || {
+                std::thread::sleep(drain_time);
+                stop();
+            });
         }
-    })))
+    }
 }
 
 /// Presents the cluster manager to the admin API.
@@ -161,6 +204,10 @@ impl legate_admin::ClusterSource for ClusterView {
                         ..Default::default()
                     })
                     .collect(),
+                circuit_breakers: [
+                    thresholds(&c.config.circuit_breakers, c.retry_limit()),
+                    thresholds(&c.config.circuit_breakers_high, u64::from(c.config.circuit_breakers_high.max_retries)),
+                ],
                 outlier: c.outlier_success_rate_numbers().map(|[external, local]| legate_admin::OutlierSnapshot {
                     success_rate_average: external.0,
                     success_rate_ejection_threshold: external.1,
@@ -170,6 +217,17 @@ impl legate_admin::ClusterSource for ClusterView {
                 ..Default::default()
             })
             .collect()
+    }
+}
+
+/// One priority's thresholds as the admin API shows them, `max_retries` being the current
+/// retry limit.
+fn thresholds(t: &legate_config::model::CircuitBreakerThresholds, max_retries: u64) -> legate_admin::Thresholds {
+    legate_admin::Thresholds {
+        max_connections: u64::from(t.max_connections),
+        max_pending_requests: u64::from(t.max_pending_requests),
+        max_requests: u64::from(t.max_requests),
+        max_retries,
     }
 }
 

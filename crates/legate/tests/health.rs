@@ -2,6 +2,8 @@
 //! upstreams on loopback whose health endpoint and traffic answer statuses the test controls.
 
 mod support;
+#[path = "health/grpc.rs"]
+mod grpc;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -152,11 +152,10 @@ fn expect_100_continue_is_answered_and_not_forwarded() {
     assert!(!head.contains("expect:"), "{head}");
 }
 
-/// Known deviation from Envoy (which answers 400): the HTTP/1 codec resolves Content-Length plus
-/// chunked the RFC 9112 way — the body is read as chunked, Content-Length is dropped before
-/// forwarding, and the connection is closed afterwards, so no request can be smuggled.
+/// Content-Length plus chunked gets Envoy's 400 and a close: nothing reaches the upstream, and
+/// nothing can be smuggled behind it.
 #[test]
-fn content_length_with_chunked_is_never_forwarded_ambiguously() {
+fn content_length_with_chunked_is_refused() {
     let a = Upstream::start("alpha");
     let legate = Legate::start(&two_cluster_config(a.addr, a.addr), &[]);
     let mut s = TcpStream::connect(legate.listener).unwrap();
@@ -167,10 +166,29 @@ fn content_length_with_chunked_is_never_forwarded_ambiguously() {
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw);
     assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "one response, then close: {text}");
-    assert!(text.ends_with("hi"), "{text}");
-    let heads = a.requests.lock().unwrap();
-    assert!(heads.iter().all(|h| !h.contains("/smuggled")));
-    assert!(!heads.last().unwrap().to_ascii_lowercase().contains("content-length: 3"));
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n") && text.ends_with("Bad Request"), "{text}");
+    assert!(a.requests.lock().unwrap().is_empty(), "nothing forwarded");
+}
+
+/// A good request, then a refused one on the same keep-alive connection: the first is answered,
+/// then Envoy's 501 closes the connection.
+#[test]
+fn a_refused_request_after_a_good_one_on_a_keep_alive_connection() {
+    let a = Upstream::start("alpha");
+    let legate = Legate::start(&two_cluster_config(a.addr, a.addr), &[]);
+    let mut s = TcpStream::connect(legate.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /a/first HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut raw = vec![0u8; 4096];
+    let n = s.read(&mut raw).unwrap();
+    raw.truncate(n);
+    s.write_all(b"POST /a/second HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n").unwrap();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let statuses: Vec<&str> = text.match_indices("HTTP/1.1 ").map(|(i, _)| &text[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["200", "501"], "{text}");
+    assert!(text.ends_with("Not Implemented"), "{text}");
+    assert_eq!(a.requests.lock().unwrap().len(), 1);
 }
 
 fn timeouts_config(addr: std::net::SocketAddr) -> String {

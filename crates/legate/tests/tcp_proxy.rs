@@ -1,10 +1,12 @@
 //! `envoy.filters.network.tcp_proxy` end to end: bytes both ways, half-close, idle timeout,
-//! weighted clusters and the tcp.* / cluster stats, against real sockets on loopback.
+//! weighted clusters, the tcp.* / cluster stats and `max_connections`, against real sockets on
+//! loopback.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -123,4 +125,28 @@ fn weighted_clusters_and_unreachable_upstreams() {
     }
     assert!(answered > 0 && answered < 20, "both clusters were picked: {answered}/20 answered");
     assert_eq!(legate.stat("cluster.gone.upstream_cx_connect_fail"), Some(20 - answered));
+}
+
+#[test]
+fn sessions_over_max_connections_are_closed() {
+    let (up, accepted) = counting_silent_upstream();
+    let cfg = config(&[("one", up)], "cluster: one", "10s");
+    let legate = Legate::start(&with_thresholds(&cfg, "{max_connections: 1}"), &[]);
+    let mut first = TcpStream::connect(legate.listener).unwrap();
+    first.write_all(b"hello").unwrap();
+    legate.wait_stat("cluster.one.upstream_cx_active", 1);
+    let mut second = TcpStream::connect(legate.listener).unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let start = Instant::now();
+    // Closed at once, without a byte.
+    assert!(matches!(second.read(&mut [0u8; 16]), Ok(0) | Err(_)));
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(legate.stat("cluster.one.upstream_cx_overflow"), Some(1));
+    assert_eq!(legate.stat("cluster.one.circuit_breakers.default.cx_open"), Some(1));
+    assert!(accepted.load(Ordering::Relaxed) <= 1);
+    // Once the first session ends, a new one gets through.
+    drop(first);
+    legate.wait_stat("cluster.one.circuit_breakers.default.cx_open", 0);
+    let _third = TcpStream::connect(legate.listener).unwrap();
+    wait_until("the third session reaches the upstream", || accepted.load(Ordering::Relaxed) == 2);
 }

@@ -149,11 +149,14 @@ fn an_upstream_certificate_failing_the_san_matchers_or_pins_is_a_503() {
     assert_eq!(legate.stat("cluster.b.ssl.fail_verify_error"), Some(0));
 }
 
-/// `two_cluster_config` (`/a`, `/b`) with these clusters instead.
+/// A bootstrap with these clusters (from [`tls_cluster`]), each routed from `/<its name>`.
 fn with_clusters(clusters: &[String]) -> String {
-    let config = two_cluster_config("127.0.0.1:1".parse().unwrap(), "127.0.0.1:1".parse().unwrap());
-    let (head, _) = config.split_once("  clusters:\n").unwrap();
-    format!("{head}  clusters:\n{}", clusters.concat())
+    let routes: String = clusters
+        .iter()
+        .filter_map(|c| c.strip_prefix("  - name: ")?.lines().next())
+        .map(|c| format!("              - match: {{prefix: \"/{c}\"}}\n                route: {{cluster: {c}}}\n"))
+        .collect();
+    http_bootstrap(&routes, &clusters.concat())
 }
 
 fn protocol_options(options: &str) -> String {
@@ -181,4 +184,34 @@ fn auto_sni_and_auto_san_validation_use_the_request_host() {
     assert_eq!(get("/b", "127.0.0.1"), 503, "an address: the configured SNI, but the address is not a SAN");
     assert_eq!(legate.stat("cluster.b.ssl.fail_verify_san"), Some(1));
     assert_eq!(legate.stat("cluster.b.ssl.handshake"), Some(1));
+}
+
+#[test]
+fn health_checks_of_tls_clusters_apply_the_san_matchers_and_pins() {
+    let pki = Pki::new();
+    let upstream = TlsUpstream::start(&pki, false);
+    let ca = pki.path("intermediate.pem");
+    let check = "    health_checks: [{timeout: 1s, interval: 0.1s, no_traffic_interval: 0.1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}]\n";
+    let pin = "00".repeat(32);
+    let clusters = [
+        tls_cluster("a", upstream.addr, &format!("{{trusted_ca: {{filename: {ca}}}, match_typed_subject_alt_names: [{{san_type: DNS, matcher: {{exact: localhost}}}}]}}"), check),
+        tls_cluster("b", upstream.addr, &format!("{{trusted_ca: {{filename: {ca}}}, match_typed_subject_alt_names: [{{san_type: DNS, matcher: {{exact: other.test}}}}]}}"), check),
+        tls_cluster("c", upstream.addr, &format!("{{verify_certificate_hash: [\"{pin}\"]}}"), check),
+    ];
+    let config = with_clusters(&clusters);
+    let legate = Legate::start(&config, &[]);
+    let flags = |cluster: &str| {
+        let prefix = format!("{cluster}::{}::health_flags::", upstream.addr);
+        let clusters = legate.admin_get("/clusters").text();
+        clusters.lines().find_map(|l| l.strip_prefix(&prefix).map(str::to_string)).unwrap_or_default()
+    };
+    let at_least = |name: &str| legate.stat(name).unwrap_or(0) >= 1;
+    wait_until("the checks of every cluster ran", || {
+        flags("a") == "healthy" && at_least("cluster.b.ssl.fail_verify_san") && at_least("cluster.c.ssl.fail_verify_cert_hash")
+    });
+    assert_eq!(flags("b"), "/failed_active_hc");
+    assert_eq!(flags("c"), "/failed_active_hc");
+    assert_eq!(legate.stat("cluster.b.ssl.handshake"), Some(0));
+    assert_eq!(legate.stat("cluster.c.ssl.handshake"), Some(0));
+    assert_eq!(request(legate.listener, "GET /a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").status, 200);
 }

@@ -13,6 +13,10 @@ use tokio::time::Sleep;
 use crate::access_log::LogRecord;
 use crate::local_reply::ResponseFlags;
 use crate::stats::HcmStats;
+use crate::timeouts::{Expiry, StreamDeadlines};
+
+/// `%RESPONSE_CODE_DETAILS%` of a stream the client cut off.
+const DOWNSTREAM_REMOTE_DISCONNECT: &str = "downstream_remote_disconnect";
 
 /// Error type of the response body.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -23,6 +27,10 @@ pub struct StreamGuard {
     start: Instant,
     upstream: Option<UpstreamCompletion>,
     log: Option<Box<LogRecord>>,
+    /// The response body was handed to the codec and then ended (or failed for a reason of its
+    /// own). A guard dropped before, with the request still being handled or the body still
+    /// streaming, belongs to a stream the client cut off.
+    ended: bool,
 }
 
 /// Upstream accounting finished together with the stream.
@@ -43,7 +51,7 @@ impl StreamGuard {
     /// Starts accounting for a new downstream request.
     pub fn new(stats: std::sync::Arc<HcmStats>, start: Instant, log: Option<Box<LogRecord>>) -> Self {
         stats.downstream_rq_active.inc();
-        Self { stats, start, upstream: None, log }
+        Self { stats, start, upstream: None, log, ended: false }
     }
 
     /// The stream's access log record, when the HCM has access loggers.
@@ -69,7 +77,14 @@ impl Drop for StreamGuard {
             let counter = if up.success { &up.host.stats.rq_success } else { &up.host.stats.rq_error };
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(log) = self.log.take() {
+        if let Some(mut log) = self.log.take() {
+            if !self.ended {
+                // Envoy's downstream reset: flag DC, and details unless the response had them.
+                log.flag(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);
+                if !log.has_details() {
+                    log.details(DOWNSTREAM_REMOTE_DISCONNECT);
+                }
+            }
             log.finish();
         }
     }
@@ -87,13 +102,26 @@ pin_project_lite::pin_project! {
         kind: Kind,
         guard: Option<StreamGuard>,
     }
+    impl PinnedDrop for ProxyBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let at_end = match &*this.kind {
+                Kind::Full { data } => data.is_none(),
+                Kind::Upstream { body, .. } => body.is_end_stream(),
+            };
+            // The codec drops a body it has sent whole without polling it to the end.
+            if let (true, Some(guard)) = (at_end, this.guard.as_mut()) {
+                guard.ended = true;
+            }
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] body: Incoming, timer: Option<BodyTimer> },
+        Upstream { #[pin] body: Incoming, timer: Option<Box<BodyTimer>> },
     }
 }
 
@@ -107,37 +135,43 @@ pub struct BodyTimeout;
 #[error("stream idle timeout while streaming the response body")]
 pub struct StreamIdleTimeout;
 
-/// The one timer of a streaming response body: the route deadline and the stream idle timeout
-/// share a single re-armed sleep (the one that bounded the wait for response headers), and data
-/// frames only record an instant.
+/// Raised when the connection manager's `max_stream_duration` expires while the response body
+/// is streaming: Envoy resets the stream.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} limit of the stream reached while streaming the response body")]
+pub struct StreamLimitReached(pub Expiry);
+
+/// The one timer of a streaming response body: the route deadline, the stream idle timeout and
+/// the connection manager's deadlines share a single re-armed sleep (the one that bounded the
+/// wait for response headers), and data frames only record an instant.
 pub struct BodyTimer {
     sleep: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
     idle: Option<(std::time::Duration, legate_stats::Counter)>,
+    stream: StreamDeadlines,
     last_activity: Instant,
 }
 
 impl BodyTimer {
-    /// Re-arms `sleep` for a body cut off at `deadline` or after `idle` without data (counted in
-    /// the given `downstream_rq_idle_timeout` counter).
+    /// Re-arms `sleep` for a body cut off at `deadline`, after `idle` without data (counted in
+    /// the given `downstream_rq_idle_timeout` counter) or at the `stream`'s deadlines.
     pub fn new(
         mut sleep: Pin<Box<Sleep>>,
         deadline: Option<Instant>,
         idle: Option<(std::time::Duration, legate_stats::Counter)>,
+        stream: StreamDeadlines,
     ) -> Self {
         let now = Instant::now();
-        let next = Self::next_due(deadline, idle.as_ref().map(|(d, _)| now + *d));
-        if let Some(next) = next {
+        if let Some(next) = Self::next_due(deadline, idle.as_ref().map(|(d, _)| now + *d), &stream) {
             sleep.as_mut().reset(next.into());
         }
-        Self { sleep, deadline, idle, last_activity: now }
+        Self { sleep, deadline, idle, stream, last_activity: now }
     }
 
-    fn next_due(deadline: Option<Instant>, idle_due: Option<Instant>) -> Option<Instant> {
-        match (deadline, idle_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    /// The earliest of `deadline`, `idle_due` and the `stream`'s deadlines.
+    fn next_due(deadline: Option<Instant>, idle_due: Option<Instant>, stream: &StreamDeadlines) -> Option<Instant> {
+        let stream_due = stream.due().map(tokio::time::Instant::into_std);
+        [deadline, idle_due, stream_due].into_iter().flatten().min()
     }
 
     fn touch(&mut self) {
@@ -152,6 +186,9 @@ impl BodyTimer {
             if self.sleep.as_mut().poll(cx).is_pending() {
                 return None;
             }
+            if let Some(expiry) = self.stream.expired(tokio::time::Instant::now()) {
+                return Some(BodyError::from(StreamLimitReached(expiry)));
+            }
             let now = Instant::now();
             if self.deadline.is_some_and(|d| now >= d) {
                 return Some(BodyError::from(BodyTimeout));
@@ -163,7 +200,7 @@ impl BodyTimer {
                     return Some(BodyError::from(StreamIdleTimeout));
                 }
             }
-            let next = Self::next_due(self.deadline, idle_due)?;
+            let next = Self::next_due(self.deadline, idle_due, &self.stream)?;
             self.sleep.as_mut().reset(next.into());
         }
     }
@@ -184,10 +221,13 @@ impl ProxyBody {
 
     /// For a locally generated body: its text, and an empty body keeping the stream accounting.
     /// `None` for a streamed upstream body.
-    pub fn take_local_text(self) -> Result<(Self, Option<Bytes>), Self> {
-        match self.kind {
-            Kind::Full { data } => Ok((Self { kind: Kind::Full { data: None }, guard: self.guard }, data)),
-            kind => Err(Self { kind, guard: self.guard }),
+    pub fn take_local_text(mut self) -> Result<(Self, Option<Bytes>), Self> {
+        match &mut self.kind {
+            Kind::Full { data } => {
+                let text = data.take();
+                Ok((self, text))
+            }
+            Kind::Upstream { .. } => Err(self),
         }
     }
 
@@ -198,7 +238,7 @@ impl ProxyBody {
 
     /// A streamed upstream body, cut off when its `timer` expires.
     pub fn upstream(body: Incoming, timer: Option<BodyTimer>, guard: StreamGuard) -> Self {
-        Self { kind: Kind::Upstream { body, timer }, guard: Some(guard) }
+        Self { kind: Kind::Upstream { body, timer: timer.map(Box::new) }, guard: Some(guard) }
     }
 }
 
@@ -226,8 +266,18 @@ impl Body for ProxyBody {
         if let Some(log) = this.guard.as_mut().and_then(StreamGuard::log) {
             record_frame(log, &result);
         }
-        if let Poll::Ready(None) = result {
-            this.guard.take();
+        match &result {
+            Poll::Ready(None) => {
+                if let Some(mut guard) = this.guard.take() {
+                    guard.ended = true;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(guard) = this.guard.as_mut() {
+                    guard.ended = true;
+                }
+            }
+            _ => {}
         }
         result
     }
@@ -261,6 +311,12 @@ fn record_frame(log: &mut LogRecord, result: &Poll<Option<Result<Frame<Bytes>, B
         // while streaming the body only adds its flag.
         Poll::Ready(Some(Err(e))) if e.is::<BodyTimeout>() => log.flag(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT),
         Poll::Ready(Some(Err(e))) if e.is::<StreamIdleTimeout>() => log.flag(ResponseFlags::STREAM_IDLE_TIMEOUT),
+        // Envoy resets the stream without a flag, with the limit's details.
+        Poll::Ready(Some(Err(e))) if e.is::<StreamLimitReached>() => {
+            if let Some(StreamLimitReached(expiry)) = e.downcast_ref() {
+                log.details(expiry.details());
+            }
+        }
         Poll::Ready(Some(Err(_))) => log.flag(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION),
         _ => {}
     }

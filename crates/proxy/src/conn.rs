@@ -1,5 +1,6 @@
 //! Serving one downstream connection with the listener's codec.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,9 @@ use tokio::net::TcpStream;
 
 use crate::body::ms_since;
 use crate::forwarding::Peer;
+use crate::drain::ConnectionDrain;
+use crate::h1_guard::RequestGuard;
+use crate::h2_idle::{ActiveStreams, CountedBody};
 use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
 use crate::sniff::{sniff, unsupported_http_version, Detected, NoCodec, Prefixed};
@@ -94,11 +98,9 @@ async fn serve_http<I>(
         reply_upgrade_required(&hcm, &mut io).await;
         return connection_closed(&stats, start);
     }
-    let io = TokioIo::new(Prefixed::new(head, io));
-    let service = {
-        let hcm = hcm.clone();
-        service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req))
-    };
+    let io = Prefixed::new(head, io);
+    // Set by a response that closes the connection because the server drains (HTTP/2: GOAWAY).
+    let closing = Arc::new(ConnectionDrain::default());
     // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
     // a maximal request head needs (the header limit is enforced separately, with 431).
     let max_buf = (listener_buffer_limit as usize).max(cfg.max_request_headers_kb as usize * 1024).max(8192);
@@ -109,7 +111,14 @@ async fn serve_http<I>(
             let mut b = hyper::server::conn::http1::Builder::new();
             b.max_buf_size(max_buf).max_headers(cfg.max_headers_count as usize).timer(TokioTimer::new());
             b.header_read_timeout(cfg.idle_timeout);
-            let r = b.serve_connection(io, service).with_upgrades().await;
+            let service = {
+                let (hcm, closing) = (hcm.clone(), closing.clone());
+                service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, closing.clone()))
+            };
+            // Request heads pass Envoy's framing rules before the codec reads them.
+            let max_head = max_buf.max(cfg.max_request_headers_kb as usize * 1024 + 1024);
+            let io = RequestGuard::new(io, max_head);
+            let r = b.serve_connection(TokioIo::new(io), service).with_upgrades().await;
             stats.downstream_cx_http1_active.dec();
             r
         }
@@ -122,7 +131,7 @@ async fn serve_http<I>(
                 .max_concurrent_streams(cfg.http2.max_concurrent_streams)
                 .initial_stream_window_size(cfg.http2.initial_stream_window_size)
                 .initial_connection_window_size(cfg.http2.initial_connection_window_size);
-            let r = b.serve_connection(io, service).await;
+            let r = serve_http2(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing).await;
             stats.downstream_cx_http2_active.dec();
             r
         }
@@ -142,6 +151,47 @@ async fn serve_http<I>(
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }
     connection_closed(&stats, start);
+}
+
+/// Serves an HTTP/2 connection; with the HCM `idle_timeout`, a connection without active
+/// streams for that long is drained gracefully (GOAWAY) and counted in
+/// `downstream_cx_idle_timeout`; so is one that `closing` marks because the server drains.
+async fn serve_http2<I>(
+    builder: &hyper::server::conn::http2::Builder<TokioExecutor>,
+    io: I,
+    hcm: Arc<Hcm>,
+    worker: Arc<WorkerContext>,
+    peer: Peer,
+    closing: Arc<ConnectionDrain>,
+) -> hyper::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let streams = Arc::new(ActiveStreams::default());
+    let service = {
+        let (hcm, streams, closing) = (hcm.clone(), streams.clone(), closing.clone());
+        service_fn(move |req| {
+            let activity = streams.enter();
+            let response = hcm.clone().handle(worker.clone(), peer, req, closing.clone());
+            async move { Ok::<_, Infallible>(response.await?.map(|body| CountedBody::new(body, activity))) }
+        })
+    };
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let idle = async {
+        match hcm.config.idle_timeout {
+            Some(idle) => streams.idle_for(idle).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = conn.as_mut() => return r,
+        () = idle => hcm.stats.downstream_cx_idle_timeout.inc(),
+        // Draining: GOAWAY, then the streams in flight complete.
+        () = closing.wait() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    conn.await
 }
 
 /// Connection-level accounting at close.

@@ -25,6 +25,8 @@ pub mod names {
     pub const EXPECTED_RQ_TIMEOUT: HeaderName = HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
     /// `x-envoy-upstream-service-time`.
     pub const UPSTREAM_SERVICE_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
+    /// `x-envoy-overloaded`: on local replies to requests a circuit breaker dropped.
+    pub const OVERLOADED: HeaderName = HeaderName::from_static("x-envoy-overloaded");
     /// `x-envoy-original-path`.
     pub const ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
     /// `x-envoy-upstream-rq-timeout-ms`.

@@ -33,13 +33,19 @@ pub fn grpc_status_for(status: StatusCode) -> u8 {
 /// `grpc-status` from the HTTP status and `grpc-message` from the body text (percent-encoded).
 /// A response streamed from the upstream is returned unchanged.
 pub fn to_grpc_reply(resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    let status = grpc_status_for(resp.status());
+    grpc_reply(resp, status)
+}
+
+/// Rewrites a local reply for a gRPC client as [`to_grpc_reply`] does, with the given
+/// `grpc-status`.
+pub fn grpc_reply(resp: Response<ProxyBody>, status: u8) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     let (body, text) = match body.take_local_text() {
         Ok(local) => local,
         Err(upstream) => return Response::from_parts(parts, upstream),
     };
     let message = text.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-    let status = grpc_status_for(parts.status);
     parts.status = StatusCode::OK;
     let h = &mut parts.headers;
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));

@@ -17,12 +17,13 @@ use legate_upstream::ClusterManager;
 
 use crate::access_log::{AccessLogs, WriterError};
 use crate::body::{ProxyBody, StreamGuard};
+use crate::drain::ConnectionDrain;
 use crate::forwarding::{ForwardingPolicy, Peer};
 use crate::local_reply::{local_reply, protocol_error, ResponseFlags};
 use crate::route::RouteTable;
 use crate::router::{self, RouteContext};
 use crate::stats::HcmStats;
-use crate::validate::{check_header_size, check_http1};
+use crate::validate::{check_header_size, check_http1, Rejection};
 
 /// Shared, immutable state of one HTTP connection manager (one per listener filter chain).
 pub struct Hcm {
@@ -83,12 +84,14 @@ impl Hcm {
         })
     }
 
-    /// Handles one downstream request and produces the downstream response.
+    /// Handles one downstream request and produces the downstream response; `drain` is the
+    /// connection's drain state (closed after this response when the server drains).
     pub async fn handle(
         self: Arc<Self>,
         worker: Arc<crate::worker::WorkerContext>,
         peer: Peer,
         req: Request<Incoming>,
+        drain: Arc<ConnectionDrain>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let start = Instant::now();
         let stats = &self.stats;
@@ -102,18 +105,27 @@ impl Hcm {
             stats.downstream_rq_too_large.inc();
             return Ok(self.reject(rejection, &req, start, &peer));
         }
-        if let Some(rejection) = check_http1(&req) {
+        if let Some(rejection) = crate::h1_guard::refused(&req).or_else(|| check_http1(&req)) {
             stats.downstream_cx_protocol_error.inc();
             return Ok(self.reject(rejection, &req, start, &peer));
         }
         let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
         let guard = StreamGuard::new(stats.clone(), start, log);
         let grpc = crate::grpc::is_grpc(req.headers());
+        let version = req.version();
         let mut resp = self.process(&worker, peer, req, guard).await;
         if grpc && resp.status() != StatusCode::OK {
             resp = crate::grpc::to_grpc_reply(resp);
         }
         self.finish_headers(&mut resp);
+        // Envoy's drain close: HTTP/1 responses get `connection: close`, HTTP/2 connections a
+        // GOAWAY (sent by the connection task); counted once per connection.
+        if !drain.closing() && worker.drain.drain_close() && drain.close() {
+            stats.downstream_cx_drain_close.inc();
+        }
+        if drain.closing() && version != Version::HTTP_2 {
+            resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.access_logs.is_some() {
             let (parts, mut body) = resp.into_parts();
             if let Some(log) = body.log() {
@@ -175,7 +187,7 @@ impl Hcm {
 
     /// Answers a request that failed validation and closes the connection; the access log
     /// line is written at once, the way Envoy logs a stream its codec refused.
-    fn reject<B>(&self, rejection: crate::validate::Rejection, req: &Request<B>, start: Instant, peer: &Peer) -> Response<ProxyBody> {
+    fn reject<B>(&self, rejection: Rejection, req: &Request<B>, start: Instant, peer: &Peer) -> Response<ProxyBody> {
         let mut resp = protocol_error(rejection.status, rejection.body);
         self.finish_headers(&mut resp);
         self.stats.record_response(rejection.status.as_u16());

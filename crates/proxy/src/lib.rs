@@ -5,8 +5,11 @@ pub mod access_log;
 pub mod body;
 pub mod chain;
 pub mod conn;
+pub mod drain;
 pub mod forwarding;
 pub mod grpc;
+pub mod h1_guard;
+pub mod h2_idle;
 pub mod hcm;
 pub mod listener;
 pub mod local_reply;
@@ -16,6 +19,7 @@ pub mod router;
 pub mod sniff;
 pub mod stats;
 pub mod tcp_proxy;
+pub mod timeouts;
 pub mod tls;
 pub mod upgrade;
 pub mod validate;
@@ -84,13 +88,14 @@ impl ListenerSwitch {
 impl DataPlane {
     /// Instantiates the listeners of `bootstrap`, binds `concurrency` sockets per listener and
     /// starts one worker thread per socket set. Access log files are flushed at least every
-    /// `flush_interval`.
+    /// `flush_interval`; `drain` decides when responses close their connections.
     pub fn start(
         bootstrap: &Bootstrap,
         clusters: &Arc<ClusterManager>,
         store: &Store,
         concurrency: usize,
         flush_interval: std::time::Duration,
+        drain: Arc<drain::DrainManager>,
     ) -> Result<Self, ProxyError> {
         let concurrency = concurrency.max(1);
         let mut listeners = Vec::with_capacity(bootstrap.listeners.len());
@@ -124,7 +129,7 @@ impl DataPlane {
         let (stop_listening, stop_rx) = watch::channel(false);
         let mut workers = Vec::with_capacity(concurrency);
         for (index, worker_sockets) in sockets.into_iter().enumerate() {
-            workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone(), stop_rx.clone())?);
+            workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone(), stop_rx.clone(), drain.clone())?);
         }
         store_listener_gauges(store, listeners.len());
         Ok(Self { listeners, workers, shutdown, stop_listening: Arc::new(stop_listening), store: store.clone() })

@@ -23,12 +23,16 @@ impl ResponseFlags {
     pub const UPSTREAM_REQUEST_TIMEOUT: &'static str = "UT";
     /// `UC`: upstream connection termination.
     pub const UPSTREAM_CONNECTION_TERMINATION: &'static str = "UC";
+    /// `UO`: upstream overflow (a circuit breaker is open).
+    pub const UPSTREAM_OVERFLOW: &'static str = "UO";
     /// `URX`: upstream retry (or connect attempt) limit exceeded.
     pub const UPSTREAM_RETRY_LIMIT_EXCEEDED: &'static str = "URX";
     /// `DPE`: downstream protocol error.
     pub const DOWNSTREAM_PROTOCOL_ERROR: &'static str = "DPE";
     /// `SI`: stream idle timeout.
     pub const STREAM_IDLE_TIMEOUT: &'static str = "SI";
+    /// `DC`: downstream connection termination.
+    pub const DOWNSTREAM_CONNECTION_TERMINATION: &'static str = "DC";
 
     /// Adds the flag with Envoy short name `name` (unknown names are ignored).
     pub fn set(&mut self, name: &str) {

@@ -17,6 +17,7 @@ use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply, ResponseFlags};
 use crate::retry::{Attempt, Replay, RetryHeaders, RetryState};
 use crate::route::{FormatContext, RequestView};
+use crate::timeouts::{self, Expiry, StreamDeadlines, StreamLimits, TrackedBody};
 use crate::worker::WorkerContext;
 
 /// What the router needs to know about the request besides its headers and body.
@@ -176,7 +177,9 @@ pub async fn route_and_forward(
     let new_path = matched.apply_path_rewrite(&mut parts.headers, &ctx.path_and_query);
 
     // Timeout: the route's, or x-envoy-upstream-rq-timeout-ms from internal clients.
-    let mut timeout = forward.timeout;
+    let mut timeout = timeouts::route_timeout(forward);
+    let max_duration = timeouts::max_stream_duration(hcm.config.max_stream_duration, forward.max_stream_duration, &mut parts.headers);
+    let grpc = crate::grpc::is_grpc(&parts.headers);
     if ctx.classified.internal {
         if let Some(ms) = header_u64(&parts.headers, &names::UPSTREAM_RQ_TIMEOUT) {
             timeout = if ms == 0 { None } else { Some(Duration::from_millis(ms)) };
@@ -220,6 +223,12 @@ pub async fn route_and_forward(
         failed.store(true, std::sync::atomic::Ordering::Relaxed);
         e.into()
     };
+    let (body, progress) = TrackedBody::new(body);
+    let stream_deadlines = |progress| {
+        let start = tokio::time::Instant::from_std(ctx.start);
+        StreamDeadlines::new(start, hcm.config.request_timeout, max_duration, progress, stats.clone())
+    };
+    let limits = StreamLimits::new(stream_deadlines(progress.clone()), timeout, timeouts::idle_timeout(hcm.config.stream_idle_timeout, forward.idle_timeout));
     let upstream_body: RequestBody = match guard.log() {
         Some(log) => log.track_request_body(body).map_err(on_error).boxed_unsync(),
         None => body.map_err(on_error).boxed_unsync(),
@@ -244,23 +253,19 @@ pub async fn route_and_forward(
         // The max_requests circuit breaker is open: 503 with flag UO, nothing sent.
         cstats.record_response(503, ctx.classified.internal);
         let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, format!("{RESET_PREFIX}overflow"), Some(guard));
+        resp.headers_mut().insert(names::OVERLOADED, HeaderValue::from_static("true"));
         matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
         return resp;
     }
     host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut up_start = Instant::now();
     let send = ctx.worker.pool.send(&cluster, &host, upstream_req, downstream_version);
-    // Waiting for response headers is bounded by the route timeout and the stream idle timeout.
-    let idle = hcm.config.stream_idle_timeout;
-    let wait = match (timeout, idle) {
-        (Some(t), Some(i)) => Some((t.min(i), t <= i)),
-        (Some(t), None) => Some((t, true)),
-        (None, Some(i)) => Some((i, false)),
-        (None, None) => None,
-    };
-    // One timer serves the header wait of every attempt and, re-armed, the body.
-    let mut timer = wait.map(|(limit, _)| Box::pin(tokio::time::sleep(limit)));
-    let mut outcome = await_attempt(send, timer.as_mut(), wait.map(|w| w.1), per_try).await;
+    // Waiting for response headers is bounded by the route timeout, the stream idle timeout and
+    // the connection manager's deadlines: one timer serves the header wait of every attempt and,
+    // re-armed, the body.
+    let idle = limits.idle();
+    let mut timer = limits.timer();
+    let mut outcome = await_attempt(send, timer.as_mut(), &limits, per_try).await;
     let internal = ctx.classified.internal;
     let mut host = host;
     let mut attempts = 1u32;
@@ -292,9 +297,9 @@ pub async fn route_and_forward(
             if let Some(sleep) = timer.as_mut() {
                 tokio::select! {
                     biased;
-                    () = sleep.as_mut() => {
+                    expiry = limits.expiry(sleep) => {
                         cluster.release_retry();
-                        outcome = Attempt::Timeout(wait.is_some_and(|w| w.1));
+                        outcome = Attempt::Timeout(expiry);
                         cluster.stats.upstream_rq_active.inc();
                         host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         break;
@@ -341,7 +346,7 @@ pub async fn route_and_forward(
             host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             up_start = Instant::now();
             let send = ctx.worker.pool.send(&cluster, &host, req, downstream_version);
-            outcome = await_attempt(send, timer.as_mut(), wait.map(|w| w.1), per_try).await;
+            outcome = await_attempt(send, timer.as_mut(), &limits, per_try).await;
         }
         attempts += retries;
         if retries > 0 && matches!(&outcome, Attempt::Done(Ok(r)) if r.status().as_u16() < 500) {
@@ -354,23 +359,31 @@ pub async fn route_and_forward(
     }
     let result = match outcome {
         Attempt::Done(r) => Ok(r),
-        Attempt::Timeout(route) => Err(route),
-        Attempt::PerTryTimeout => Err(true),
+        Attempt::Timeout(expiry) => Err(expiry),
+        Attempt::PerTryTimeout => Err(Expiry::Route),
     };
     let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success, internal };
     match result {
-        Err(false) => {
+        Err(expiry @ (Expiry::Request | Expiry::MaxDuration)) => {
+            guard.set_upstream(completion(false));
+            let mut resp = limits.stream.reply(expiry, grpc, guard);
+            matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
+            resp
+        }
+        Err(Expiry::Idle) => {
             stats.downstream_rq_idle_timeout.inc();
             guard.set_upstream(completion(false));
             if let Some(log) = guard.log() {
                 log.fail(Some(ResponseFlags::STREAM_IDLE_TIMEOUT), "stream_idle_timeout");
             }
-            // Verified against Envoy 1.40: 504 with "stream timeout" while awaiting the upstream.
-            let mut resp = local_reply(StatusCode::GATEWAY_TIMEOUT, "stream timeout", Some(guard));
+            // Verified against Envoy 1.40: "stream timeout", 504 while awaiting the upstream,
+            // 408 while the request is incomplete.
+            let mut resp = local_reply(progress.timeout_status(), "stream timeout", Some(guard));
+            progress.close_if_incomplete(&mut resp);
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
             resp
         }
-        Err(true) => {
+        Err(Expiry::Route) => {
             cluster.outlier_result(&host, RequestResult::Timeout);
             if !per_try_final {
                 cstats.upstream_rq_timeout.inc();
@@ -406,6 +419,9 @@ pub async fn route_and_forward(
             }
             let body = format!("{RESET_PREFIX}{}", err.reset_reason());
             let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, body, Some(guard));
+            if matches!(err, UpstreamError::Overflow) {
+                resp.headers_mut().insert(names::OVERLOADED, HeaderValue::from_static("true"));
+            }
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
             resp
         }
@@ -440,7 +456,7 @@ pub async fn route_and_forward(
             matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);
             let body_timer = timer.map(|sleep| {
                 let idle = idle.map(|i| (i, stats.downstream_rq_idle_timeout.clone()));
-                BodyTimer::new(sleep, timeout.map(|t| up_start + t), idle)
+                BodyTimer::new(sleep, timeout.map(|t| up_start + t), idle, stream_deadlines(progress).response_started())
             });
             rparts.version = http::Version::HTTP_11;
             Response::from_parts(rparts, ProxyBody::upstream(rbody, body_timer, guard))
@@ -448,12 +464,12 @@ pub async fn route_and_forward(
     }
 }
 
-/// Waits for an attempt's response headers, bounded by the stream's timer (route timeout or
-/// stream idle timeout; `is_route_timeout` says which) and the policy's per-try timeout.
+/// Waits for an attempt's response headers, bounded by the stream's `limits` (on their `timer`)
+/// and the policy's per-try timeout.
 async fn await_attempt(
     send: impl std::future::Future<Output = Result<http::Response<Incoming>, UpstreamError>>,
     timer: Option<&mut std::pin::Pin<Box<tokio::time::Sleep>>>,
-    is_route_timeout: Option<bool>,
+    limits: &StreamLimits,
     per_try: Option<Duration>,
 ) -> Attempt {
     let per_try = async {
@@ -462,18 +478,17 @@ async fn await_attempt(
             None => std::future::pending().await,
         }
     };
-    match timer {
-        Some(sleep) => tokio::select! {
-            biased;
-            r = send => Attempt::Done(r),
-            () = sleep.as_mut() => Attempt::Timeout(is_route_timeout.unwrap_or(true)),
-            () = per_try => Attempt::PerTryTimeout,
-        },
-        None => tokio::select! {
-            biased;
-            r = send => Attempt::Done(r),
-            () = per_try => Attempt::PerTryTimeout,
-        },
+    let expiry = async {
+        match timer {
+            Some(sleep) => limits.expiry(sleep).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        r = send => Attempt::Done(r),
+        expiry = expiry => Attempt::Timeout(expiry),
+        () = per_try => Attempt::PerTryTimeout,
     }
 }
 

@@ -95,6 +95,8 @@ pub struct HcmStats {
     pub downstream_cx_protocol_error: Counter,
     /// `downstream_cx_idle_timeout`.
     pub downstream_cx_idle_timeout: Counter,
+    /// `downstream_cx_drain_close`: connections closed because the server drains.
+    pub downstream_cx_drain_close: Counter,
     /// `downstream_cx_length_ms`.
     pub downstream_cx_length_ms: Histogram,
     /// `downstream_cx_rx_bytes_total`.
@@ -121,6 +123,8 @@ pub struct HcmStats {
     pub downstream_rq_timeout: Counter,
     /// `downstream_rq_idle_timeout` (stream_idle_timeout fired).
     pub downstream_rq_idle_timeout: Counter,
+    /// `downstream_rq_max_duration_reached` (max_stream_duration fired).
+    pub downstream_rq_max_duration_reached: Counter,
     /// `downstream_rq_too_large`.
     pub downstream_rq_too_large: Counter,
     /// `downstream_rq_non_relative_path`.
@@ -161,6 +165,7 @@ impl HcmStats {
             downstream_cx_destroy: c("downstream_cx_destroy"),
             downstream_cx_protocol_error: c("downstream_cx_protocol_error"),
             downstream_cx_idle_timeout: c("downstream_cx_idle_timeout"),
+            downstream_cx_drain_close: c("downstream_cx_drain_close"),
             downstream_cx_length_ms: h("downstream_cx_length_ms"),
             downstream_cx_rx_bytes_total: c("downstream_cx_rx_bytes_total"),
             downstream_cx_tx_bytes_total: c("downstream_cx_tx_bytes_total"),
@@ -174,6 +179,7 @@ impl HcmStats {
             downstream_rq_time: h("downstream_rq_time"),
             downstream_rq_timeout: c("downstream_rq_timeout"),
             downstream_rq_idle_timeout: c("downstream_rq_idle_timeout"),
+            downstream_rq_max_duration_reached: c("downstream_rq_max_duration_reached"),
             downstream_rq_too_large: c("downstream_rq_too_large"),
             downstream_rq_non_relative_path: c("downstream_rq_non_relative_path"),
             no_route: c("no_route"),

@@ -83,6 +83,13 @@ impl TcpProxyRuntime {
         }
         let mut upstream = None;
         for _ in 0..self.config.max_connect_attempts {
+            // As in Envoy, a session over the cluster's `max_connections` is closed at once.
+            if !cluster.connection_allowed() {
+                if let Some(r) = log.record() {
+                    r.flag(ResponseFlags::UPSTREAM_OVERFLOW);
+                }
+                return;
+            }
             let Some(host) = cluster.choose_host(&LbContext::default()) else {
                 if let Some(r) = log.record() {
                     r.flag(ResponseFlags::NO_HEALTHY_UPSTREAM);

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::conn::serve_connection;
+use crate::drain::DrainManager;
 use crate::listener::ListenerRuntime;
 use crate::stats::WorkerListenerStats;
 use crate::ProxyError;
@@ -20,6 +21,8 @@ pub struct WorkerContext {
     pub index: usize,
     /// The worker's upstream connection pools.
     pub pool: UpstreamPools,
+    /// Whether responses close their connections because the server drains.
+    pub drain: Arc<DrainManager>,
 }
 
 /// Starts one worker thread serving `sockets` (one per listener, same order as `listeners`).
@@ -29,6 +32,7 @@ pub fn spawn_worker(
     sockets: Vec<std::net::TcpListener>,
     shutdown: watch::Receiver<bool>,
     stop_listening: watch::Receiver<bool>,
+    drain: Arc<DrainManager>,
 ) -> Result<JoinHandle<()>, ProxyError> {
     debug_assert_eq!(listeners.len(), sockets.len(), "one socket per listener");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -38,7 +42,7 @@ pub fn spawn_worker(
     std::thread::Builder::new()
         .name(format!("wrk:worker_{index}"))
         .spawn(move || {
-            runtime.block_on(run_worker(index, listeners, sockets, shutdown, stop_listening));
+            runtime.block_on(run_worker(index, listeners, sockets, shutdown, stop_listening, drain));
         })
         .map_err(ProxyError::Runtime)
 }
@@ -49,8 +53,9 @@ async fn run_worker(
     sockets: Vec<std::net::TcpListener>,
     mut shutdown: watch::Receiver<bool>,
     stop_listening: watch::Receiver<bool>,
+    drain: Arc<DrainManager>,
 ) {
-    let worker = Arc::new(WorkerContext { index, pool: UpstreamPools::new() });
+    let worker = Arc::new(WorkerContext { index, pool: UpstreamPools::new(), drain });
     for (listener, socket) in listeners.into_iter().zip(sockets) {
         let socket = match TcpListener::from_std(socket) {
             Ok(s) => s,

@@ -3,7 +3,6 @@
 //! stats.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use legate_config::model::{self, DiscoveryType, LbPolicy};
 use legate_stats::{Counter, Store};
 use tokio::sync::watch;
 
+use crate::breakers::Breakers;
 use crate::dns::Resolution;
 use crate::health::HealthCheckStats;
 use crate::host::{Host, HostSet};
@@ -28,8 +28,8 @@ pub struct Cluster {
     pub config: model::Cluster,
     /// `cluster.<stat_name>.*` stats.
     pub stats: ClusterStats,
-    /// Retries in their back-off now (the `max_retries` circuit breaker).
-    retries_active: AtomicU64,
+    /// Circuit breakers (`circuit_breakers.thresholds` of the default priority).
+    pub(crate) breakers: Breakers,
     /// TLS to the hosts (`transport_socket`).
     pub(crate) tls: Option<crate::tls::UpstreamTlsConnector>,
     /// `cluster.<stat_name>.health_check.*` stats, when the cluster has a health check.
@@ -91,9 +91,9 @@ impl Cluster {
             hc_ready: watch::channel(config.health_check.is_none()).0,
             members: watch::channel(0).0,
             cluster_updated,
-            stats,
             tls,
-            retries_active: AtomicU64::new(0),
+            breakers: Breakers::new(&config.circuit_breakers, &stats, store, config.stat_name()),
+            stats,
             config: config.clone(),
         };
         if config.discovery == DiscoveryType::Static {
@@ -146,64 +146,71 @@ impl Cluster {
     /// and keeps `circuit_breakers.default.rq_open` current. `false` (overflow, nothing counted
     /// but `upstream_rq_active_overflow`, as in Envoy) when the breaker is open.
     pub fn admit_request(&self) -> bool {
-        let max = u64::from(self.config.circuit_breakers.max_requests);
-        if self.stats.upstream_rq_active.value() >= max {
+        if !self.breakers.requests.can_create() {
             self.stats.upstream_rq_active_overflow.inc();
             return false;
         }
         self.stats.upstream_rq_active.inc();
-        self.update_breaker(2, self.stats.upstream_rq_active.value(), self.config.circuit_breakers.max_requests);
+        self.breakers.requests.inc();
         true
     }
 
     /// Ends a request [`Cluster::admit_request`] admitted.
     pub fn release_request(&self) {
         self.stats.upstream_rq_active.dec();
-        self.update_breaker(2, self.stats.upstream_rq_active.value(), self.config.circuit_breakers.max_requests);
+        self.breakers.requests.dec();
     }
 
     /// Admits a request that must wait for a connection, under `max_pending_requests`.
     pub(crate) fn admit_pending(&self) -> bool {
-        let max = u64::from(self.config.circuit_breakers.max_pending_requests);
-        if self.stats.upstream_rq_pending_active.value() >= max {
+        if !self.breakers.pending.can_create() {
             self.stats.upstream_rq_pending_overflow.inc();
             return false;
         }
         self.stats.upstream_rq_pending_total.inc();
         self.stats.upstream_rq_pending_active.inc();
-        self.update_breaker(3, self.stats.upstream_rq_pending_active.value(), self.config.circuit_breakers.max_pending_requests);
+        self.breakers.pending.inc();
         true
     }
 
     /// Ends a pending request [`Cluster::admit_pending`] admitted.
     pub(crate) fn release_pending(&self) {
         self.stats.upstream_rq_pending_active.dec();
-        self.update_breaker(3, self.stats.upstream_rq_pending_active.value(), self.config.circuit_breakers.max_pending_requests);
+        self.breakers.pending.dec();
     }
 
-    /// Starts a retry's back-off under the `max_retries` circuit breaker; `false` (counted as
-    /// `upstream_rq_retry_overflow`) when it is open and the request must not be retried.
+    /// Starts a retry's back-off under the `max_retries` circuit breaker, or the `retry_budget`
+    /// when the cluster has one; `false` (counted as `upstream_rq_retry_overflow`) when it is
+    /// open and the request must not be retried.
     pub fn admit_retry(&self) -> bool {
-        let max = u64::from(self.config.circuit_breakers.max_retries);
-        if self.retries_active.load(Ordering::Acquire) >= max {
+        if !self.breakers.retry_allowed() {
             self.stats.upstream_rq_retry_overflow.inc();
             return false;
         }
-        self.retries_active.fetch_add(1, Ordering::AcqRel);
-        self.update_breaker(4, self.retries_active.load(Ordering::Acquire), self.config.circuit_breakers.max_retries);
+        self.breakers.retry_started();
         true
     }
 
     /// Ends a retry's back-off [`Cluster::admit_retry`] admitted.
     pub fn release_retry(&self) {
-        self.retries_active.fetch_sub(1, Ordering::AcqRel);
-        self.update_breaker(4, self.retries_active.load(Ordering::Acquire), self.config.circuit_breakers.max_retries);
+        self.breakers.retry_ended();
     }
 
-    /// `circuit_breakers.default.<gauge>` (`open` is the index in `circuit_breakers_open`): 1
-    /// while `active` is at `max`. As in Envoy, a gauge changes only when its own resource does.
-    fn update_breaker(&self, open: usize, active: u64, max: u32) {
-        self.stats.circuit_breakers_open[open].set(u64::from(active >= u64::from(max)));
+    /// The retry limit the admin API shows: `max_retries`, or the retry budget's limit for the
+    /// requests now active and pending (which, as in Envoy, zeroes `remaining_retries`).
+    pub fn retry_limit(&self) -> u64 {
+        self.breakers.retry_max()
+    }
+
+    /// Whether one more upstream connection fits under `max_connections`; `false` counts
+    /// `upstream_cx_overflow`. (A pool with no connection to its host opens one anyway, as
+    /// Envoy's pools do, so that its pending requests are not stranded.)
+    pub fn connection_allowed(&self) -> bool {
+        let allowed = self.breakers.connections.can_create();
+        if !allowed {
+            self.stats.upstream_cx_overflow.inc();
+        }
+        allowed
     }
 
     /// Whether the cluster is initialized (Envoy's cluster initialization): it has its first

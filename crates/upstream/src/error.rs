@@ -108,6 +108,50 @@ impl UpstreamError {
     }
 }
 
+/// A failure every request waiting on one connection reports: each gets an equal
+/// [`UpstreamError`] from [`SharedError::to_error`].
+#[derive(Debug, Clone)]
+pub(crate) enum SharedError {
+    /// [`UpstreamError::ConnectFailure`]: the address, and the OS error's kind and text.
+    ConnectFailure { addr: SocketAddr, kind: std::io::ErrorKind, text: String },
+    /// [`UpstreamError::ConnectTimeout`].
+    ConnectTimeout,
+    /// [`UpstreamError::Tls`].
+    Tls(String),
+    /// [`UpstreamError::Protocol`].
+    Protocol(String),
+    /// Any other failure, as [`UpstreamError::Reset`].
+    Reset(String),
+}
+
+impl SharedError {
+    /// The shareable form of `e`.
+    pub(crate) fn new(e: &UpstreamError) -> Self {
+        match e {
+            UpstreamError::ConnectFailure { addr, source } => {
+                Self::ConnectFailure { addr: *addr, kind: source.kind(), text: os_error_text(source) }
+            }
+            UpstreamError::ConnectTimeout => Self::ConnectTimeout,
+            UpstreamError::Tls { detail } => Self::Tls(detail.clone()),
+            UpstreamError::Protocol { .. } => Self::Protocol(e.to_string()),
+            _ => Self::Reset(e.to_string()),
+        }
+    }
+
+    /// An error equal to the one shared.
+    pub(crate) fn to_error(&self) -> UpstreamError {
+        match self {
+            Self::ConnectFailure { addr, kind, text } => {
+                UpstreamError::ConnectFailure { addr: *addr, source: std::io::Error::new(*kind, text.clone()) }
+            }
+            Self::ConnectTimeout => UpstreamError::ConnectTimeout,
+            Self::Tls(detail) => UpstreamError::Tls { detail: detail.clone() },
+            Self::Protocol(detail) => UpstreamError::Protocol { detail: detail.clone() },
+            Self::Reset(detail) => UpstreamError::Reset { detail: detail.clone() },
+        }
+    }
+}
+
 /// The OS error text without Rust's ` (os error N)` suffix, as `strerror` gives it.
 fn os_error_text(e: &std::io::Error) -> String {
     let text = e.to_string();
@@ -139,6 +183,9 @@ mod tests {
             refused.response_code_details(),
             "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}"
         );
+        let shared = SharedError::new(&refused).to_error();
+        assert_eq!(shared.transport_failure_reason(), refused.transport_failure_reason());
+        assert_eq!(shared.response_flag(), "UF");
     }
 
     #[test]

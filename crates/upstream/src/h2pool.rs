@@ -5,7 +5,6 @@
 //! (`upstream_rq_pending_*`) instead of opening connections of their own.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -14,11 +13,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
+use crate::error::SharedError;
 use crate::host::Host;
 use crate::pool::{classify, connect_tcp, Codec, CountedStream, Key, RequestBody};
 use crate::UpstreamError;
-
 
 /// A connection being set up or established, shared by the requests waiting for it.
 type Slot = Arc<OnceCell<Result<SendRequest<RequestBody>, SharedError>>>;
@@ -27,52 +27,6 @@ type Slot = Arc<OnceCell<Result<SendRequest<RequestBody>, SharedError>>>;
 #[derive(Default)]
 pub struct Http2Pool {
     slots: Mutex<HashMap<Key, Slot>>,
-}
-
-/// A connect failure as every waiting request reports it.
-#[derive(Debug, Clone)]
-struct SharedError {
-    kind: ErrorKind,
-    addr: SocketAddr,
-    detail: String,
-    io_kind: std::io::ErrorKind,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum ErrorKind {
-    ConnectFailure,
-    ConnectTimeout,
-    Tls,
-    Protocol,
-    Reset,
-}
-
-impl SharedError {
-    fn new(e: &UpstreamError, addr: SocketAddr) -> Self {
-        let (kind, io_kind) = match e {
-            UpstreamError::Tls { detail } => {
-                return Self { kind: ErrorKind::Tls, addr, detail: detail.clone(), io_kind: std::io::ErrorKind::Other }
-            }
-            UpstreamError::ConnectFailure { source, .. } => (ErrorKind::ConnectFailure, source.kind()),
-            UpstreamError::ConnectTimeout => (ErrorKind::ConnectTimeout, std::io::ErrorKind::TimedOut),
-            UpstreamError::Protocol { .. } => (ErrorKind::Protocol, std::io::ErrorKind::Other),
-            _ => (ErrorKind::Reset, std::io::ErrorKind::Other),
-        };
-        Self { kind, addr, detail: e.to_string(), io_kind }
-    }
-
-    fn to_error(&self) -> UpstreamError {
-        match self.kind {
-            ErrorKind::ConnectFailure => UpstreamError::ConnectFailure {
-                addr: self.addr,
-                source: std::io::Error::new(self.io_kind, self.detail.clone()),
-            },
-            ErrorKind::ConnectTimeout => UpstreamError::ConnectTimeout,
-            ErrorKind::Tls => UpstreamError::Tls { detail: self.detail.clone() },
-            ErrorKind::Protocol => UpstreamError::Protocol { detail: self.detail.clone() },
-            ErrorKind::Reset => UpstreamError::Reset { detail: self.detail.clone() },
-        }
-    }
 }
 
 // === impl Http2Pool ===
@@ -175,8 +129,14 @@ fn stream_error(e: hyper::Error) -> UpstreamError {
 
 /// Opens a connection and runs the HTTP/2 handshake; the connection's driver task does the
 /// closing accounting.
+///
+/// The worker has no other connection to the host, so the connection is opened even when the
+/// cluster is at `max_connections` (counted as `upstream_cx_overflow`), as Envoy's pools do.
 async fn connect(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<Arc<str>>) -> Result<SendRequest<RequestBody>, SharedError> {
-    let stream = connect_tcp(&cluster, &host, Codec::Http2, tls_name.as_deref()).await.map_err(|e| SharedError::new(&e, host.address))?;
+    // At the limit this only counts `upstream_cx_overflow`.
+    let _ = cluster.connection_allowed();
+    let slot = ConnectionSlot::new(&cluster);
+    let stream = connect_tcp(&cluster, &host, Codec::Http2, tls_name.as_deref()).await.map_err(|e| SharedError::new(&e))?;
     let opened = Instant::now();
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
     let h2 = cluster.config.http.http2;
@@ -199,6 +159,7 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<Arc<st
             let (c, h) = (cluster.clone(), host.clone());
             tokio::spawn(async move {
                 let result = conn.await;
+                drop(slot);
                 let s = &c.stats;
                 if result.is_err() {
                     s.upstream_cx_protocol_error.inc();
@@ -214,7 +175,7 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<Arc<st
         Err(e) => {
             cluster.stats.upstream_cx_protocol_error.inc();
             closed(true);
-            Err(SharedError::new(&classify(e), host.address))
+            Err(SharedError::new(&classify(e)))
         }
     }
 }
@@ -223,6 +184,53 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<Arc<st
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use std::net::SocketAddr;
+    use legate_config::model::{CircuitBreakerThresholds, DiscoveryType, UpstreamProtocol};
+    use legate_stats::{GaugeMode, Store};
+
+    /// An HTTP/2 upstream answering `200 ok`.
+    async fn h2_upstream() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok"))))
+                });
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(sock), service);
+                tokio::spawn(conn);
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn max_connections_counts_http2_connections_and_each_worker_keeps_one() {
+        let addr = h2_upstream().await;
+        let store = Store::new();
+        let mut cfg = crate::test_support::cluster_config("c", DiscoveryType::Static, &[("127.0.0.1", addr.port(), 1, 0)]);
+        cfg.http.protocol = UpstreamProtocol::Http2;
+        cfg.circuit_breakers = CircuitBreakerThresholds { max_connections: 1, ..Default::default() };
+        let cluster = Arc::new(Cluster::new(0, &cfg, &store, store.counter("cluster_manager.cluster_updated")).unwrap());
+        let host = cluster.hosts().hosts[0].clone();
+        async fn status(pool: &Http2Pool, cluster: &Arc<Cluster>, host: &Arc<Host>) -> http::StatusCode {
+            let body: RequestBody = http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync();
+            let req = http::Request::builder().uri("/").header("host", "c").body(body).unwrap();
+            pool.send(cluster, host, req, None).await.unwrap().status()
+        }
+        let get = |pool| status(pool, &cluster, &host);
+        let (worker1, worker2) = (Http2Pool::default(), Http2Pool::default());
+        // Streams of one worker share its connection.
+        let (a, b) = tokio::join!(get(&worker1), get(&worker1));
+        assert_eq!((a, b), (http::StatusCode::OK, http::StatusCode::OK));
+        assert_eq!(cluster.stats.upstream_cx_total.value(), 1);
+        assert_eq!(cluster.stats.upstream_cx_overflow.value(), 0);
+        // Another worker with no connection to the host opens one over the limit, counted.
+        assert_eq!(get(&worker2).await, http::StatusCode::OK);
+        assert_eq!(cluster.stats.upstream_cx_total.value(), 2);
+        assert_eq!(cluster.stats.upstream_cx_overflow.value(), 1);
+        assert_eq!(store.gauge("cluster.c.circuit_breakers.default.cx_open", GaugeMode::NeverImport).value(), 1);
+    }
 
     #[test]
     fn requests_become_absolute_with_the_host_as_authority() {

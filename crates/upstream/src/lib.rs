@@ -5,6 +5,7 @@
 //! awaits [`ClusterManager::wait_initialized`] before opening listeners; each worker owns an
 //! [`UpstreamPools`]. Per request: [`Cluster::choose_host`], then [`UpstreamPools::send`].
 
+mod breakers;
 mod cluster;
 mod dns;
 mod error;

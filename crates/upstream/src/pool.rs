@@ -9,8 +9,13 @@
 //!
 //! A request that could not be written because the reused connection was already closed by the
 //! upstream is transparently sent on another connection.
+//!
+//! Connections count under the cluster's `max_connections` from the moment they are being
+//! opened. At the limit a request does not open one (`upstream_cx_overflow`): it waits, pending,
+//! for a connection to its host to come free or to close; as in Envoy, a worker with no
+//! connection to the host opens one regardless, so that its requests are never stranded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -26,7 +31,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
+use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
+use crate::error::SharedError;
 use crate::host::Host;
 use crate::UpstreamError;
 
@@ -36,14 +43,86 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
 /// Pool key: cluster index, host address and the TLS name taken from the request for
-/// `auto_sni` / `auto_san_validation` (Envoy shares no connection across those names).
+/// `auto_sni` / `auto_san_validation` (Envoy shares no connection across those names, and
+/// each name's connections to a host are a pool of their own, waiters included).
 pub(crate) type Key = (usize, SocketAddr, Option<Arc<str>>);
-type IdleMap = Mutex<HashMap<Key, Vec<PooledConn>>>;
+type ConnMap = Mutex<HashMap<Key, HostConns>>;
 
 /// A worker's upstream HTTP/1.1 connections to every cluster.
 #[derive(Default)]
 pub struct Http1Pool {
-    idle: Arc<IdleMap>,
+    conns: Arc<ConnMap>,
+}
+
+/// A worker's connections to one host of one cluster.
+#[derive(Default)]
+struct HostConns {
+    /// Idle connections, most recently used last.
+    idle: Vec<PooledConn>,
+    /// Connections open or being opened (idle, busy or connecting).
+    live: usize,
+    /// Requests waiting for a connection because the cluster is at `max_connections`, oldest
+    /// first.
+    waiters: VecDeque<oneshot::Sender<Handoff>>,
+}
+
+/// What a waiting request is told.
+enum Handoff {
+    /// A connection came free: use it.
+    Conn(PooledConn),
+    /// A connection closed: look again (it may open one now).
+    Retry,
+    /// A connection to the host could not be opened: as Envoy purges its pending requests, the
+    /// waiting requests fail with the same error.
+    Failed(SharedError),
+}
+
+/// What a request does next to get a connection.
+enum Step {
+    /// Use this idle connection.
+    Ready(PooledConn),
+    /// Open a connection (counted in `live` and under `max_connections` already).
+    Connect(PoolSlot),
+    /// Wait for a connection of the host to come free or close.
+    Wait(oneshot::Receiver<Handoff>),
+}
+
+/// A connection's place in its host's `live` count and under the cluster's `max_connections`;
+/// dropping it (the connection closed) lets a waiting request retry, or fails them all when
+/// the connection could not be opened ([`PoolSlot::connect_failed`]).
+struct PoolSlot {
+    connection: Option<ConnectionSlot>,
+    conns: Weak<ConnMap>,
+    key: Key,
+    failure: Option<SharedError>,
+}
+
+impl PoolSlot {
+    /// Releases the slot of a connection that could not be opened.
+    fn connect_failed(mut self, e: &UpstreamError) {
+        self.failure = Some(SharedError::new(e));
+    }
+}
+
+impl Drop for PoolSlot {
+    fn drop(&mut self) {
+        drop(self.connection.take());
+        let Some(conns) = self.conns.upgrade() else { return };
+        let mut conns = conns.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(host) = conns.get_mut(&self.key) else { return };
+        host.live = host.live.saturating_sub(1);
+        if let Some(failure) = &self.failure {
+            for waiter in host.waiters.drain(..) {
+                let _ = waiter.send(Handoff::Failed(failure.clone()));
+            }
+            return;
+        }
+        while let Some(waiter) = host.waiters.pop_front() {
+            if waiter.send(Handoff::Retry).is_ok() {
+                break;
+            }
+        }
+    }
 }
 
 /// A connection's sender and shared state, while idle or reserved for one request.
@@ -73,6 +152,10 @@ struct ConnShared {
     idle_since_ms: AtomicU64,
     idle_generation: AtomicU64,
     became_idle: Notify,
+    /// Released by [`finish`] when the connection is closed. The driver task holds the
+    /// connection's state until then, so a `PooledConn` dropped under the pool's lock never
+    /// drops the slot (whose release takes that lock).
+    slot: Mutex<Option<PoolSlot>>,
 }
 
 impl Http1Pool {
@@ -105,67 +188,98 @@ impl Http1Pool {
                 host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             }
         };
-        while let Some(conn) = self.checkout(&key) {
+        let mut pending = None;
+        loop {
+            let (conn, fresh) = match self.step(cluster, &key, &mut pending)? {
+                Step::Ready(conn) => (conn, false),
+                Step::Connect(slot) => match self.connect(cluster, host, key.clone(), slot).await {
+                    Ok(conn) => (conn, true),
+                    Err(e) => return Err(pending_failed(cluster, &mut pending, e)),
+                },
+                Step::Wait(rx) => match rx.await {
+                    Ok(Handoff::Conn(conn)) => (conn, false),
+                    Ok(Handoff::Failed(e)) => return Err(pending_failed(cluster, &mut pending, e.to_error())),
+                    // A connection closed: look again.
+                    Ok(Handoff::Retry) | Err(_) => continue,
+                },
+            };
+            if let Some(mut p) = pending.take() {
+                p.resolved = true;
+            }
             count();
-            match dispatch(&self.idle, key.clone(), conn, req).await {
+            match dispatch(&self.conns, key.clone(), conn, req).await {
                 Ok(result) => return result,
+                Err(_) if fresh => {
+                    return Err(UpstreamError::Reset { detail: "new connection closed before the request was sent".into() })
+                }
                 // The idle connection was closed before the request could be written.
                 Err(unsent) => req = unsent,
             }
         }
-        let conn = self.connect(cluster, host, key.clone()).await?;
-        count();
-        match dispatch(&self.idle, key, conn, req).await {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::Reset { detail: "new connection closed before the request was sent".into() }),
-        }
     }
 
-    /// Takes the most recently used live idle connection for `key`.
-    fn checkout(&self, key: &Key) -> Option<PooledConn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(key)?;
-        while let Some(conn) = list.pop() {
+    /// Decides how the request gets a connection: the most recently used live idle one, else
+    /// (pending from now on, under `max_pending_requests`) a new one if `max_connections`
+    /// allows it or the worker has none to the host, else a wait for one.
+    fn step(&self, cluster: &Arc<Cluster>, key: &Key, pending: &mut Option<PendingGuard>) -> Result<Step, UpstreamError> {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let host = conns.entry(key.clone()).or_default();
+        while let Some(conn) = host.idle.pop() {
             if conn.sender.is_closed() || !conn.sender.is_ready() {
                 continue;
             }
             if conn.shared.state.compare_exchange(IDLE, AWAITING_HEADERS, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                return Some(conn);
+                return Ok(Step::Ready(conn));
             }
         }
-        None
+        if pending.is_none() {
+            if !cluster.admit_pending() {
+                return Err(UpstreamError::Overflow);
+            }
+            *pending = Some(PendingGuard { cluster: cluster.clone(), resolved: false });
+        }
+        if cluster.connection_allowed() || host.live == 0 {
+            host.live += 1;
+            let connection = Some(ConnectionSlot::new(cluster));
+            return Ok(Step::Connect(PoolSlot { connection, conns: Arc::downgrade(&self.conns), key: key.clone(), failure: None }));
+        }
+        // Requests that gave up waiting leave no trace: the queue is bounded by the pending ones.
+        host.waiters.retain(|w| !w.is_closed());
+        let (tx, rx) = oneshot::channel();
+        host.waiters.push_back(tx);
+        Ok(Step::Wait(rx))
     }
 
     /// Opens a connection for a pending request. The connect runs in its own task: if the
     /// request goes away meanwhile, the connection still completes and joins the pool, as in
     /// Envoy.
-    async fn connect(&self, cluster: &Arc<Cluster>, host: &Arc<Host>, key: Key) -> Result<PooledConn, UpstreamError> {
-        let stats = &cluster.stats;
-        if !cluster.admit_pending() {
-            return Err(UpstreamError::Overflow);
-        }
-        let mut pending = PendingGuard { cluster: cluster.clone(), resolved: false };
+    async fn connect(&self, cluster: &Arc<Cluster>, host: &Arc<Host>, key: Key, slot: PoolSlot) -> Result<PooledConn, UpstreamError> {
         let (tx, rx) = oneshot::channel();
-        let idle = Arc::downgrade(&self.idle);
+        let conns = Arc::downgrade(&self.conns);
         let (c, h) = (cluster.clone(), host.clone());
         tokio::spawn(async move {
-            if let Err(Ok(conn)) = tx.send(open(c, h, key.2.as_deref()).await) {
-                park(&idle, key, conn);
+            if let Err(Ok(conn)) = tx.send(open(c, h, slot).await) {
+                park(&conns, key, conn);
             }
         });
-        let result = rx.await.unwrap_or_else(|_| Err(UpstreamError::Reset { detail: "connect task ended".into() }));
-        pending.resolved = true;
-        if result.is_err() {
-            stats.upstream_rq_pending_failure_eject.inc();
-        }
-        result
+        rx.await.unwrap_or_else(|_| Err(UpstreamError::Reset { detail: "connect task ended".into() }))
     }
+}
+
+/// Ends a pending request whose connection could not be opened
+/// (`upstream_rq_pending_failure_eject`); returns its error.
+fn pending_failed(cluster: &Cluster, pending: &mut Option<PendingGuard>, e: UpstreamError) -> UpstreamError {
+    if let Some(p) = pending.as_mut() {
+        p.resolved = true;
+    }
+    cluster.stats.upstream_rq_pending_failure_eject.inc();
+    e
 }
 
 impl Drop for Http1Pool {
     fn drop(&mut self) {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        for conn in idle.values().flatten() {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        for conn in conns.values().flat_map(|h| &h.idle) {
             conn.shared.local_close.store(true, Ordering::Release);
         }
     }
@@ -203,7 +317,7 @@ impl Drop for AbortGuard<'_> {
 /// Sends `req` on `conn`. `Err(req)` gives the request back when the connection was closed
 /// before it could be written.
 async fn dispatch(
-    idle: &Arc<IdleMap>,
+    conns: &Arc<ConnMap>,
     key: Key,
     conn: PooledConn,
     req: http::Request<RequestBody>,
@@ -239,14 +353,14 @@ async fn dispatch(
             if !reusable {
                 shared.local_close.store(true, Ordering::Release);
             }
-            tokio::spawn(when_ready(sender, shared.clone(), Arc::downgrade(idle), key, reusable));
+            tokio::spawn(when_ready(sender, shared.clone(), Arc::downgrade(conns), key, reusable));
             Ok(Ok(resp))
         }
     }
 }
 
 /// Returns the connection to the pool once the response body has been read.
-async fn when_ready(mut sender: SendRequest<RequestBody>, shared: Arc<ConnShared>, idle: Weak<IdleMap>, key: Key, reusable: bool) {
+async fn when_ready(mut sender: SendRequest<RequestBody>, shared: Arc<ConnShared>, conns: Weak<ConnMap>, key: Key, reusable: bool) {
     if sender.ready().await.is_err() || !reusable {
         // Closed, or to be closed: dropping the sender closes an idle HTTP/1 connection.
         return;
@@ -255,24 +369,29 @@ async fn when_ready(mut sender: SendRequest<RequestBody>, shared: Arc<ConnShared
         shared.local_close.store(true, Ordering::Release);
         return;
     }
-    park(&idle, key, PooledConn { sender, shared });
+    park(&conns, key, PooledConn { sender, shared });
 }
 
-/// Puts an idle connection into the pool.
-fn park(idle: &Weak<IdleMap>, key: Key, conn: PooledConn) {
-    let shared = &conn.shared;
-    let Some(idle) = idle.upgrade() else {
-        shared.local_close.store(true, Ordering::Release);
+/// Hands a connection that came free to the oldest waiting request, or puts it into the pool.
+fn park(conns: &Weak<ConnMap>, key: Key, mut conn: PooledConn) {
+    let Some(conns) = conns.upgrade() else {
+        conn.shared.local_close.store(true, Ordering::Release);
         return;
     };
+    let mut conns = conns.lock().unwrap_or_else(|e| e.into_inner());
+    let host = conns.entry(key).or_default();
+    while let Some(waiter) = host.waiters.pop_front() {
+        conn.shared.state.store(AWAITING_HEADERS, Ordering::Release);
+        let Err(Handoff::Conn(back)) = waiter.send(Handoff::Conn(conn)) else { return };
+        conn = back;
+    }
+    let shared = &conn.shared;
     shared.idle_since_ms.store(shared.opened.elapsed().as_millis() as u64, Ordering::Release);
     shared.idle_generation.fetch_add(1, Ordering::AcqRel);
     shared.state.store(IDLE, Ordering::Release);
     shared.became_idle.notify_one();
-    let mut idle = idle.lock().unwrap_or_else(|e| e.into_inner());
-    let list = idle.entry(key).or_default();
-    list.retain(|c| !c.sender.is_closed());
-    list.push(conn);
+    host.idle.retain(|c| !c.sender.is_closed());
+    host.idle.push(conn);
 }
 
 /// Whether the upstream announced it closes the connection after this response.
@@ -441,8 +560,15 @@ impl AsyncWrite for UpstreamStream {
 }
 
 /// Connects to `host` and starts the HTTP/1 codec.
-async fn open(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<&str>) -> Result<PooledConn, UpstreamError> {
-    let stream = connect_tcp(&cluster, &host, Codec::Http1, tls_name).await?;
+async fn open(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot) -> Result<PooledConn, UpstreamError> {
+    let tls_name = slot.key.2.clone();
+    let stream = match connect_tcp(&cluster, &host, Codec::Http1, tls_name.as_deref()).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            slot.connect_failed(&e);
+            return Err(e);
+        }
+    };
     cluster.stats.http1_codec_created();
     let shared = Arc::new(ConnShared {
         cluster: cluster.clone(),
@@ -455,6 +581,7 @@ async fn open(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<&str>) ->
         idle_since_ms: AtomicU64::new(0),
         idle_generation: AtomicU64::new(0),
         became_idle: Notify::new(),
+        slot: Mutex::new(Some(slot)),
     });
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
     let mut builder = hyper::client::conn::http1::Builder::new();
@@ -565,6 +692,7 @@ fn finish(shared: &ConnShared, result: &Result<(), hyper::Error>, force_local: b
     s.upstream_rq_per_cx.record(shared.requests.load(Ordering::Acquire));
     s.upstream_cx_active.dec();
     shared.host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
+    drop(shared.slot.lock().unwrap_or_else(|e| e.into_inner()).take());
 }
 
 /// The upstream TCP stream, counting bytes into the cluster's stats as they flow.

@@ -3,8 +3,8 @@
 //! The set is the one Envoy 1.40 creates for an HTTP cluster (checked against its `/stats`),
 //! minus the stats Legate cannot keep truthfully: the `upstream_flow_control_*` counters and the
 //! `upstream_cx_{rx,tx}_bytes_buffered` gauges (Legate does not account watermark flow control).
-//! Stats that stay zero because Legate lacks the feature (subsets, zone routing, circuit-breaker
-//! overflow, HTTP/2, retries...) are created: zero is their true value here.
+//! Stats that stay zero because Legate lacks the feature (subsets, zone routing, connection pool
+//! limits, HTTP/3...) are created: zero is their true value here.
 
 use std::sync::OnceLock;
 
@@ -35,8 +35,8 @@ macro_rules! cluster_stats {
             pub upstream_rq_time: LazyHistogram,
             /// `circuit_breakers.{default,high}.{cx_open,cx_pool_open,rq_open,rq_pending_open,
             /// rq_retry_open}` gauges, in that order (default priority first). Legate keeps
-            /// `rq_open`, `rq_pending_open` and `rq_retry_open` of the default priority; the
-            /// others stay 0.
+            /// `cx_open`, `rq_open`, `rq_pending_open` and `rq_retry_open` of the default
+            /// priority; the others stay 0.
             pub circuit_breakers_open: Vec<Gauge>,
             /// `default.total_match_count`: the default transport socket, matched once.
             pub default_total_match_count: Counter,

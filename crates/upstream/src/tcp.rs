@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::host::Host;
 use crate::pool::{connect_tcp, Codec, UpstreamStream};
@@ -20,6 +21,8 @@ pub struct TcpConnection {
 }
 
 struct CloseAccounting {
+    /// Released after the accounting (`max_connections`).
+    _slot: ConnectionSlot,
     cluster: Arc<Cluster>,
     host: Arc<Host>,
     opened: Instant,
@@ -28,12 +31,14 @@ struct CloseAccounting {
 }
 
 impl TcpConnection {
-    /// Connects to `host` within the cluster's `connect_timeout`.
+    /// Connects to `host` within the cluster's `connect_timeout`. The connection counts under
+    /// the cluster's `max_connections` (the caller checked [`Cluster::connection_allowed`]).
     pub async fn connect(cluster: &Arc<Cluster>, host: &Arc<Host>) -> Result<Self, UpstreamError> {
+        let slot = ConnectionSlot::new(cluster);
         let stream = connect_tcp(cluster, host, Codec::Tcp, None).await?;
         Ok(Self {
             stream,
-            accounting: CloseAccounting { cluster: cluster.clone(), host: host.clone(), opened: Instant::now(), local: true },
+            accounting: CloseAccounting { _slot: slot, cluster: cluster.clone(), host: host.clone(), opened: Instant::now(), local: true },
         })
     }
 

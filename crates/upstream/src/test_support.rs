@@ -32,6 +32,7 @@ pub fn cluster_config(name: &str, discovery: DiscoveryType, endpoints: &[(&str, 
         per_connection_buffer_limit_bytes: 1024 * 1024,
         tls: None,
         circuit_breakers: model::CircuitBreakerThresholds::default(),
+        circuit_breakers_high: model::CircuitBreakerThresholds::default(),
         http: model::UpstreamHttpOptions::default(),
     }
 }

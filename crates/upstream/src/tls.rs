@@ -26,6 +26,10 @@ pub use select::CertificateSelector;
 /// A cluster's TLS client side.
 pub(crate) struct UpstreamTlsConnector {
     client: Arc<ClientConfig>,
+    /// For health check connections: only the configured ALPN protocols, without the `h2`
+    /// fallback of HTTP/2 clusters (Envoy adds that fallback in its connection pools only);
+    /// the same certificate verification.
+    health_check_client: Arc<ClientConfig>,
     sni: Option<ServerName<'static>>,
     stats: ClusterSslStats,
     /// `auto_sni`: the request's host is the server name.
@@ -78,17 +82,18 @@ impl UpstreamTlsConnector {
             }
             None => builder.with_no_client_auth(),
         };
-        client.alpn_protocols = if config.alpn_protocols.is_empty() && http2 {
-            vec![b"h2".to_vec()]
-        } else {
-            config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect()
-        };
+        client.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let health_check_client = Arc::new(client.clone());
+        if config.alpn_protocols.is_empty() && http2 {
+            client.alpn_protocols = vec![b"h2".to_vec()];
+        }
         let sni = match &config.sni {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| invalid("sni", e))?),
             None => None,
         };
         Ok(Self {
             client: Arc::new(client),
+            health_check_client,
             sni,
             stats: ClusterSslStats::new(store, scope),
             auto_sni: http.auto_sni,
@@ -107,6 +112,22 @@ impl UpstreamTlsConnector {
     /// `auto_sni` (`request_host`, unless an address), else the configured one (none without);
     /// under `auto_san_validation` the host (address or name) must be a SAN.
     pub(crate) async fn handshake(&self, tcp: TcpStream, request_host: Option<&str>) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        self.handshake_with(&self.client, tcp, request_host).await
+    }
+
+    /// Runs the handshake of a health check connection (ALPN: the configured protocols only).
+    /// There is no request, so the configured SNI is sent and no request host is checked; the
+    /// validation context (CA, SAN matchers, pins) applies as to any connection.
+    pub(crate) async fn health_check_handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        self.handshake_with(&self.health_check_client, tcp, None).await
+    }
+
+    async fn handshake_with(
+        &self,
+        client: &Arc<ClientConfig>,
+        tcp: TcpStream,
+        request_host: Option<&str>,
+    ) -> Result<TlsStream<TcpStream>, UpstreamError> {
         // An address is no server name: the configured one is sent instead, as in Envoy.
         let auto_name = request_host
             .filter(|h| self.auto_sni && h.parse::<std::net::IpAddr>().is_err())
@@ -119,7 +140,7 @@ impl UpstreamTlsConnector {
         };
         let client = match request_host.filter(|_| self.auto_san_validation) {
             Some(host) => {
-                let mut client = (*self.client).clone();
+                let mut client = (**client).clone();
                 let algorithms = client.crypto_provider().signature_verification_algorithms;
                 client.dangerous().set_certificate_verifier(Arc::new(peer::UpstreamVerifier {
                     chain: self.chain.clone(),
@@ -129,7 +150,7 @@ impl UpstreamTlsConnector {
                 }));
                 Arc::new(client)
             }
-            None => self.client.clone(),
+            None => client.clone(),
         };
         match tokio_rustls::TlsConnector::from(client).connect(name, tcp).await {
             Ok(tls) => {

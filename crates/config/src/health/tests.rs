@@ -54,6 +54,7 @@ fn http_defaults() {
             retriable_statuses: vec![],
             request_headers_to_add: vec![],
             request_headers_to_remove: vec![],
+            http2: false,
         })
     );
     assert_eq!(parse(json!([])).unwrap(), None);
@@ -154,7 +155,7 @@ fn errors_match_envoy() {
     );
     assert_eq!(
         missing("http_health_check"),
-        "c.health_checks[0]: health_checker is required (http_health_check or tcp_health_check)"
+        "c.health_checks[0]: health_checker is required (http_health_check, tcp_health_check or grpc_health_check)"
     );
     assert_eq!(
         err(json!({"timeout": "0s", "tcp_health_check": {}})),
@@ -198,12 +199,16 @@ fn errors_match_envoy() {
 fn unimplemented_fields_are_refused() {
     let refused = |extra: Value| err(extra);
     assert_eq!(
-        refused(json!({"grpc_health_check": {}})),
-        "c.health_checks[0].grpc_health_check: not supported by legate"
+        refused(json!({"http_health_check": {"path": "/h", "codec_client_type": "HTTP3"}})),
+        "c.health_checks[0].http_health_check.codec_client_type: codec_client_type HTTP3 is not supported by legate"
     );
     assert_eq!(
-        refused(json!({"http_health_check": {"path": "/h", "codec_client_type": "HTTP2"}})),
-        "c.health_checks[0].http_health_check.codec_client_type: codec_client_type HTTP2 is not supported by legate"
+        refused(json!({"grpc_health_check": {"initial_metadata": [{"header": {"key": "a", "value": "%HOSTNAME%"}}]}})),
+        "c.health_checks[0].grpc_health_check.initial_metadata[0].header.value: a substitution in a health check header is not supported by legate"
+    );
+    assert_eq!(
+        refused(json!({"custom_health_check": {"name": "x"}})),
+        "c.health_checks[0].custom_health_check: not supported by legate"
     );
     assert_eq!(
         refused(json!({"http_health_check": {"path": "/h", "request_headers_to_add": [{"header": {"key": "a", "value": "%HOSTNAME%"}}]}})),
@@ -247,4 +252,32 @@ fn unimplemented_fields_are_refused() {
         err(json!({"foo": 1, "tcp_health_check": {}})),
         "c.health_checks[0].foo: unknown field"
     );
+}
+
+#[test]
+fn grpc_health_check_fields() {
+    let hc = parse(base(json!({"grpc_health_check": {}}))).unwrap().unwrap();
+    assert_eq!(hc.checker, HealthChecker::Grpc(GrpcHealthCheck::default()));
+    let hc = parse(base(json!({"grpc_health_check": {"service_name": "films", "authority": "films.local",
+        "initial_metadata": [{"header": {"key": "x-a", "value": "1"}}]}})))
+    .unwrap()
+    .unwrap();
+    let HealthChecker::Grpc(grpc) = hc.checker else { panic!("not gRPC") };
+    assert_eq!((grpc.service_name.as_str(), grpc.authority.as_str()), ("films", "films.local"));
+    assert_eq!((grpc.initial_metadata[0].name.as_str(), grpc.initial_metadata[0].value.as_str()), ("x-a", "1"));
+    assert_eq!(
+        err(json!({"grpc_health_check": {"authority": "a\nb"}})),
+        "c.health_checks[0].grpc_health_check.authority: \"a\\nb\" contains a NUL, CR or LF character"
+    );
+    assert_eq!(
+        err(json!({"grpc_health_check": {"service": "a"}})),
+        "c.health_checks[0].grpc_health_check.service: unknown field"
+    );
+}
+
+#[test]
+fn http2_codec() {
+    let hc = parse(base(json!({"http_health_check": {"path": "/h", "codec_client_type": "HTTP2"}}))).unwrap().unwrap();
+    let HealthChecker::Http(http) = hc.checker else { panic!("not HTTP") };
+    assert!(http.http2);
 }

@@ -52,9 +52,22 @@ pub enum HealthChecker {
     Http(HttpHealthCheck),
     /// `tcp_health_check`.
     Tcp(TcpHealthCheck),
+    /// `grpc_health_check`.
+    Grpc(GrpcHealthCheck),
 }
 
-/// `HealthCheck.HttpHealthCheck` (HTTP/1.1).
+/// `HealthCheck.GrpcHealthCheck`: the `grpc.health.v1.Health/Check` call over HTTP/2.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GrpcHealthCheck {
+    /// `service_name`: the `service` of the `HealthCheckRequest` (empty: none).
+    pub service_name: String,
+    /// `authority`: the `:authority`; empty means the cluster's name.
+    pub authority: String,
+    /// `initial_metadata`: headers added to the request (literal values only).
+    pub initial_metadata: Vec<HealthCheckHeader>,
+}
+
+/// `HealthCheck.HttpHealthCheck`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpHealthCheck {
     /// `host`: the Host header; empty means the cluster's name.
@@ -72,6 +85,8 @@ pub struct HttpHealthCheck {
     pub request_headers_to_add: Vec<HealthCheckHeader>,
     /// `request_headers_to_remove` (lower-cased), applied before the additions.
     pub request_headers_to_remove: Vec<String>,
+    /// `codec_client_type: HTTP2`: the check speaks HTTP/2 (prior knowledge) instead of HTTP/1.1.
+    pub http2: bool,
 }
 
 /// One `request_headers_to_add` entry of an HTTP health check.

@@ -46,22 +46,43 @@ impl Default for TlsParams {
 }
 
 /// Circuit-breaker limits of one priority (Envoy's defaults: 1024 / 1024 / 1024 / 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitBreakerThresholds {
-    /// `max_connections` (only the default is accepted today).
+    /// `max_connections`: upstream connections of the cluster, over all workers.
     pub max_connections: u32,
     /// `max_pending_requests`: requests waiting for a connection.
     pub max_pending_requests: u32,
     /// `max_requests`: requests in flight to the cluster.
     pub max_requests: u32,
-    /// `max_retries`.
+    /// `max_retries`: retries in flight (replaced by `retry_budget` when that is set).
     pub max_retries: u32,
+    /// `retry_budget`: retries in flight as a share of the active and pending requests.
+    pub retry_budget: Option<RetryBudget>,
+    /// `track_remaining`: publish the `circuit_breakers.<priority>.remaining_*` gauges.
+    pub track_remaining: bool,
 }
 
 impl Default for CircuitBreakerThresholds {
     fn default() -> Self {
-        Self { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 }
+        Self {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 3,
+            retry_budget: None,
+            track_remaining: false,
+        }
     }
+}
+
+/// `circuit_breakers.thresholds[].retry_budget`: at most `max(min_retry_concurrency,
+/// budget_percent% of the active and pending requests)` retries in flight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// `budget_percent.value` (default 20).
+    pub budget_percent: f64,
+    /// `min_retry_concurrency` (default 3).
+    pub min_retry_concurrency: u32,
 }
 
 /// The kind of subject alternative name a `SubjectAltNameMatcher` tests (`san_type`).

@@ -172,6 +172,8 @@ pub(crate) const CB_THRESHOLDS: &[(&str, Kind)] = &[
     ("track_remaining", Bool),
     ("max_connection_pools", Msg),
 ];
+/// Fields of `envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget`.
+pub(crate) const CB_RETRY_BUDGET: &[(&str, Kind)] = &[("budget_percent", Msg), ("min_retry_concurrency", Msg)];
 /// Fields of `envoy.config.route.v3.RetryPolicy`.
 pub(crate) const RETRY_POLICY: &[(&str, Kind)] = &[
     ("retry_on", Str),

@@ -288,17 +288,37 @@ fn find_header<'a>(lower_head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Waits up to 3 s for `done` to hold; panics naming `what` otherwise.
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// An upstream that accepts connections and never answers.
 pub fn silent_upstream() -> SocketAddr {
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = silent.local_addr().unwrap();
+    counting_silent_upstream().0
+}
+
+/// An upstream that accepts connections, counts them and never answers; it closes a
+/// connection once its peer has.
+pub fn counting_silent_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
     thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming().flatten() {
-            held.push(s);
+        for mut s in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::Relaxed);
+            thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            });
         }
     });
-    addr
+    (addr, accepted)
 }
 
 /// One `static_resources.clusters` entry (YAML, indented for the list): a STATIC cluster `name`
@@ -311,8 +331,20 @@ pub fn static_cluster(name: &str, addr: SocketAddr) -> String {
     )
 }
 
-/// A bootstrap with one listener routing `/a` to cluster `a` and `/b` to cluster `b` (STATIC).
-pub fn two_cluster_config(a: SocketAddr, b: SocketAddr) -> String {
+/// `cluster` (from [`static_cluster`]) with the DEFAULT circuit-breaker `thresholds` (a YAML
+/// flow mapping such as `{max_connections: 1}`).
+pub fn with_thresholds(cluster: &str, thresholds: &str) -> String {
+    cluster.replacen(
+        "    load_assignment:",
+        &format!("    circuit_breakers:\n      thresholds:\n      - {thresholds}\n    load_assignment:"),
+        1,
+    )
+}
+
+/// A bootstrap with one HTTP listener whose single virtual host has `routes` (YAML list items,
+/// e.g. `- match: {prefix: "/a"}` lines indented by 14 spaces) and `clusters` (entries from
+/// [`static_cluster`]).
+pub fn http_bootstrap(routes: &str, clusters: &str) -> String {
     format!(
         r#"
 admin:
@@ -332,33 +364,20 @@ static_resources:
             - name: backend
               domains: ["*"]
               routes:
-              - match: {{prefix: "/a"}}
-                route: {{cluster: a}}
-              - match: {{prefix: "/b"}}
-                route: {{cluster: b, timeout: 0.5s}}
-          http_filters:
+{routes}          http_filters:
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
-  - name: a
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: a
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: {}, port_value: {}}}}}}}
-  - name: b
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: b
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: {}, port_value: {}}}}}}}
-"#,
-        a.ip(),
-        a.port(),
-        b.ip(),
-        b.port()
+{clusters}"#
     )
+}
+
+/// A bootstrap with one listener routing `/a` to cluster `a` and `/b` to cluster `b` (STATIC).
+pub fn two_cluster_config(a: SocketAddr, b: SocketAddr) -> String {
+    let routes = concat!(
+        "              - match: {prefix: \"/a\"}\n                route: {cluster: a}\n",
+        "              - match: {prefix: \"/b\"}\n                route: {cluster: b, timeout: 0.5s}\n",
+    );
+    http_bootstrap(routes, &(static_cluster("a", a) + &static_cluster("b", b)))
 }

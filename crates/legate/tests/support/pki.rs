@@ -6,7 +6,7 @@ use std::process::Command;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 
-use super::Legate;
+use super::{http_bootstrap, static_cluster, Legate};
 
 /// A private PKI in a temp directory: root CA -> intermediate -> leaves.
 pub struct Pki {
@@ -125,18 +125,12 @@ pub fn curl(legate: &Legate, pki: &Pki, args: &[&str]) -> (i32, String, String) 
 }
 
 /// A bootstrap with one TLS listener serving `server.pem` (ALPN `alpn`; `extra_context` is YAML
-/// appended to the `DownstreamTlsContext` after the certificates) routing everything to `upstream`.
+/// appended to the `DownstreamTlsContext` after the certificates; stat prefix `ingress_https`)
+/// routing everything to `upstream` (cluster `up`).
 pub fn tls_config(upstream: std::net::SocketAddr, pki: &Pki, extra_context: &str, alpn: &str) -> String {
-    format!(
-        r#"
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {{admin_port}}}}}}
-static_resources:
-  listeners:
-  - name: https
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {{listener_port}}}}}}
-    filter_chains:
-    - transport_socket:
+    let routes = "              - match: {prefix: \"/\"}\n                route: {cluster: up}\n";
+    let tls = format!(
+        r#"    - transport_socket:
         name: envoy.transport_sockets.tls
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
@@ -146,34 +140,11 @@ static_resources:
             - certificate_chain: {{filename: {chain}}}
               private_key: {{filename: {key}}}
 {extra_context}
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_https
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/"}}
-                route: {{cluster: up}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: up
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: up
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: {ip}, port_value: {port}}}}}}}
-"#,
+      filters:"#,
         chain = pki.path("server.pem"),
         key = pki.path("server.key"),
-        ip = upstream.ip(),
-        port = upstream.port(),
-    )
+    );
+    http_bootstrap(routes, &static_cluster("up", upstream))
+        .replacen("    - filters:", &tls, 1)
+        .replacen("stat_prefix: ingress_http\n", "stat_prefix: ingress_https\n", 1)
 }

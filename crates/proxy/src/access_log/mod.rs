@@ -211,6 +211,11 @@ impl LogRecord {
         self.flags.set(flag);
     }
 
+    /// Whether response code details are set.
+    pub fn has_details(&self) -> bool {
+        self.details.is_some()
+    }
+
     /// Sets the response code details.
     pub fn details(&mut self, details: &str) {
         self.details = Some(details.to_string());

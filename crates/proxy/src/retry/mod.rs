@@ -19,8 +19,8 @@ use legate_upstream::{Cluster, Host, RequestResult, UpstreamError};
 pub enum Attempt {
     /// The upstream answered, or the request failed.
     Done(Result<http::Response<hyper::body::Incoming>, UpstreamError>),
-    /// The route timeout (`true`) or the stream idle timeout (`false`) fired.
-    Timeout(bool),
+    /// A limit of the stream fired (route timeout, idle timeout, connection manager deadline).
+    Timeout(crate::timeouts::Expiry),
     /// The policy's `per_try_timeout` fired.
     PerTryTimeout,
 }

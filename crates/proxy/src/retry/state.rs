@@ -180,7 +180,7 @@ mod tests {
         assert!(s(&p5).retriable(&reset(), |_| false) && s(&p5).retriable(&refused(), |_| false));
         assert!(s(&pc).retriable(&refused(), |_| false) && !s(&pc).retriable(&reset(), |_| false));
         assert!(s(&pr).retriable(&reset(), |_| false) && s(&pr).retriable(&Attempt::PerTryTimeout, |_| false));
-        assert!(!s(&p5).retriable(&Attempt::Timeout(true), |_| false));
+        assert!(!s(&p5).retriable(&Attempt::Timeout(crate::timeouts::Expiry::Route), |_| false));
         assert!(!s(&p5).retriable(&Attempt::Done(Err(UpstreamError::Overflow)), |_| false));
     }
 

@@ -13,6 +13,8 @@ pub(super) fn forward(target: ClusterTarget) -> RouteAction {
         regex_rewrite: None,
         host_rewrite: HostRewrite::None,
         timeout: Some(Duration::from_secs(15)),
+        idle_timeout: None,
+        max_stream_duration: None,
         hash_policy: vec![],
         retry_policy: None,
         retry_buffer_limit: None,

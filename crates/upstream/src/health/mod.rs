@@ -1,4 +1,4 @@
-//! Active health checking (Envoy's `HealthCheckerImplBase` for HTTP and TCP checks).
+//! Active health checking (Envoy's `HealthCheckerImplBase` for HTTP, TCP and gRPC checks).
 //!
 //! One task per cluster follows the membership and runs one session task per host on the
 //! cluster manager's runtime. A session checks its host, applies Envoy's state machine to the
@@ -8,6 +8,7 @@
 //! cluster's load balancer when a host changes state, and sleeps for Envoy's interval. The
 //! cluster is initialized once every host has had its first check.
 
+mod grpc;
 mod probe;
 
 use std::sync::{Arc, Weak};
@@ -113,9 +114,6 @@ impl Session {
             }
             stats.success.inc();
         } else {
-            if outcome == Outcome::Timeout {
-                host.set_flag(Host::ACTIVE_HC_TIMEOUT);
-            }
             self.num_healthy = 0;
             let network = matches!(outcome, Outcome::Network | Outcome::Timeout);
             let counts = network || outcome == (Outcome::Failed { retriable: true });
@@ -130,6 +128,13 @@ impl Session {
                 } else {
                     transition = Transition::ChangePending;
                 }
+            }
+            // `/active_hc_timeout` marks a host that is failed and whose last check timed out
+            // (a healthy host below the threshold is not flagged; another failure clears it).
+            if outcome == Outcome::Timeout && host.has_flag(Host::FAILED_ACTIVE_HC) {
+                host.set_flag(Host::ACTIVE_HC_TIMEOUT);
+            } else {
+                host.clear_flag(Host::ACTIVE_HC_TIMEOUT);
             }
             stats.failure.inc();
             if network {
@@ -240,10 +245,10 @@ async fn session(cluster: Weak<Cluster>, host: Arc<Host>, mut first: Option<ones
             let Some(c) = cluster.upgrade() else { return };
             let (Some(hc), Some(stats)) = (c.config.health_check.as_ref(), c.health_stats.as_ref()) else { return };
             stats.attempt.inc();
-            let outcome = match tokio::time::timeout(hc.timeout, probe.check(hc, &c.config.name, &host)).await {
+            let outcome = match tokio::time::timeout(hc.timeout, probe.check(hc, &c, &host)).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    probe.reset();
+                    probe.on_timeout(hc);
                     Outcome::Timeout
                 }
             };

@@ -1,19 +1,26 @@
-//! One health check over the network: HTTP/1.1 (`http_health_check`) or TCP
-//! (`tcp_health_check`), with the connection kept between checks when `reuse_connection` allows.
+//! One health check over the network: HTTP/1.1 or HTTP/2 (`http_health_check`), TCP
+//! (`tcp_health_check`) or gRPC (`grpc_health_check`, HTTP/2), over the cluster's TLS when it
+//! has a transport socket, with the connection kept between checks when `reuse_connection`
+//! allows.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use legate_config::model::{AppendAction, HealthCheck, HealthChecker, HttpHealthCheck, TcpHealthCheck};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use legate_config::model::{AppendAction, HealthCheck, HealthCheckHeader, HealthChecker, HttpHealthCheck, TcpHealthCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::grpc::{self, RequestBody};
 use super::Outcome;
+use crate::cluster::Cluster;
 use crate::host::Host;
+use crate::pool::UpstreamStream;
+use crate::tls::UpstreamTlsConnector;
 
 /// Most bytes a TCP check buffers while looking for its `receive` payloads.
 const MAX_TCP_RECEIVE: usize = 1 << 20;
@@ -25,59 +32,148 @@ pub(crate) enum Probe {
     #[default]
     Idle,
     /// An HTTP/1.1 connection ready for the next check.
-    Http(SendRequest<Empty<Bytes>>),
+    Http1(http1::SendRequest<Empty<Bytes>>),
+    /// An HTTP/2 connection (gRPC checks and HTTP checks with `codec_client_type: HTTP2`).
+    Http2(http2::SendRequest<RequestBody>),
     /// A TCP connection (checks with `receive` payloads).
-    Tcp(TcpStream),
+    Tcp(UpstreamStream),
+}
+
+/// Where and how a check connects.
+struct Target<'a> {
+    addr: SocketAddr,
+    tls: Option<&'a UpstreamTlsConnector>,
+}
+
+impl Target<'_> {
+    /// A new connection, with the cluster's TLS handshake when it has a transport socket.
+    async fn connect(&self) -> Option<UpstreamStream> {
+        let tcp = TcpStream::connect(self.addr).await.ok()?;
+        let _ = tcp.set_nodelay(true);
+        match self.tls {
+            None => Some(UpstreamStream::Plain(tcp)),
+            Some(tls) => tls.health_check_handshake(tcp).await.ok().map(|s| UpstreamStream::Tls(Box::new(s))),
+        }
+    }
+
+    /// The `:scheme` of HTTP/2 requests: `https` over TLS (Envoy's `setUpstreamScheme`).
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
 }
 
 impl Probe {
-    /// Drops the kept connection (after a timeout, as Envoy closes it).
-    pub fn reset(&mut self) {
-        *self = Probe::Idle;
+    /// After a timed-out check: Envoy resets only the stream of a gRPC check that reuses its
+    /// connection and closes the connection of every other check.
+    pub fn on_timeout(&mut self, hc: &HealthCheck) {
+        if !(matches!(hc.checker, HealthChecker::Grpc(_)) && hc.reuse_connection) {
+            *self = Probe::Idle;
+        }
     }
 
-    /// Runs one check of `host`. `cluster` is the default Host header of HTTP checks.
-    pub async fn check(&mut self, hc: &HealthCheck, cluster: &str, host: &Host) -> Outcome {
-        let addr = SocketAddr::new(host.address.ip(), hc.alt_port.unwrap_or(host.address.port()));
+    /// Runs one check of `host`, a member of `cluster` (whose name is the default authority).
+    pub async fn check(&mut self, hc: &HealthCheck, cluster: &Cluster, host: &Host) -> Outcome {
+        let target = Target {
+            addr: SocketAddr::new(host.address.ip(), hc.alt_port.unwrap_or(host.address.port())),
+            tls: cluster.tls.as_ref(),
+        };
+        let name = cluster.config.name.as_str();
         match &hc.checker {
             HealthChecker::Http(http) => {
-                let authority = if http.host.is_empty() { cluster } else { &http.host };
-                self.http(addr, http, authority, hc.reuse_connection).await
+                let authority = if http.host.is_empty() { name } else { &http.host };
+                self.http(&target, http, authority, hc.reuse_connection).await
             }
-            HealthChecker::Tcp(tcp) => self.tcp(addr, tcp, hc.reuse_connection).await,
+            HealthChecker::Tcp(tcp) => self.tcp(&target, tcp, hc.reuse_connection).await,
+            HealthChecker::Grpc(g) => {
+                let authority = if g.authority.is_empty() { name } else { &g.authority };
+                let Some(request) = grpc::request(g, target.scheme(), authority, hc.timeout) else {
+                    return Outcome::Failed { retriable: false };
+                };
+                let outcome = match self.http2(&target, request).await {
+                    Ok(response) => grpc::outcome(response).await,
+                    Err(outcome) => outcome,
+                };
+                if !hc.reuse_connection {
+                    *self = Probe::Idle;
+                }
+                outcome
+            }
         }
     }
 
-    async fn http(&mut self, addr: SocketAddr, hc: &HttpHealthCheck, authority: &str, reuse: bool) -> Outcome {
-        let mut sender = match std::mem::take(self) {
-            Probe::Http(s) if !s.is_closed() => s,
-            _ => match http_connect(addr).await {
-                Some(s) => s,
-                None => return Outcome::Network,
-            },
+    /// Sends `request` over the kept HTTP/2 connection (opening one if needed); the connection
+    /// stays kept while the response is read, so that a timeout resets only the stream.
+    async fn http2(&mut self, target: &Target<'_>, request: http::Request<RequestBody>) -> Result<http::Response<Incoming>, Outcome> {
+        let mut sender = match self {
+            Probe::Http2(s) if !s.is_closed() => s.clone(),
+            _ => {
+                *self = Probe::Idle;
+                let stream = target.connect().await.ok_or(Outcome::Network)?;
+                let mut builder = http2::Builder::new(TokioExecutor::new());
+                builder.timer(TokioTimer::new());
+                let (sender, conn) = builder.handshake(TokioIo::new(stream)).await.map_err(|_| Outcome::Network)?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                *self = Probe::Http2(sender.clone());
+                sender
+            }
         };
         if sender.ready().await.is_err() {
-            return Outcome::Network;
+            *self = Probe::Idle;
+            return Err(Outcome::Network);
         }
-        let request = http::Request::builder().method(hc.method.as_str()).uri(hc.path.as_str()).body(Empty::new());
-        let (Ok(mut request), Some(headers)) = (request, request_headers(hc, authority)) else {
-            return Outcome::Failed { retriable: false };
+        sender.send_request(request).await.map_err(|_| Outcome::Network)
+    }
+
+    async fn http(&mut self, target: &Target<'_>, hc: &HttpHealthCheck, authority: &str, reuse: bool) -> Outcome {
+        let failed = Outcome::Failed { retriable: false };
+        let Some(mut headers) = request_headers(hc, authority) else { return failed };
+        let (response, close) = if hc.http2 {
+            headers.remove(http::header::HOST);
+            let uri = format!("{}://{authority}{}", target.scheme(), hc.path);
+            let Ok(mut request) = http::Request::builder().method(hc.method.as_str()).uri(uri).body(RequestBody::default()) else {
+                return failed;
+            };
+            *request.headers_mut() = headers;
+            let response = match self.http2(target, request).await {
+                Ok(r) => r,
+                Err(outcome) => return outcome,
+            };
+            (response, false)
+        } else {
+            let mut sender = match std::mem::take(self) {
+                Probe::Http1(s) if !s.is_closed() => s,
+                _ => match http1_connect(target).await {
+                    Some(s) => s,
+                    None => return Outcome::Network,
+                },
+            };
+            if sender.ready().await.is_err() {
+                return Outcome::Network;
+            }
+            let Ok(mut request) = http::Request::builder().method(hc.method.as_str()).uri(hc.path.as_str()).body(Empty::new()) else {
+                return failed;
+            };
+            *request.headers_mut() = headers;
+            let Ok(response) = sender.send_request(request).await else { return Outcome::Network };
+            let close = response
+                .headers()
+                .get(http::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            *self = Probe::Http1(sender);
+            (response, close)
         };
-        *request.headers_mut() = headers;
-        let Ok(response) = sender.send_request(request).await else { return Outcome::Network };
         let status = response.status().as_u16();
-        let close = response
-            .headers()
-            .get(http::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             if frame.is_err() {
+                *self = Probe::Idle;
                 return Outcome::Network;
             }
         }
-        if reuse && !close {
-            *self = Probe::Http(sender);
+        if !reuse || close {
+            *self = Probe::Idle;
         }
         let within = |ranges: &[(u16, u16)]| ranges.iter().any(|(start, end)| (*start..*end).contains(&status));
         if within(&hc.expected_statuses) {
@@ -87,12 +183,12 @@ impl Probe {
         }
     }
 
-    async fn tcp(&mut self, addr: SocketAddr, hc: &TcpHealthCheck, reuse: bool) -> Outcome {
+    async fn tcp(&mut self, target: &Target<'_>, hc: &TcpHealthCheck, reuse: bool) -> Outcome {
         let mut stream = match std::mem::take(self) {
             Probe::Tcp(s) => s,
-            _ => match TcpStream::connect(addr).await {
-                Ok(s) => s,
-                Err(_) => return Outcome::Network,
+            _ => match target.connect().await {
+                Some(s) => s,
+                None => return Outcome::Network,
             },
         };
         if !hc.send.is_empty() && stream.write_all(&hc.send).await.is_err() {
@@ -129,8 +225,16 @@ pub(super) fn request_headers(hc: &HttpHealthCheck, authority: &str) -> Option<H
     for name in &hc.request_headers_to_remove {
         headers.remove(name.as_str());
     }
-    let (mut add, mut overwrite) = (Vec::new(), Vec::new());
-    for h in &hc.request_headers_to_add {
+    add_headers(&mut headers, &hc.request_headers_to_add)?;
+    Some(headers)
+}
+
+/// Applies `add` to `headers` as Envoy's `HeaderParser` does: every entry is decided against
+/// the headers present before, then the overwrites are applied, then the additions. `None` if a
+/// value cannot be sent.
+pub(super) fn add_headers(headers: &mut HeaderMap, add: &[HealthCheckHeader]) -> Option<()> {
+    let (mut appends, mut overwrites) = (Vec::new(), Vec::new());
+    for h in add {
         if h.value.is_empty() && !h.keep_empty_value {
             continue;
         }
@@ -138,26 +242,25 @@ pub(super) fn request_headers(hc: &HttpHealthCheck, authority: &str) -> Option<H
         let value = HeaderValue::from_str(&h.value).ok()?;
         let present = headers.contains_key(&name);
         match h.append_action {
-            AppendAction::AppendIfExistsOrAdd => add.push((name, value)),
-            AppendAction::AddIfAbsent if !present => add.push((name, value)),
-            AppendAction::OverwriteIfExistsOrAdd => overwrite.push((name, value)),
-            AppendAction::OverwriteIfExists if present => overwrite.push((name, value)),
+            AppendAction::AppendIfExistsOrAdd => appends.push((name, value)),
+            AppendAction::AddIfAbsent if !present => appends.push((name, value)),
+            AppendAction::OverwriteIfExistsOrAdd => overwrites.push((name, value)),
+            AppendAction::OverwriteIfExists if present => overwrites.push((name, value)),
             AppendAction::AddIfAbsent | AppendAction::OverwriteIfExists => {}
         }
     }
-    for (name, value) in overwrite {
+    for (name, value) in overwrites {
         headers.insert(name, value);
     }
-    for (name, value) in add {
+    for (name, value) in appends {
         headers.append(name, value);
     }
-    Some(headers)
+    Some(())
 }
 
-async fn http_connect(addr: SocketAddr) -> Option<SendRequest<Empty<Bytes>>> {
-    let stream = TcpStream::connect(addr).await.ok()?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+async fn http1_connect(target: &Target<'_>) -> Option<http1::SendRequest<Empty<Bytes>>> {
+    let stream = target.connect().await?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

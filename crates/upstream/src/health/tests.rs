@@ -45,6 +45,7 @@ pub(crate) fn http_hc() -> HealthCheck {
         retriable_statuses: vec![(500, 501)],
         request_headers_to_add: vec![],
         request_headers_to_remove: vec![],
+        http2: false,
     }))
 }
 
@@ -89,6 +90,7 @@ fn failed_responses_fail_at_once_network_failures_need_the_threshold() {
     assert!(!host.is_healthy());
     assert_eq!(host.health_flags(), vec!["/failed_active_hc", "/active_hc_timeout"]);
     assert_eq!(s.apply(&host, Outcome::Network, &hc, &stats), Transition::Unchanged, "already unhealthy");
+    assert_eq!(host.health_flags(), vec!["/failed_active_hc"], "the last failure was no timeout");
     assert_eq!(stats.failure.value(), 5);
     assert_eq!(stats.network_failure.value(), 3);
 
@@ -98,6 +100,11 @@ fn failed_responses_fail_at_once_network_failures_need_the_threshold() {
     assert_eq!(s.apply(&host, Outcome::Success, &hc, &stats), Transition::ChangePending);
     assert_eq!(s.apply(&host, Outcome::Success, &hc, &stats), Transition::Changed);
     assert!(host.health_flags().is_empty());
+
+    // A timeout below the threshold does not flag a healthy host.
+    assert_eq!(s.apply(&host, Outcome::Timeout, &hc, &stats), Transition::ChangePending);
+    assert!(host.health_flags().is_empty());
+    s.apply(&host, Outcome::Success, &hc, &stats);
 
     // A success resets the count of failures.
     s.apply(&host, Outcome::Network, &hc, &stats);

@@ -1,0 +1,355 @@
+//! Envoy's HTTP/1 request framing rules, enforced before the codec (hyper) sees a request.
+//!
+//! hyper is lenient where Envoy 1.40 is strict: it merges two identical `Content-Length`
+//! headers, reads `Content-Length` + `Transfer-Encoding: chunked` as chunked, answers 400 to a
+//! `Transfer-Encoding` other than `chunked` (Envoy: 501), and answers its parse errors with an
+//! empty 400. [`RequestGuard`] wraps a downstream HTTP/1 connection: it holds every request
+//! head back until it is complete, checks it with [`check_head`], and releases it to the codec
+//! only when Envoy would accept it. In place of a refused head the codec reads a stand-in
+//! request (method [`REFUSED_METHOD`]) naming the rejection, which the connection manager
+//! answers with Envoy's reply (`400 Bad Request` / `501 Not Implemented`, `connection: close`)
+//! in its turn, after the responses owed to earlier requests; nothing after it is read.
+//!
+//! To know where the next head starts, the guard follows each body's framing
+//! (`Content-Length` or chunked). Anything it does not follow exactly (upgrades, CONNECT,
+//! HTTP/1.0, a malformed chunk, a head larger than the codec accepts) switches it to pass-through
+//! for the rest of the connection, leaving the codec to judge.
+//!
+//! Invariants: bytes reach the codec in the order they were received; only bytes of a refused
+//! head (and everything after it) are withheld for good, and the stand-in is the last request
+//! the codec reads.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::validate::Rejection;
+
+/// Most headers a head may have for the guard to judge it (more: the codec judges).
+const MAX_HEADERS: usize = 128;
+
+/// Method of the stand-in request that replaces a refused head (a client head with this
+/// method is itself refused).
+pub const REFUSED_METHOD: &str = "LEGATE-REFUSED";
+
+/// The rejections a stand-in request can name, by index (its path is `/<index>`).
+const REJECTIONS: [Rejection; 3] = [Rejection::CODEC_ERROR, Rejection::LENGTH_AND_CHUNKED, Rejection::TRANSFER_ENCODING];
+
+/// The stand-in request for `rejection`.
+fn stand_in(rejection: Rejection) -> String {
+    let index = REJECTIONS.iter().position(|r| *r == rejection).unwrap_or(0);
+    format!("{REFUSED_METHOD} /{index} HTTP/1.1\r\nhost: refused\r\n\r\n")
+}
+
+/// The rejection a request stands in for, if it is the guard's stand-in.
+pub fn refused<B>(req: &http::Request<B>) -> Option<Rejection> {
+    if req.method().as_str() != REFUSED_METHOD {
+        return None;
+    }
+    let index: usize = req.uri().path().trim_start_matches('/').parse().ok()?;
+    REJECTIONS.get(index).copied()
+}
+
+/// How a request's body is framed, as far as the guard follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body: the next bytes are the next head.
+    None,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// The guard stops following the connection.
+    PassThrough,
+}
+
+/// Where the scanner is in the byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Collecting a request head.
+    Head,
+    /// Inside a `Content-Length` body: bytes left.
+    Length(u64),
+    /// Reading a chunk-size line: the size so far, and whether an extension started.
+    ChunkSize { size: u64, digits: u32, extension: bool },
+    /// Inside chunk data: bytes left.
+    ChunkData(u64),
+    /// Expecting the CRLF after chunk data: bytes of it seen.
+    ChunkDataEnd(u8),
+    /// In the trailer section: length of the current line so far (without CR).
+    Trailers(usize),
+    /// Not following anymore: everything goes to the codec.
+    PassThrough,
+    /// A head was refused: nothing more goes to the codec.
+    Refused,
+}
+
+/// Follows the request stream of one connection and decides what the codec may see.
+#[derive(Debug)]
+pub struct RequestScanner {
+    state: State,
+    /// The head being collected.
+    head: Vec<u8>,
+    /// Largest head the guard holds back; past it the codec judges (431).
+    max_head: usize,
+}
+
+// === impl RequestScanner ===
+
+impl RequestScanner {
+    /// A scanner for a connection whose codec accepts heads up to `max_head` bytes.
+    pub fn new(max_head: usize) -> Self {
+        Self { state: State::Head, head: Vec::new(), max_head }
+    }
+
+    /// Follows the body bytes at the start of `data` (everything when passing through); returns
+    /// how many bytes the codec may see as they are. Stops at the start of the next head.
+    pub fn consume_body(&mut self, data: &[u8]) -> usize {
+        let mut used = 0;
+        while used < data.len() {
+            let rest = &data[used..];
+            match self.state {
+                State::PassThrough => return data.len(),
+                State::Head | State::Refused => break,
+                State::Length(left) => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                    used += n;
+                    self.state = if left == n as u64 { State::Head } else { State::Length(left - n as u64) };
+                }
+                State::ChunkData(left) => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                    used += n;
+                    self.state = if left == n as u64 { State::ChunkDataEnd(0) } else { State::ChunkData(left - n as u64) };
+                }
+                State::ChunkSize { .. } | State::ChunkDataEnd(_) | State::Trailers(_) => {
+                    self.chunk_byte(rest[0]);
+                    used += 1;
+                }
+            }
+        }
+        used
+    }
+
+    /// Feeds received bytes; what the codec may see now is appended to `out`. Returns the
+    /// rejection of a refused head (after which nothing more is released).
+    pub fn feed(&mut self, mut data: &[u8], out: &mut BytesMut) -> Option<Rejection> {
+        while !data.is_empty() {
+            let n = self.consume_body(data);
+            out.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            match self.state {
+                _ if data.is_empty() => {}
+                State::Refused => return None,
+                State::Head => {
+                    let searched = self.head.len().saturating_sub(3);
+                    self.head.extend_from_slice(data);
+                    data = &[];
+                    if !ends_head(&self.head[searched..]) {
+                        if self.head.len() > self.max_head {
+                            self.pass_through(out);
+                        }
+                        continue;
+                    }
+                    match check_head(&self.head) {
+                        Checked::Partial if self.head.len() > self.max_head => self.pass_through(out),
+                        Checked::Partial => {}
+                        Checked::Refused(rejection) => {
+                            self.state = State::Refused;
+                            self.head = Vec::new();
+                            return Some(rejection);
+                        }
+                        Checked::Accepted(len, framing) => {
+                            out.extend_from_slice(&self.head[..len]);
+                            let rest = self.head.split_off(len);
+                            self.head.clear();
+                            self.state = match framing {
+                                Framing::None => State::Head,
+                                Framing::Length(0) => State::Head,
+                                Framing::Length(n) => State::Length(n),
+                                Framing::Chunked => State::ChunkSize { size: 0, digits: 0, extension: false },
+                                Framing::PassThrough => State::PassThrough,
+                            };
+                            if let Some(rejection) = self.feed(&rest, out) {
+                                return Some(rejection);
+                            }
+                        }
+                    }
+                }
+                // consume_body stops only at a head or a refusal.
+                _ => debug_assert!(false, "consume_body stopped in {:?}", self.state),
+            }
+        }
+        None
+    }
+
+    /// Releases what is held and stops following the connection.
+    fn pass_through(&mut self, out: &mut BytesMut) {
+        out.extend_from_slice(&self.head);
+        self.head = Vec::new();
+        self.state = State::PassThrough;
+    }
+
+    /// The end of the stream: a partial head goes to the codec, which judges it.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        if self.state == State::Head && !self.head.is_empty() {
+            self.pass_through(out);
+        }
+    }
+
+    /// Advances the chunked-framing state by one byte of a size line, data CRLF or trailer.
+    fn chunk_byte(&mut self, b: u8) {
+        self.state = match (self.state, b) {
+            (State::ChunkSize { size, digits, extension: false }, b) if b.is_ascii_hexdigit() && digits < 16 => {
+                let d = u64::from((b as char).to_digit(16).unwrap_or(0));
+                State::ChunkSize { size: size * 16 + d, digits: digits + 1, extension: false }
+            }
+            (State::ChunkSize { size, digits, .. }, b';' | b' ' | b'\t') if digits > 0 => {
+                State::ChunkSize { size, digits, extension: true }
+            }
+            (s @ State::ChunkSize { extension: true, .. }, b) if b != b'\n' && b != b'\r' => s,
+            (s @ State::ChunkSize { digits, .. }, b'\r') if digits > 0 => s,
+            (State::ChunkSize { size: 0, digits, .. }, b'\n') if digits > 0 => State::Trailers(0),
+            (State::ChunkSize { size, digits, .. }, b'\n') if digits > 0 => State::ChunkData(size),
+            (State::ChunkDataEnd(0), b'\r') => State::ChunkDataEnd(1),
+            (State::ChunkDataEnd(_), b'\n') => State::ChunkSize { size: 0, digits: 0, extension: false },
+            (State::Trailers(n), b'\r') => State::Trailers(n),
+            (State::Trailers(0), b'\n') => State::Head,
+            (State::Trailers(_), b'\n') => State::Trailers(0),
+            (State::Trailers(n), _) => State::Trailers(n + 1),
+            // Anything else is malformed: the codec reports it.
+            _ => State::PassThrough,
+        };
+    }
+}
+
+/// Whether `tail` (the end of a head buffer) contains the blank line that ends a head.
+fn ends_head(tail: &[u8]) -> bool {
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+}
+
+/// The verdict on a head.
+enum Checked {
+    /// Not complete yet.
+    Partial,
+    /// Complete, `len` bytes long, with this body framing.
+    Accepted(usize, Framing),
+    /// Refused, with Envoy's reply.
+    Refused(Rejection),
+}
+
+/// Checks a request head with Envoy 1.40's codec rules.
+fn check_head(head: &[u8]) -> Checked {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(head) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Checked::Partial,
+        // Too many headers for the guard: the codec judges (and answers 431).
+        Err(httparse::Error::TooManyHeaders) => return Checked::Accepted(head.len(), Framing::PassThrough),
+        Err(_) => return Checked::Refused(Rejection::CODEC_ERROR),
+    };
+    if req.method == Some(REFUSED_METHOD) {
+        return Checked::Refused(Rejection::CODEC_ERROR);
+    }
+    // HTTP/1.0 (426), CONNECT and upgrades leave HTTP/1 framing: the codec and the HCM judge.
+    let upgrade = req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
+    if req.version != Some(1) || req.method == Some("CONNECT") || upgrade {
+        return Checked::Accepted(len, Framing::PassThrough);
+    }
+    match crate::validate::body_framing(req.headers.iter().map(|h| (h.name, h.value))) {
+        Ok(None) => Checked::Accepted(len, Framing::None),
+        Ok(Some(crate::validate::BodyFraming::Length(n))) => Checked::Accepted(len, Framing::Length(n)),
+        Ok(Some(crate::validate::BodyFraming::Chunked)) => Checked::Accepted(len, Framing::Chunked),
+        Err(rejection) => Checked::Refused(rejection),
+    }
+}
+
+/// A downstream HTTP/1 connection whose request heads pass [`RequestScanner`] before the codec
+/// reads them.
+pub struct RequestGuard<I> {
+    io: I,
+    scanner: RequestScanner,
+    /// Bytes the codec may read.
+    ready: BytesMut,
+    /// A head was refused: after the stand-in, the codec reads nothing more (it closes the
+    /// connection once it has answered).
+    refused: bool,
+}
+
+// === impl RequestGuard ===
+
+impl<I> RequestGuard<I> {
+    /// Guards `io`; `max_head` is the largest head the codec accepts.
+    pub fn new(io: I, max_head: usize) -> Self {
+        Self { io, scanner: RequestScanner::new(max_head), ready: BytesMut::new(), refused: false }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for RequestGuard<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if !this.ready.is_empty() {
+                let n = this.ready.len().min(buf.remaining());
+                buf.put_slice(&this.ready[..n]);
+                this.ready.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.refused {
+                // The codec answers the stand-in with `connection: close` and closes.
+                return Poll::Pending;
+            }
+            // Read straight into the codec's buffer; body bytes stay there, head bytes are
+            // taken back out until the head is complete and accepted.
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+            let received = buf.filled().len() - before;
+            if received == 0 {
+                this.scanner.finish(&mut this.ready);
+                if this.ready.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            let kept = this.scanner.consume_body(&buf.filled()[before..]);
+            if kept < received {
+                if let Some(rejection) = this.scanner.feed(&buf.filled()[before + kept..], &mut this.ready) {
+                    this.ready.extend_from_slice(stand_in(rejection).as_bytes());
+                    this.refused = true;
+                }
+                buf.set_filled(before + kept);
+            }
+            if kept > 0 {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for RequestGuard<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

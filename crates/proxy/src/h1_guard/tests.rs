@@ -1,0 +1,121 @@
+use super::*;
+
+/// Feeds `input` in pieces of `step` bytes; returns what the codec saw and the first rejection.
+fn scan(input: &[u8], step: usize) -> (Vec<u8>, Option<u16>) {
+    let mut scanner = RequestScanner::new(64 * 1024);
+    let mut out = BytesMut::new();
+    let mut refused = None;
+    for piece in input.chunks(step) {
+        if let Some(r) = scanner.feed(piece, &mut out) {
+            refused.get_or_insert(r.status.as_u16());
+        }
+    }
+    scanner.finish(&mut out);
+    (out.to_vec(), refused)
+}
+
+fn every_split(input: &[u8]) -> impl Iterator<Item = (Vec<u8>, Option<u16>)> + '_ {
+    (1..=input.len()).map(move |step| scan(input, step))
+}
+
+const GET: &[u8] = b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n";
+
+#[test]
+fn valid_requests_pass_unchanged_whatever_the_read_sizes() {
+    let chunked = b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nx-t: 1\r\n\r\n";
+    let length = b"PUT /l HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n\r\n\r\n\r";
+    let input = [GET, &chunked[..], &length[..], GET].concat();
+    for (seen, refused) in every_split(&input) {
+        assert_eq!(refused, None);
+        assert_eq!(seen, input);
+    }
+}
+
+#[test]
+fn a_refused_head_is_withheld_after_the_valid_ones() {
+    let bad = b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nab";
+    let input = [GET, &bad[..], GET].concat();
+    for (seen, refused) in every_split(&input) {
+        assert_eq!(refused, Some(400));
+        assert_eq!(seen, GET);
+    }
+}
+
+#[test]
+fn envoys_framing_rules() {
+    let cases: [(&[u8], u16); 5] = [
+        (b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: -1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nhost: x\r\nbad header: v\r\n\r\n", 400),
+        (b"BLAH\r\n\r\n", 400),
+    ];
+    for (input, status) in cases {
+        assert_eq!(scan(input, input.len()), (Vec::new(), Some(status)), "{}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn what_the_guard_does_not_follow_goes_to_the_codec() {
+    // A malformed chunk, an upgrade and a partial head at the end of the stream.
+    let bad_chunk = b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n";
+    let upgrade = b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n\x81\x05hello";
+    let partial = b"GET /a HTTP/1.1\r\nhost";
+    for input in [&bad_chunk[..], &upgrade[..], &partial[..], &[GET, &bad_chunk[..], GET].concat()[..]] {
+        for (seen, refused) in every_split(input) {
+            assert_eq!((seen.as_slice(), refused), (input, None));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_head_becomes_the_last_request_the_codec_reads() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client, server) = tokio::io::duplex(1024);
+    let mut guard = RequestGuard::new(server, 4096);
+    client.write_all(&[GET, b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n", GET].concat()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !seen.ends_with(b"\r\n\r\n") || seen.len() <= GET.len() {
+        let n = guard.read(&mut buf).await.unwrap();
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let stand_in = &seen[GET.len()..];
+    let mut headers = [httparse::EMPTY_HEADER; 4];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(stand_in).unwrap();
+    let http_req = http::Request::builder().method(req.method.unwrap()).uri(req.path.unwrap()).body(()).unwrap();
+    assert_eq!(refused(&http_req).map(|r| r.status.as_u16()), Some(501));
+    let more = tokio::time::timeout(std::time::Duration::from_millis(50), guard.read(&mut buf)).await;
+    assert!(more.is_err(), "nothing after the stand-in");
+}
+
+#[test]
+fn a_client_cannot_send_the_stand_in_method() {
+    let forged = format!("{REFUSED_METHOD} /1 HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert_eq!(scan(forged.as_bytes(), 7), (Vec::new(), Some(400)));
+}
+
+#[tokio::test]
+async fn the_codec_reads_every_accepted_byte_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = vec![b'x'; 40_000];
+    let post = [&b"POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 40000\r\n\r\n"[..], &body].concat();
+    let input = [GET, &post[..], GET, &post[..]].concat();
+    let (mut client, server) = tokio::io::duplex(777);
+    let mut guard = RequestGuard::new(server, 4096);
+    let writer = {
+        let input = input.clone();
+        tokio::spawn(async move {
+            for piece in input.chunks(333) {
+                client.write_all(piece).await.unwrap();
+            }
+            client.shutdown().await.unwrap();
+            client
+        })
+    };
+    let mut seen = Vec::new();
+    guard.read_to_end(&mut seen).await.unwrap();
+    drop(writer.await.unwrap());
+    assert_eq!(seen, input);
+}
