@@ -102,17 +102,26 @@ def openssl(*args, cwd):
 
 @pytest.fixture(scope="session")
 def pki():
-    """ca.pem, server.pem/.key (localhost, signed by the CA), client.pem/.key (signed by the CA)."""
+    """ca.pem, server.pem/.key (localhost, signed by the CA), client.pem/.key (signed by the CA), and
+    more leaves named for what they carry (wild.pem: a wildcard SAN; spiffe.pem: URI and IP SANs;
+    rsa.pem: an RSA key)."""
     with tempfile.TemporaryDirectory(prefix="diff-tls-") as d:
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=diff test CA", cwd=d)
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=another CA", cwd=d)
-        for name, cn in (("server", "localhost"), ("client", "client.test"), ("a", "a.test"), ("b", "*.b.test")):
+        for name, cn, san in (("server", "localhost", None), ("client", "client.test", None), ("a", "a.test", None),
+                              ("b", "*.b.test", None), ("wild", "wild", "DNS:*.legate.test"),
+                              ("spiffe", "web", "URI:spiffe://LEGATE.test/ns/web,IP:127.0.0.1")):
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
             with open(os.path.join(d, f"{name}.ext"), "w") as f:
-                f.write(f"subjectAltName=DNS:{cn}\n")
+                f.write(f"subjectAltName={san or 'DNS:' + cn}\n")
             openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                     "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=rsa", cwd=d)
+        with open(os.path.join(d, "rsa.ext"), "w") as f:
+            f.write("subjectAltName=DNS:a.test,DNS:*.r.test\n")
+        openssl("x509", "-req", "-in", "rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "rsa.pem", "-days", "2", "-extfile", "rsa.ext", cwd=d)
         yield d

@@ -1,6 +1,8 @@
 """TLS termination, ALPN and HTTP/2 over TLS: curl against Envoy and Legate on the same
 certificates (a CA and a leaf made with openssl at test time), and the ssl.* stats after; TLS to
 upstreams (a Python TLS server) with the right CA, another CA and no verification."""
+import base64
+import hashlib
 import http.server
 import json
 import ssl
@@ -18,6 +20,21 @@ IDS = ["envoy", "legate"]
 @pytest.fixture(scope="module")
 def tls_pair(make_pair, values, pki):
     return make_pair(harness.load_template("tls.yaml"), dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key"))
+
+
+def cert_sha256(pem, colons=False):
+    """Hex SHA-256 of a PEM certificate's DER (Envoy's verify_certificate_hash)."""
+    with open(pem) as f:
+        digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, 64, 2)).upper() if colons else digest
+
+
+def spki_sha256(pem):
+    """Base64 SHA-256 of a PEM certificate's SubjectPublicKeyInfo (verify_certificate_spki)."""
+    key = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", pem], capture_output=True, check=True, timeout=30)
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=key.stdout,
+                         capture_output=True, check=True, timeout=30)
+    return base64.b64encode(hashlib.sha256(der.stdout).digest()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +105,49 @@ def test_mutual_tls(mtls_pair, pki, client):
     assert l == e, show(f"mTLS with client certificate: {client}", e, l)
 
 
+@pytest.fixture(scope="module")
+def san_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_san.yaml"),
+                     dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key", ca=f"{pki}/ca.pem"))
+
+
+@pytest.fixture(scope="module")
+def pins_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_pins.yaml"),
+                     dict(values, cert=f"{pki}/server.pem", key=f"{pki}/server.key",
+                          client_hash=cert_sha256(f"{pki}/client.pem", colons=True), a_spki=spki_sha256(f"{pki}/a.pem")))
+
+
+def with_client_cert(pair, pki, client):
+    args = [] if client == "none" else ["--cert", f"{pki}/{client}.pem", "--key", f"{pki}/{client}.key"]
+    return pair.both(lambda p: (lambda r: (r[0] == 0, r[1]))(curl(p, pki, "--http1.1", *args)))
+
+
+@pytest.mark.parametrize("client", ["wild", "spiffe", "client", "none"])
+def test_client_certificate_san_matchers(san_pair, pki, client):
+    """*.legate.test matches the DNS exact api.legate.test; the URI prefix ignores case; a
+    client.test certificate matches nothing; SAN matchers make a certificate mandatory."""
+    e, l = with_client_cert(san_pair, pki, client)
+    assert e[0] == (client in ("wild", "spiffe")), show("Envoy (harness check)", e, None)
+    assert l == e, show(f"SAN matchers, client certificate: {client}", e, l)
+
+
+@pytest.mark.parametrize("client", ["client", "a", "b", "none"])
+def test_client_certificate_pins_without_a_ca(pins_pair, pki, client):
+    """client.pem is pinned by its hash, a.pem by its key; b.pem matches neither."""
+    e, l = with_client_cert(pins_pair, pki, client)
+    assert e[0] == (client in ("client", "a")), show("Envoy (harness check)", e, None)
+    assert l == e, show(f"pinned client certificates, client certificate: {client}", e, l)
+
+
 SSL_STATS = ["handshake", "connection_error", "no_certificate", "fail_verify_no_cert", "fail_verify_error",
-             "versions.TLSv1.2", "versions.TLSv1.3"]
+             "fail_verify_san", "fail_verify_cert_hash", "versions.TLSv1.2", "versions.TLSv1.3"]
 
 
 @pytest.mark.parametrize("name", SSL_STATS)
-def test_ssl_stats_after_the_requests_above(tls_pair, mtls_pair, name):
+def test_ssl_stats_after_the_requests_above(tls_pair, mtls_pair, san_pair, pins_pair, name):
     """Runs last in this module (pytest keeps file order): counts the handshakes made above."""
-    for pair in (tls_pair, mtls_pair):
+    for pair in (tls_pair, mtls_pair, san_pair, pins_pair):
         e, l = pair.both(lambda p: p.stats().get(f"{p.listener_stat}.ssl.{name}"))
         assert l == e, show(f"listener ssl.{name}", e, l)
 
@@ -104,7 +156,7 @@ class _TlsHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        body = f"tls-upstream {self.path}".encode()
+        body = f"tls-upstream {self.path} sni={getattr(self.connection, 'sni', None)}".encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -119,6 +171,7 @@ def tls_upstream(pki):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TlsHandler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(f"{pki}/server.pem", f"{pki}/server.key")
+    ctx.sni_callback = lambda sock, name, _: setattr(sock, "sni", name)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
@@ -128,25 +181,42 @@ def tls_upstream(pki):
 @pytest.fixture(scope="module")
 def up_pair(make_pair, values, pki, tls_upstream):
     return make_pair(harness.load_template("tls_upstream.yaml"),
-                     dict(values, tls_port=tls_upstream, ca=f"{pki}/ca.pem", other_ca=f"{pki}/other.pem"))
+                     dict(values, tls_port=tls_upstream, ca=f"{pki}/ca.pem", other_ca=f"{pki}/other.pem",
+                          server_spki=spki_sha256(f"{pki}/server.pem"), ca_hash=cert_sha256(f"{pki}/ca.pem")))
 
 
-@pytest.mark.parametrize("path", ["/ok/a", "/noverify/b"])
+@pytest.mark.parametrize("path", ["/ok/a", "/noverify/b", "/sanok/c", "/pinok/d"])
 def test_tls_upstream_request(up_pair, path):
     e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body))(p.get(path)))
     assert e[0] == 200, show("Envoy (harness check)", e, None)
     assert l == e, show(f"GET {path} over TLS to the upstream", e, l)
 
 
-def test_tls_upstream_with_an_untrusted_certificate(up_pair):
-    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body.decode()))(p.get("/badca/c")))
+@pytest.mark.parametrize("path", ["/badca/c", "/sanbad/e", "/pinbad/f"])
+def test_tls_upstream_with_a_refused_certificate(up_pair, path):
+    """An untrusted chain, no SAN matching, a pin not matching: 503 and the same body."""
+    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body.decode()))(p.get(path)))
     assert e[0] == 503, show("Envoy (harness check)", e, None)
-    assert l == e, show("untrusted upstream certificate", e, l)
+    assert l == e, show(f"GET {path}: refused upstream certificate", e, l)
+
+
+@pytest.mark.parametrize("path,host", [("/auto/a", "localhost"), ("/auto/b", "LOCALHOST:443"), ("/auto/c", "other.test"),
+                                       ("/auto/d", "127.0.0.1:443"), ("/autorw/e", "other.test"),
+                                       ("/auto/f", "localhost")])
+def test_tls_upstream_auto_sni_and_san_validation(up_pair, path, host):
+    """The server name is the request's host (after host rewrite, without the port, none for an
+    address) and must be one of the certificate's SANs; connections are not shared across names."""
+    e, l = up_pair.both(lambda p: (lambda r: (r.status, r.body.decode()))(p.get(path, host=host)))
+    assert l == e, show(f"GET {path} with host {host} to an auto_sni cluster", e, l)
 
 
 @pytest.mark.parametrize("name", ["cluster.tls_ok.ssl.handshake", "cluster.tls_noverify.ssl.handshake",
                                   "cluster.tls_badca.upstream_cx_connect_fail", "cluster.tls_badca.ssl.fail_verify_error",
-                                  "cluster.tls_badca.upstream_rq_503"])
+                                  "cluster.tls_badca.upstream_rq_503", "cluster.tls_san_ok.ssl.handshake",
+                                  "cluster.tls_pin_ok.ssl.handshake"]
+                         + [f"cluster.{c}.ssl.{s}" for c in ("tls_san_bad", "tls_pin_bad")
+                            for s in ("fail_verify_san", "fail_verify_cert_hash", "fail_verify_error", "connection_error")]
+                         + [f"cluster.tls_auto.{s}" for s in ("ssl.handshake", "ssl.fail_verify_san", "upstream_cx_total")])
 def test_tls_upstream_stats(up_pair, name):
     e, l = up_pair.both(lambda p: p.stats().get(name))
     assert l == e, show(name, e, l)
@@ -175,3 +245,27 @@ def test_plain_http_goes_to_the_raw_buffer_chain(sni_pair):
     e, l = sni_pair.both(lambda p: (lambda r: (r.status, r.body))(p.get("/")))
     assert e == (200, b"plain"), show("Envoy (harness check)", e, None)
     assert l == e, show("plain HTTP on the SNI listener", e, l)
+
+
+@pytest.fixture(scope="module")
+def multi_pair(make_pair, values, pki):
+    return make_pair(harness.load_template("tls_multi.yaml"), dict(values, pki=pki))
+
+
+def served_certificate(proxy, sni, rsa_only):
+    """The subject CN of the certificate the listener serves to openssl s_client."""
+    args = ["-servername", sni] if sni else ["-noservername"]
+    if rsa_only:
+        args += ["-sigalgs", "RSA-PSS+SHA256:RSA+SHA256"]
+    hello = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{proxy.listener_port}", *args],
+                           input=b"", capture_output=True, timeout=20)
+    cert = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=hello.stdout, capture_output=True, timeout=20)
+    return cert.stdout.decode().strip() or "no certificate"
+
+
+@pytest.mark.parametrize("sni,rsa_only", [("a.test", False), ("a.test", True), ("x.r.test", False), ("x.b.test", False),
+                                          ("x.b.test", True), ("none.test", False), (None, False), (None, True)])
+def test_several_certificates_chosen_by_server_name_and_key_type(multi_pair, sni, rsa_only):
+    e, l = multi_pair.both(lambda p: served_certificate(p, sni, rsa_only))
+    assert "no certificate" not in e or (sni, rsa_only) == ("x.b.test", True), show("Envoy (harness check)", e, None)
+    assert l == e, show(f"certificate for SNI {sni}, {'RSA-only' if rsa_only else 'any'} client", e, l)

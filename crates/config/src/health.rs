@@ -342,7 +342,8 @@ fn payload(v: &Value, path: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
+/// Decodes hex text (either case); `None` when it is not whole bytes of hex digits.
+pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

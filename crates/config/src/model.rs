@@ -19,7 +19,8 @@ pub use outlier::OutlierDetection;
 pub use retry::{RetryOn, RetryPolicy};
 pub use timeouts::MaxStreamDuration;
 pub use tls::{
-    CircuitBreakerThresholds, DataSource, DownstreamTls, RetryBudget, TlsCertificate, TlsParams, TlsVersion, UpstreamTls,
+    CertificateValidation, CircuitBreakerThresholds, DataSource, DownstreamTls, RetryBudget, SanMatcher, SanType, TlsCertificate,
+    TlsParams, TlsVersion, UpstreamTls,
 };
 
 /// The whole static configuration of one Legate process.
@@ -781,6 +782,12 @@ pub struct UpstreamHttpOptions {
     /// `common_http_protocol_options.max_requests_per_connection` (`None` or 0 = unlimited,
     /// the default). The upstream pool closes a connection after this many requests.
     pub max_requests_per_connection: Option<u32>,
+    /// `upstream_http_protocol_options.auto_sni`: the TLS server name is the request's host
+    /// (after host rewrite, without the port; not for an IP address).
+    pub auto_sni: bool,
+    /// `upstream_http_protocol_options.auto_san_validation`: the upstream's certificate must
+    /// carry the request's host as a SAN.
+    pub auto_san_validation: bool,
 }
 
 impl Default for UpstreamHttpOptions {
@@ -790,6 +797,8 @@ impl Default for UpstreamHttpOptions {
             http2: Http2Options::default(),
             idle_timeout: Some(Duration::from_secs(3600)),
             max_requests_per_connection: None,
+            auto_sni: false,
+            auto_san_validation: false,
         }
     }
 }

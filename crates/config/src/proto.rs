@@ -768,6 +768,9 @@ pub(crate) const UPSTREAM_HTTP_PROTOCOL_OPTIONS: &[(&str, Kind)] = &[
     ("hash_policy", Rep),
     ("retry_policy", Msg),
 ];
+/// Fields of `envoy.config.core.v3.UpstreamHttpProtocolOptions`.
+pub(crate) const CORE_UPSTREAM_HTTP_PROTOCOL_OPTIONS: &[(&str, Kind)] =
+    &[("auto_sni", Bool), ("auto_san_validation", Bool), ("override_auto_sni_header", Str)];
 /// Fields of `envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig`.
 pub(crate) const EXPLICIT_HTTP_CONFIG: &[(&str, Kind)] = &[
     ("http_protocol_options", Oneof),

@@ -3,9 +3,11 @@
 use serde_json::Value;
 
 use crate::error::{ConfigError, Result};
-use crate::model::{DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion, UpstreamTls};
+use crate::model::{CertificateValidation, DataSource, DownstreamTls, TlsCertificate, TlsParams, TlsVersion, UpstreamTls};
 use crate::proto;
 use crate::reader::Obj;
+
+mod validation;
 
 /// `@type` of the downstream TLS context.
 pub(crate) const DOWNSTREAM_TLS_TYPE: &str =
@@ -49,29 +51,20 @@ pub(crate) fn downstream_transport_socket(v: &Value, path: &str) -> Result<Downs
         return Err(ConfigError::invalid(common_path, "a TLS listener needs common_tls_context.tls_certificates"));
     };
     let certs_path = common.at("tls_certificates");
-    let mut certs = common.array("tls_certificates")?;
-    if certs.len() > 1 {
-        return Err(ConfigError::unsupported_value(crate::reader::index(&certs_path, 1), "a second certificate"));
-    }
-    let Some((cert, cert_path)) = certs.pop() else {
+    let certificates = common.array("tls_certificates")?.into_iter().map(|(c, p)| tls_certificate(c, &p)).collect::<Result<Vec<_>>>()?;
+    if certificates.is_empty() {
         return Err(ConfigError::invalid(certs_path, "No certificates configured"));
-    };
-    let certificate = tls_certificate(cert, &cert_path)?;
+    }
     let alpn_protocols = common.strings("alpn_protocols")?.into_iter().map(|(s, _)| s).collect();
     let params = match common.obj("tls_params", proto::TLS_PARAMETERS)? {
         Some(p) => tls_params(p)?,
         None => TlsParams::default(),
     };
-    let trusted_ca = match common.obj("validation_context", proto::CERTIFICATE_VALIDATION_CONTEXT)? {
-        Some(mut vc) => {
-            let ca_path = vc.at("trusted_ca");
-            let ca = vc.take("trusted_ca").map(|v| data_source(v, &ca_path)).transpose()?;
-            vc.finish()?;
-            ca
-        }
-        None => None,
+    let validation = match common.obj("validation_context", proto::CERTIFICATE_VALIDATION_CONTEXT)? {
+        Some(vc) => validation::validation_context(vc)?,
+        None => CertificateValidation::default(),
     };
-    if require_client_certificate && trusted_ca.is_none() {
+    if require_client_certificate && validation.trusted_ca.is_none() && !validation.has_pins() {
         return Err(ConfigError::invalid(
             ctx.at("require_client_certificate"),
             "require_client_certificate needs common_tls_context.validation_context.trusted_ca",
@@ -80,7 +73,7 @@ pub(crate) fn downstream_transport_socket(v: &Value, path: &str) -> Result<Downs
     common.finish()?;
     ctx.finish()?;
     o.finish()?;
-    Ok(DownstreamTls { certificate, alpn_protocols, params, trusted_ca, require_client_certificate })
+    Ok(DownstreamTls { certificates, alpn_protocols, params, validation, require_client_certificate })
 }
 
 /// Reads a cluster's `transport_socket`.
@@ -99,7 +92,8 @@ pub(crate) fn upstream_transport_socket(v: &Value, path: &str) -> Result<Upstrea
         return Err(ConfigError::unsupported_value(config_path, format!("transport socket type {url}")));
     }
     let sni = ctx.str("sni")?.filter(|s| !s.is_empty());
-    let (mut client_certificate, mut alpn_protocols, mut params, mut trusted_ca) = (None, Vec::new(), TlsParams::default(), None);
+    let (mut client_certificate, mut alpn_protocols, mut params) = (None, Vec::new(), TlsParams::default());
+    let mut validation = CertificateValidation::default();
     if let Some(mut common) = ctx.obj("common_tls_context", proto::COMMON_TLS_CONTEXT)? {
         let certs_path = common.at("tls_certificates");
         let mut certs = common.array("tls_certificates")?;
@@ -113,16 +107,14 @@ pub(crate) fn upstream_transport_socket(v: &Value, path: &str) -> Result<Upstrea
         if let Some(p) = common.obj("tls_params", proto::TLS_PARAMETERS)? {
             params = tls_params(p)?;
         }
-        if let Some(mut vc) = common.obj("validation_context", proto::CERTIFICATE_VALIDATION_CONTEXT)? {
-            let ca_path = vc.at("trusted_ca");
-            trusted_ca = vc.take("trusted_ca").map(|v| data_source(v, &ca_path)).transpose()?;
-            vc.finish()?;
+        if let Some(vc) = common.obj("validation_context", proto::CERTIFICATE_VALIDATION_CONTEXT)? {
+            validation = validation::validation_context(vc)?;
         }
         common.finish()?;
     }
     ctx.finish()?;
     o.finish()?;
-    Ok(UpstreamTls { sni, client_certificate, trusted_ca, alpn_protocols, params })
+    Ok(UpstreamTls { sni, client_certificate, validation, alpn_protocols, params })
 }
 
 fn tls_certificate(v: &Value, path: &str) -> Result<TlsCertificate> {
@@ -219,13 +211,13 @@ mod tests {
         common["tls_params"] = json!({"tls_minimum_protocol_version": "TLSv1_3", "cipher_suites": ["[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]"]});
         common["validation_context"] = json!({"trusted_ca": {"filename": "/ca.pem"}});
         let t = downstream_transport_socket(&socket(json!({"common_tls_context": common, "require_client_certificate": true})), "ts").unwrap();
-        assert_eq!(t.certificate.certificate_chain, DataSource::File("/c.pem".into()));
-        assert_eq!(t.certificate.private_key, DataSource::Inline(b"KEY".to_vec()));
+        assert_eq!(t.certificates[0].certificate_chain, DataSource::File("/c.pem".into()));
+        assert_eq!(t.certificates[0].private_key, DataSource::Inline(b"KEY".to_vec()));
         assert_eq!(t.alpn_protocols, ["h2", "http/1.1"]);
         assert_eq!(t.params.min_version, TlsVersion::Tls13);
         assert_eq!(t.params.cipher_suites.len(), 2);
         assert!(t.require_client_certificate);
-        assert_eq!(t.trusted_ca, Some(DataSource::File("/ca.pem".into())));
+        assert_eq!(t.validation.trusted_ca, Some(DataSource::File("/ca.pem".into())));
     }
 
     #[test]
@@ -234,7 +226,7 @@ mod tests {
             "common_tls_context": {"validation_context": {"trusted_ca": {"filename": "/ca.pem"}}, "alpn_protocols": ["h2"]}}});
         let t = upstream_transport_socket(&v, "c.transport_socket").unwrap();
         assert_eq!(t.sni.as_deref(), Some("films.internal"));
-        assert_eq!(t.trusted_ca, Some(DataSource::File("/ca.pem".into())));
+        assert_eq!(t.validation.trusted_ca, Some(DataSource::File("/ca.pem".into())));
         assert_eq!(t.alpn_protocols, ["h2"]);
         let v = json!({"name": "tls", "typed_config": {"@type": UPSTREAM_TLS_TYPE, "allow_renegotiation": true}});
         assert_eq!(
@@ -253,10 +245,13 @@ mod tests {
         common["tls_params"] = json!({"tls_minimum_protocol_version": "TLSv1_0"});
         assert!(err(json!({"common_tls_context": common})).contains("TLSv1_0 (rustls speaks TLS 1.2 and 1.3 only) is not supported by legate"));
         let mut common = certs();
-        common["validation_context"] = json!({"trusted_ca": {"filename": "/ca"}, "match_typed_subject_alt_names": [{"san_type": "DNS"}]});
-        assert!(err(json!({"common_tls_context": common})).ends_with("validation_context.match_typed_subject_alt_names: not supported by legate"));
+        common["validation_context"] = json!({"trusted_ca": {"filename": "/ca"}, "match_subject_alt_names": [{"exact": "a"}]});
+        assert!(err(json!({"common_tls_context": common})).ends_with("validation_context.match_subject_alt_names: not supported by legate"));
         assert!(err(json!({"common_tls_context": certs(), "ocsp_staple_policy": "MUST_STAPLE"})).ends_with("ts.typed_config.ocsp_staple_policy: not supported by legate"));
         assert!(err(json!({"common_tls_context": certs(), "require_client_certificate": true})).contains("needs common_tls_context.validation_context.trusted_ca"));
         assert!(err(json!({"common_tls_context": {}})).contains("No certificates configured"));
+        let mut two = certs();
+        two["tls_certificates"] = json!([certs()["tls_certificates"][0], {"certificate_chain": {"filename": "/ec.pem"}, "private_key": {"filename": "/ec.key"}}]);
+        assert_eq!(downstream_transport_socket(&socket(json!({"common_tls_context": two})), "ts").unwrap().certificates.len(), 2);
     }
 }

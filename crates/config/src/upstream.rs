@@ -145,6 +145,14 @@ pub(crate) fn typed_extension_protocol_options(
         if let Some(c) = o.take("common_http_protocol_options") {
             common_http_protocol_options(c, &common_path, &mut out)?;
         }
+        if let Some(mut u) = o.obj("upstream_http_protocol_options", proto::CORE_UPSTREAM_HTTP_PROTOCOL_OPTIONS)? {
+            out.auto_sni = u.bool("auto_sni")?.unwrap_or(false);
+            out.auto_san_validation = u.bool("auto_san_validation")?.unwrap_or(false);
+            if u.str("override_auto_sni_header")?.is_some_and(|h| !h.is_empty()) {
+                return Err(ConfigError::unsupported(u.at("override_auto_sni_header")));
+            }
+            u.finish()?;
+        }
         match o.oneof(&["explicit_http_config", "use_downstream_protocol_config", "auto_config"])? {
             Some("explicit_http_config") => {
                 let p = o.at("explicit_http_config");
@@ -254,6 +262,16 @@ mod tests {
         assert_eq!(
             typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),
             format!("t.{HTTP_OPTIONS_KEY}.auto_config: not supported by legate")
+        );
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http_protocol_options": {}},
+            "upstream_http_protocol_options": {"auto_sni": true, "auto_san_validation": true}}});
+        let o = typed_extension_protocol_options(&v, "t").unwrap();
+        assert!(o.auto_sni && o.auto_san_validation);
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http_protocol_options": {}},
+            "upstream_http_protocol_options": {"auto_sni": true, "override_auto_sni_header": "x-sni"}}});
+        assert_eq!(
+            typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),
+            format!("t.{HTTP_OPTIONS_KEY}.upstream_http_protocol_options.override_auto_sni_header: not supported by legate")
         );
         let v = json!({"envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {}});
         assert!(typed_extension_protocol_options(&v, "t")

@@ -3,163 +3,8 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use support::pki::{curl, tls_config, Pki};
 use support::*;
-
-/// A private PKI in a temp directory: root CA -> intermediate -> leaves.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let n = std::sync::atomic::AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "legate-tls-{}-{}-{}",
-            std::process::id(),
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let root = ca("Legate Test Root", None);
-        let intermediate = ca("Legate Test Intermediate", Some(&root));
-        let wrong = ca("Someone Else's CA", None);
-        let pki = Pki { dir };
-        pki.write("root.pem", &root.pem());
-        pki.write("wrong-ca.pem", &wrong.pem());
-        // The server presents leaf + intermediate; clients trust the root.
-        let (server, server_key) = leaf(&["localhost"], &intermediate, false);
-        pki.write("server.pem", &format!("{server}{}", intermediate.pem()));
-        pki.write("server.key", &server_key);
-        let (client, client_key) = leaf(&["client.legate.test"], &intermediate, false);
-        pki.write("client.pem", &format!("{client}{}", intermediate.pem()));
-        pki.write("client.key", &client_key);
-        let (renewed, renewed_key) = leaf(&["localhost"], &wrong, false);
-        pki.write("renewed.pem", &renewed);
-        pki.write("renewed.key", &renewed_key);
-        let (stranger, stranger_key) = leaf(&["stranger.test"], &wrong, false);
-        pki.write("stranger.pem", &stranger);
-        pki.write("stranger.key", &stranger_key);
-        let (expired, expired_key) = leaf(&["client.legate.test"], &intermediate, true);
-        pki.write("expired.pem", &format!("{expired}{}", intermediate.pem()));
-        pki.write("expired.key", &expired_key);
-        pki
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.join(name), text).unwrap();
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
-}
-
-fn ca(name: &str, parent: Option<&CertifiedIssuer<'static, KeyPair>>) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    let key = KeyPair::generate().unwrap();
-    match parent {
-        None => CertifiedIssuer::self_signed(params, key).unwrap(),
-        Some(p) => CertifiedIssuer::signed_by(params, key, p).unwrap(),
-    }
-}
-
-fn leaf(names: &[&str], issuer: &CertifiedIssuer<'static, KeyPair>, expired: bool) -> (String, String) {
-    let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, names[0]);
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-    }
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-fn tls_config(upstream: std::net::SocketAddr, pki: &Pki, extra_context: &str, alpn: &str) -> String {
-    format!(
-        r#"
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {{admin_port}}}}}}
-static_resources:
-  listeners:
-  - name: https
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {{listener_port}}}}}}
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            alpn_protocols: [{alpn}]
-            tls_certificates:
-            - certificate_chain: {{filename: {chain}}}
-              private_key: {{filename: {key}}}
-{extra_context}
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_https
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/"}}
-                route: {{cluster: up}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: up
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: up
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: {ip}, port_value: {port}}}}}}}
-"#,
-        chain = pki.path("server.pem"),
-        key = pki.path("server.key"),
-        ip = upstream.ip(),
-        port = upstream.port(),
-    )
-}
-
-/// Runs curl against the listener; returns (exit code, stdout, stderr).
-fn curl(legate: &Legate, pki: &Pki, args: &[&str]) -> (i32, String, String) {
-    let url = format!("https://localhost:{}/hello", legate.listener.port());
-    let resolve = format!("localhost:{}:127.0.0.1", legate.listener.port());
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--resolve", &resolve, "--cacert", &pki.path("root.pem")])
-        .args(args)
-        .arg(&url)
-        .output()
-        .expect("curl is installed by scripts/setup.sh");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn mtls_context(pki: &Pki, required: bool) -> String {
     format!(
@@ -279,4 +124,37 @@ fn certificate_files_are_reloaded_without_a_restart() {
     assert_ne!(curl(&legate, &pki, &[]).0, 0, "the old CA no longer verifies the served certificate");
     let scope = format!("listener.127.0.0.1_{}.ssl.", legate.listener.port());
     assert!(legate.stat(&format!("{scope}context_updated")).unwrap_or(0) >= 1);
+}
+
+/// The subject of the certificate the listener serves for `sni`, as openssl s_client sees it.
+fn served_subject(legate: &Legate, sni: &str) -> String {
+    let hello = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &legate.listener.to_string(), "-servername", sni])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl is installed by scripts/setup.sh");
+    let mut x509 = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(x509.stdin.as_mut().unwrap(), &hello.stdout).unwrap();
+    String::from_utf8_lossy(&x509.wait_with_output().unwrap().stdout).trim().to_string()
+}
+
+#[test]
+fn several_certificates_are_chosen_by_server_name() {
+    let pki = Pki::new();
+    let up = Upstream::start("alpha");
+    let second = format!(
+        "            - certificate_chain: {{filename: {}}}\n              private_key: {{filename: {}}}",
+        pki.path("stranger.pem"),
+        pki.path("stranger.key")
+    );
+    let legate = Legate::start(&tls_config(up.addr, &pki, &second, "http/1.1"), &[]);
+    assert!(served_subject(&legate, "stranger.test").ends_with("CN = stranger.test"));
+    assert!(served_subject(&legate, "localhost").ends_with("CN = localhost"));
+    assert!(served_subject(&legate, "unknown.test").ends_with("CN = localhost"), "no match: the first");
+    assert_eq!(curl(&legate, &pki, &[]).0, 0);
 }

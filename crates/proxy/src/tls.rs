@@ -9,7 +9,10 @@ use legate_config::model::{DataSource, DownstreamTls};
 use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use legate_upstream::tls::{cipher_name, curve_name, pem_certificates, protocol_versions, read_pem};
+use legate_upstream::tls::{
+    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, verify_failure_stat, CertificateSelector, ClientVerifier,
+};
+use rustls::sign::CertifiedKey;
 use rustls::{ProtocolVersion, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -81,9 +84,11 @@ impl TlsTerminator {
 
 /// The files a TLS context reads.
 fn watched_files(config: &DownstreamTls) -> Vec<std::path::PathBuf> {
-    [Some(&config.certificate.certificate_chain), Some(&config.certificate.private_key), config.trusted_ca.as_ref()]
-        .into_iter()
-        .flatten()
+    config
+        .certificates
+        .iter()
+        .flat_map(|c| [&c.certificate_chain, &c.private_key])
+        .chain(config.validation.trusted_ca.as_ref())
         .filter_map(|s| match s {
             DataSource::File(p) => Some(p.clone()),
             DataSource::Inline(_) => None,
@@ -138,22 +143,32 @@ fn server_config(config: &DownstreamTls) -> Result<ServerConfig, ProxyError> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| tls_error("TLS parameters", e))?;
-    let builder = match &config.trusted_ca {
+    let validation = &config.validation;
+    let chain = match &validation.trusted_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             for cert in certificates(ca, "trusted_ca")? {
                 roots.add(cert).map_err(|e| tls_error("trusted_ca", e))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if config.require_client_certificate { verifier } else { verifier.allow_unauthenticated() };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| tls_error("validation_context", e))?)
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).allow_unauthenticated();
+            Some(verifier.build().map_err(|e| tls_error("validation_context", e))?)
         }
-        None => builder.with_no_client_auth(),
+        None => None,
     };
-    let chain = certificates(&config.certificate.certificate_chain, "certificate_chain")?;
-    let key = PrivateKeyDer::from_pem_slice(&read(&config.certificate.private_key, "private_key")?)
-        .map_err(|e| tls_error("private_key", e))?;
-    let mut server = builder.with_single_cert(chain, key).map_err(|e| tls_error("tls_certificates", e))?;
+    let builder = if chain.is_some() || validation.has_pins() {
+        let verifier = ClientVerifier::new(chain, validation, &provider, config.require_client_certificate);
+        builder.with_client_cert_verifier(Arc::new(verifier))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut keys = Vec::new();
+    for certificate in &config.certificates {
+        let chain = certificates(&certificate.certificate_chain, "certificate_chain")?;
+        let key = PrivateKeyDer::from_pem_slice(&read(&certificate.private_key, "private_key")?)
+            .map_err(|e| tls_error("private_key", e))?;
+        keys.push(Arc::new(CertifiedKey::from_der(chain, key, &provider).map_err(|e| tls_error("tls_certificates", e))?));
+    }
+    let mut server = builder.with_cert_resolver(Arc::new(CertificateSelector::new(keys)));
     server.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(server)
 }
@@ -190,14 +205,16 @@ struct SslStats {
     no_certificate: Counter,
     fail_verify_no_cert: Counter,
     fail_verify_error: Counter,
+    fail_verify_san: Counter,
+    fail_verify_cert_hash: Counter,
 }
 
 impl SslStats {
     fn new(store: &Store, listener_scope: &str) -> Self {
         let scope = format!("{listener_scope}ssl.");
         let c = |n: &str| store.counter(&format!("{scope}{n}"));
-        // Created (at zero) like Envoy's; Legate has no SAN/hash checks or OCSP stapling.
-        for n in ["session_reused", "fail_verify_san", "fail_verify_cert_hash", "ocsp_staple_failed", "ocsp_staple_omitted", "ocsp_staple_requests", "ocsp_staple_responses"] {
+        // Created (at zero) like Envoy's; Legate has no OCSP stapling.
+        for n in ["session_reused", "ocsp_staple_failed", "ocsp_staple_omitted", "ocsp_staple_requests", "ocsp_staple_responses"] {
             c(n);
         }
         Self {
@@ -206,6 +223,8 @@ impl SslStats {
             no_certificate: c("no_certificate"),
             fail_verify_no_cert: c("fail_verify_no_cert"),
             fail_verify_error: c("fail_verify_error"),
+            fail_verify_san: c("fail_verify_san"),
+            fail_verify_cert_hash: c("fail_verify_cert_hash"),
             store: store.clone(),
             scope,
         }
@@ -236,10 +255,12 @@ impl SslStats {
         }
         let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
         // A client certificate that fails verification counts only its own stat, as in Envoy.
-        match tls {
-            Some(rustls::Error::NoCertificatesPresented) => self.fail_verify_no_cert.inc(),
-            Some(rustls::Error::InvalidCertificate(_)) => self.fail_verify_error.inc(),
-            _ => self.connection_error.inc(),
+        match (tls, tls.and_then(verify_failure_stat)) {
+            (Some(rustls::Error::NoCertificatesPresented), _) => self.fail_verify_no_cert.inc(),
+            (_, Some("fail_verify_san")) => self.fail_verify_san.inc(),
+            (_, Some("fail_verify_cert_hash")) => self.fail_verify_cert_hash.inc(),
+            (_, Some(_)) => self.fail_verify_error.inc(),
+            (_, None) => self.connection_error.inc(),
         }
     }
 }

@@ -65,11 +65,10 @@ impl Cluster {
     pub(crate) fn new(index: usize, config: &model::Cluster, store: &Store, cluster_updated: Counter) -> Result<Self, UpstreamError> {
         validate(config)?;
         let stats = ClusterStats::new(store, config.stat_name());
-        let http2 = config.http.protocol == legate_config::model::UpstreamProtocol::Http2;
         let tls = config
             .tls
             .as_ref()
-            .map(|t| crate::tls::UpstreamTlsConnector::new(t, http2, store, &format!("cluster.{}.", config.stat_name())))
+            .map(|t| crate::tls::UpstreamTlsConnector::new(t, &config.http, store, &format!("cluster.{}.", config.stat_name())))
             .transpose()?;
         let hash_stats = HashLbStats::new(store, &format!("cluster.{}.", config.stat_name()), config.lb_policy);
         let levels = match config.discovery {

@@ -5,7 +5,6 @@
 //! (`upstream_rq_pending_*`) instead of opening connections of their own.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -16,12 +15,10 @@ use tokio::time::Instant;
 
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
-use crate::host::Host;
-use crate::pool::{classify, connect_tcp, Codec, CountedStream, RequestBody};
 use crate::error::SharedError;
+use crate::host::Host;
+use crate::pool::{classify, connect_tcp, Codec, CountedStream, Key, RequestBody};
 use crate::UpstreamError;
-
-type Key = (usize, SocketAddr);
 
 /// A connection being set up or established, shared by the requests waiting for it.
 type Slot = Arc<OnceCell<Result<SendRequest<RequestBody>, SharedError>>>;
@@ -42,28 +39,29 @@ impl Http2Pool {
         cluster: &Arc<Cluster>,
         host: &Arc<Host>,
         req: http::Request<RequestBody>,
+        tls_name: Option<Arc<str>>,
     ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
         let req = absolute_form(req);
-        let key = (cluster.index, host.address);
+        let key = (cluster.index, host.address, tls_name);
         // A connection found closed is replaced once; a second closed one fails the request.
         for _ in 0..2 {
-            let slot = self.slot(key);
+            let slot = self.slot(&key);
             let pending = !slot.initialized();
             if pending && !cluster.admit_pending() {
                 return Err(UpstreamError::Overflow);
             }
-            let conn = slot.get_or_init(|| connect(cluster.clone(), host.clone())).await;
+            let conn = slot.get_or_init(|| connect(cluster.clone(), host.clone(), key.2.clone())).await;
             if pending {
                 cluster.release_pending();
             }
             let mut sender = match conn {
                 Ok(sender) if !sender.is_closed() => sender.clone(),
                 Ok(_) => {
-                    self.forget(key, &slot);
+                    self.forget(&key, &slot);
                     continue;
                 }
                 Err(e) => {
-                    self.forget(key, &slot);
+                    self.forget(&key, &slot);
                     if pending {
                         cluster.stats.upstream_rq_pending_failure_eject.inc();
                     }
@@ -73,12 +71,12 @@ impl Http2Pool {
             cluster.stats.upstream_rq_total.inc();
             host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = sender.ready().await {
-                self.forget(key, &slot);
+                self.forget(&key, &slot);
                 return Err(classify(e));
             }
             return sender.send_request(req).await.map_err(|e| {
                 if sender.is_closed() {
-                    self.forget(key, &slot);
+                    self.forget(&key, &slot);
                 }
                 stream_error(e)
             });
@@ -86,16 +84,16 @@ impl Http2Pool {
         Err(UpstreamError::Reset { detail: "HTTP/2 connection closed before the request was sent".into() })
     }
 
-    fn slot(&self, key: Key) -> Slot {
+    fn slot(&self, key: &Key) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(key).or_default().clone()
+        slots.entry(key.clone()).or_default().clone()
     }
 
     /// Drops `slot` for `key` unless another request already replaced it.
-    fn forget(&self, key: Key, slot: &Slot) {
+    fn forget(&self, key: &Key, slot: &Slot) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            slots.remove(&key);
+        if slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(key);
         }
     }
 }
@@ -134,11 +132,11 @@ fn stream_error(e: hyper::Error) -> UpstreamError {
 ///
 /// The worker has no other connection to the host, so the connection is opened even when the
 /// cluster is at `max_connections` (counted as `upstream_cx_overflow`), as Envoy's pools do.
-async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<RequestBody>, SharedError> {
+async fn connect(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<Arc<str>>) -> Result<SendRequest<RequestBody>, SharedError> {
     // At the limit this only counts `upstream_cx_overflow`.
     let _ = cluster.connection_allowed();
     let slot = ConnectionSlot::new(&cluster);
-    let stream = connect_tcp(&cluster, &host, Codec::Http2).await.map_err(|e| SharedError::new(&e))?;
+    let stream = connect_tcp(&cluster, &host, Codec::Http2, tls_name.as_deref()).await.map_err(|e| SharedError::new(&e))?;
     let opened = Instant::now();
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
     let h2 = cluster.config.http.http2;
@@ -186,6 +184,7 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>) -> Result<SendRequest<R
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use std::net::SocketAddr;
     use legate_config::model::{CircuitBreakerThresholds, DiscoveryType, UpstreamProtocol};
     use legate_stats::{GaugeMode, Store};
 
@@ -217,7 +216,7 @@ mod tests {
         async fn status(pool: &Http2Pool, cluster: &Arc<Cluster>, host: &Arc<Host>) -> http::StatusCode {
             let body: RequestBody = http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync();
             let req = http::Request::builder().uri("/").header("host", "c").body(body).unwrap();
-            pool.send(cluster, host, req).await.unwrap().status()
+            pool.send(cluster, host, req, None).await.unwrap().status()
         }
         let get = |pool| status(pool, &cluster, &host);
         let (worker1, worker2) = (Http2Pool::default(), Http2Pool::default());

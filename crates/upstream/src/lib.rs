@@ -19,6 +19,7 @@ mod pool;
 mod pools;
 mod stats;
 mod tcp;
+pub mod string_match;
 pub mod tls;
 
 pub use cluster::Cluster;

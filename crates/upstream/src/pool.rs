@@ -42,8 +42,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Body type of requests sent upstream.
 pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
-/// Pool key: cluster index and host address.
-type Key = (usize, SocketAddr);
+/// Pool key: cluster index, host address and the TLS name taken from the request for
+/// `auto_sni` / `auto_san_validation` (Envoy shares no connection across those names, and
+/// each name's connections to a host are a pool of their own, waiters included).
+pub(crate) type Key = (usize, SocketAddr, Option<Arc<str>>);
 type ConnMap = Mutex<HashMap<Key, HostConns>>;
 
 /// A worker's upstream HTTP/1.1 connections to every cluster.
@@ -166,15 +168,17 @@ impl Http1Pool {
     /// response once its headers arrived. The URI is sent in origin form (`/path?query`); the
     /// `Host` header is the caller's. Counts `upstream_rq_total` (and the host's `rq_total`)
     /// when the request is written to a connection, as Envoy does; `upstream_rq_active` is the
-    /// caller's, since it lasts until the response body ends.
+    /// caller's, since it lasts until the response body ends. `tls_name` is the request's host
+    /// when the cluster derives TLS options from it.
     pub async fn send(
         &self,
         cluster: &Arc<Cluster>,
         host: &Arc<Host>,
         mut req: http::Request<RequestBody>,
+        tls_name: Option<Arc<str>>,
     ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
         origin_form(&mut req);
-        let key = (cluster.index, host.address);
+        let key = (cluster.index, host.address, tls_name);
         // The request counts once, when a connection is assigned to it (a connect failure
         // counts neither `upstream_rq_total` nor the host's `rq_total`, as in Envoy).
         let mut counted = false;
@@ -186,9 +190,9 @@ impl Http1Pool {
         };
         let mut pending = None;
         loop {
-            let (conn, fresh) = match self.step(cluster, key, &mut pending)? {
+            let (conn, fresh) = match self.step(cluster, &key, &mut pending)? {
                 Step::Ready(conn) => (conn, false),
-                Step::Connect(slot) => match self.connect(cluster, host, key, slot).await {
+                Step::Connect(slot) => match self.connect(cluster, host, key.clone(), slot).await {
                     Ok(conn) => (conn, true),
                     Err(e) => return Err(pending_failed(cluster, &mut pending, e)),
                 },
@@ -203,7 +207,7 @@ impl Http1Pool {
                 p.resolved = true;
             }
             count();
-            match dispatch(&self.conns, key, conn, req).await {
+            match dispatch(&self.conns, key.clone(), conn, req).await {
                 Ok(result) => return result,
                 Err(_) if fresh => {
                     return Err(UpstreamError::Reset { detail: "new connection closed before the request was sent".into() })
@@ -217,9 +221,9 @@ impl Http1Pool {
     /// Decides how the request gets a connection: the most recently used live idle one, else
     /// (pending from now on, under `max_pending_requests`) a new one if `max_connections`
     /// allows it or the worker has none to the host, else a wait for one.
-    fn step(&self, cluster: &Arc<Cluster>, key: Key, pending: &mut Option<PendingGuard>) -> Result<Step, UpstreamError> {
+    fn step(&self, cluster: &Arc<Cluster>, key: &Key, pending: &mut Option<PendingGuard>) -> Result<Step, UpstreamError> {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let host = conns.entry(key).or_default();
+        let host = conns.entry(key.clone()).or_default();
         while let Some(conn) = host.idle.pop() {
             if conn.sender.is_closed() || !conn.sender.is_ready() {
                 continue;
@@ -237,7 +241,7 @@ impl Http1Pool {
         if cluster.connection_allowed() || host.live == 0 {
             host.live += 1;
             let connection = Some(ConnectionSlot::new(cluster));
-            return Ok(Step::Connect(PoolSlot { connection, conns: Arc::downgrade(&self.conns), key, failure: None }));
+            return Ok(Step::Connect(PoolSlot { connection, conns: Arc::downgrade(&self.conns), key: key.clone(), failure: None }));
         }
         // Requests that gave up waiting leave no trace: the queue is bounded by the pending ones.
         host.waiters.retain(|w| !w.is_closed());
@@ -440,7 +444,8 @@ pub(crate) enum Codec {
 /// Connects to `host` within the cluster's `connect_timeout`, counting the connection
 /// (`upstream_cx_total`, `upstream_cx_http{1,2}_total`, `upstream_cx_active`, connect failures and
 /// timeouts, `upstream_cx_connect_ms`). Once connected, the caller owns the `cx_active` count.
-pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) -> Result<UpstreamStream, UpstreamError> {
+/// `tls_name` is the request's host for a cluster's `auto_sni` / `auto_san_validation`.
+pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tls_name: Option<&str>) -> Result<UpstreamStream, UpstreamError> {
     let s = &cluster.stats;
     s.upstream_cx_total.inc();
     match codec {
@@ -476,7 +481,7 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec) ->
     let stream = match &cluster.tls {
         None => UpstreamStream::Plain(stream),
         // The handshake is part of connecting: a failure is a connect failure, as in Envoy.
-        Some(tls) => match tls.handshake(stream).await {
+        Some(tls) => match tls.handshake(stream, tls_name).await {
             Ok(tls) => UpstreamStream::Tls(Box::new(tls)),
             Err(e) => {
                 connect_failed(true);
@@ -556,7 +561,8 @@ impl AsyncWrite for UpstreamStream {
 
 /// Connects to `host` and starts the HTTP/1 codec.
 async fn open(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot) -> Result<PooledConn, UpstreamError> {
-    let stream = match connect_tcp(&cluster, &host, Codec::Http1).await {
+    let tls_name = slot.key.2.clone();
+    let stream = match connect_tcp(&cluster, &host, Codec::Http1, tls_name.as_deref()).await {
         Ok(stream) => stream,
         Err(e) => {
             slot.connect_failed(&e);

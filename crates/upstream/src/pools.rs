@@ -37,10 +37,44 @@ impl UpstreamPools {
             UpstreamProtocol::Http2 => true,
             UpstreamProtocol::UseDownstream => downstream == http::Version::HTTP_2,
         };
+        let tls_name = cluster.tls.as_ref().filter(|t| t.uses_request_host()).and_then(|_| request_host(&req));
         if http2 {
-            self.http2.send(cluster, host, req).await
+            self.http2.send(cluster, host, req, tls_name).await
         } else {
-            self.http1.send(cluster, host, req).await
+            self.http1.send(cluster, host, req, tls_name).await
         }
+    }
+}
+
+/// The request's host for `auto_sni` / `auto_san_validation`, as Envoy parses it: the Host
+/// header without its port (an IPv6 address without its brackets), lower-cased as the name
+/// Envoy sends; none when empty.
+fn request_host(req: &http::Request<RequestBody>) -> Option<Arc<str>> {
+    let authority = req.headers().get(http::header::HOST)?.to_str().ok()?;
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(ip, _)| ip),
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        },
+    };
+    (!host.is_empty()).then(|| Arc::from(host.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_host_drops_the_port() {
+        let host = |h: &str| {
+            let req = http::Request::builder().header("host", h).body(RequestBody::default()).unwrap();
+            request_host(&req).map(|s| s.to_string())
+        };
+        assert_eq!(host("API.test:8443").as_deref(), Some("api.test"));
+        assert_eq!(host("api.test").as_deref(), Some("api.test"));
+        assert_eq!(host("10.0.0.1:80").as_deref(), Some("10.0.0.1"));
+        assert_eq!(host("[::1]:80").as_deref(), Some("::1"));
+        assert_eq!(host(""), None);
     }
 }

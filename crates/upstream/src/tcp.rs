@@ -35,7 +35,7 @@ impl TcpConnection {
     /// the cluster's `max_connections` (the caller checked [`Cluster::connection_allowed`]).
     pub async fn connect(cluster: &Arc<Cluster>, host: &Arc<Host>) -> Result<Self, UpstreamError> {
         let slot = ConnectionSlot::new(cluster);
-        let stream = connect_tcp(cluster, host, Codec::Tcp).await?;
+        let stream = connect_tcp(cluster, host, Codec::Tcp, None).await?;
         Ok(Self {
             stream,
             accounting: CloseAccounting { _slot: slot, cluster: cluster.clone(), host: host.clone(), opened: Instant::now(), local: true },

@@ -1,54 +1,73 @@
 //! TLS to upstream hosts (`UpstreamTlsContext`), with Envoy's verification semantics: without
-//! `trusted_ca` the server certificate is not verified; with it the chain must lead to the CA,
-//! and the name in it is not checked (Envoy checks names only when SAN matchers are configured,
-//! which Legate refuses). Also Envoy's names of ciphers and curves, shared with the listeners.
+//! `trusted_ca` the chain is not verified; with it the chain must lead to the CA, and the name
+//! in it is checked only by the SAN matchers (see [`peer`]). Also Envoy's names of ciphers and
+//! curves, and the peer verification shared with the listeners.
 
 use std::sync::Arc;
 
-use legate_config::model::{DataSource, TlsParams, TlsVersion, UpstreamTls};
+use legate_config::model::{DataSource, TlsParams, TlsVersion, UpstreamHttpOptions, UpstreamProtocol, UpstreamTls};
 use legate_stats::{Counter, Store};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme,
-    SupportedProtocolVersion,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{CipherSuite, ClientConfig, NamedGroup, RootCertStore, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::UpstreamError;
 
+pub mod peer;
+mod select;
+mod x509;
+
+pub use peer::{verify_failure_stat, ClientVerifier};
+pub use select::CertificateSelector;
+
 /// A cluster's TLS client side.
 pub(crate) struct UpstreamTlsConnector {
-    connector: tokio_rustls::TlsConnector,
+    client: Arc<ClientConfig>,
     /// For health check connections: only the configured ALPN protocols, without the `h2`
-    /// fallback of HTTP/2 clusters (Envoy adds that fallback in its connection pools only).
-    health_check_connector: tokio_rustls::TlsConnector,
+    /// fallback of HTTP/2 clusters (Envoy adds that fallback in its connection pools only);
+    /// the same certificate verification.
+    health_check_client: Arc<ClientConfig>,
     sni: Option<ServerName<'static>>,
     stats: ClusterSslStats,
+    /// `auto_sni`: the request's host is the server name.
+    auto_sni: bool,
+    /// `auto_san_validation` with something verifying the certificate (a CA or pins): the
+    /// request's host must be a SAN.
+    auto_san_validation: bool,
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    checks: Arc<peer::LeafChecks>,
 }
 
 impl UpstreamTlsConnector {
     /// Builds the client configuration; certificate files are read now.
-    pub(crate) fn new(config: &UpstreamTls, http2: bool, store: &Store, scope: &str) -> Result<Self, UpstreamError> {
+    pub(crate) fn new(config: &UpstreamTls, http: &UpstreamHttpOptions, store: &Store, scope: &str) -> Result<Self, UpstreamError> {
+        let http2 = http.protocol == UpstreamProtocol::Http2;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions = protocol_versions(&config.params);
-        let verifier: Arc<dyn ServerCertVerifier> = match &config.trusted_ca {
+        let chain = match &config.validation.trusted_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
                 for cert in certificates(ca, "trusted_ca")? {
                     roots.add(cert).map_err(|e| invalid("trusted_ca", e))?;
                 }
-                let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| invalid("validation_context", e))?;
-                Arc::new(ChainOnly { inner })
+                Some(verifier)
             }
-            None => Arc::new(Unverified { provider: provider.clone() }),
+            None => None,
         };
+        let checks = Arc::new(peer::LeafChecks::new(&config.validation));
+        let auto_san_validation = http.auto_san_validation && (chain.is_some() || checks.has_pins());
+        let verifier = Arc::new(peer::UpstreamVerifier {
+            chain: chain.clone(),
+            checks: checks.clone(),
+            expected_san: None,
+            algorithms: provider.signature_verification_algorithms,
+        });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| invalid("tls_params", e))?
@@ -64,7 +83,7 @@ impl UpstreamTlsConnector {
             None => builder.with_no_client_auth(),
         };
         client.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
-        let health_check_connector = tokio_rustls::TlsConnector::from(Arc::new(client.clone()));
+        let health_check_client = Arc::new(client.clone());
         if config.alpn_protocols.is_empty() && http2 {
             client.alpn_protocols = vec![b"h2".to_vec()];
         }
@@ -73,40 +92,78 @@ impl UpstreamTlsConnector {
             None => None,
         };
         Ok(Self {
-            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
-            health_check_connector,
+            client: Arc::new(client),
+            health_check_client,
             sni,
             stats: ClusterSslStats::new(store, scope),
+            auto_sni: http.auto_sni,
+            auto_san_validation,
+            chain,
+            checks,
         })
     }
 
-    /// Runs the handshake on a connected socket; the SNI is the configured one (none without).
-    pub(crate) async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
-        self.handshake_with(&self.connector, tcp).await
+    /// Whether connections depend on the request's host (`auto_sni`, `auto_san_validation`).
+    pub(crate) fn uses_request_host(&self) -> bool {
+        self.auto_sni || self.auto_san_validation
+    }
+
+    /// Runs the handshake on a connected socket; the SNI is the request's host under
+    /// `auto_sni` (`request_host`, unless an address), else the configured one (none without);
+    /// under `auto_san_validation` the host (address or name) must be a SAN.
+    pub(crate) async fn handshake(&self, tcp: TcpStream, request_host: Option<&str>) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        self.handshake_with(&self.client, tcp, request_host).await
     }
 
     /// Runs the handshake of a health check connection (ALPN: the configured protocols only).
+    /// There is no request, so the configured SNI is sent and no request host is checked; the
+    /// validation context (CA, SAN matchers, pins) applies as to any connection.
     pub(crate) async fn health_check_handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
-        self.handshake_with(&self.health_check_connector, tcp).await
+        self.handshake_with(&self.health_check_client, tcp, None).await
     }
 
-    async fn handshake_with(&self, connector: &tokio_rustls::TlsConnector, tcp: TcpStream) -> Result<TlsStream<TcpStream>, UpstreamError> {
-        // Without `sni` no name is sent: rustls sends no SNI for an IP address.
-        let name = match (&self.sni, tcp.peer_addr()) {
-            (Some(n), _) => n.clone(),
+    async fn handshake_with(
+        &self,
+        client: &Arc<ClientConfig>,
+        tcp: TcpStream,
+        request_host: Option<&str>,
+    ) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        // An address is no server name: the configured one is sent instead, as in Envoy.
+        let auto_name = request_host
+            .filter(|h| self.auto_sni && h.parse::<std::net::IpAddr>().is_err())
+            .and_then(|h| ServerName::try_from(h.to_string()).ok());
+        // Without a name none is sent: rustls sends no SNI for an IP address.
+        let name = match (auto_name.or_else(|| self.sni.clone()), tcp.peer_addr()) {
+            (Some(n), _) => n,
             (None, Ok(peer)) => ServerName::IpAddress(peer.ip().into()),
             (None, Err(e)) => return Err(UpstreamError::Reset { detail: e.to_string() }),
         };
-        match connector.connect(name, tcp).await {
+        let client = match request_host.filter(|_| self.auto_san_validation) {
+            Some(host) => {
+                let mut client = (**client).clone();
+                let algorithms = client.crypto_provider().signature_verification_algorithms;
+                client.dangerous().set_certificate_verifier(Arc::new(peer::UpstreamVerifier {
+                    chain: self.chain.clone(),
+                    checks: self.checks.clone(),
+                    expected_san: Some(host.to_string()),
+                    algorithms,
+                }));
+                Arc::new(client)
+            }
+            None => client.clone(),
+        };
+        match tokio_rustls::TlsConnector::from(client).connect(name, tcp).await {
             Ok(tls) => {
                 self.stats.handshake.inc();
                 Ok(tls)
             }
             Err(e) => {
                 let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-                match tls {
-                    Some(rustls::Error::InvalidCertificate(_)) => self.stats.fail_verify_error.inc(),
-                    _ => self.stats.connection_error.inc(),
+                match tls.and_then(verify_failure_stat) {
+                    Some("fail_verify_san") => self.stats.fail_verify_san.inc(),
+                    Some("fail_verify_cert_hash") => self.stats.fail_verify_cert_hash.inc(),
+                    Some(_) => self.stats.fail_verify_error.inc(),
+                    None => self.stats.connection_error.inc(),
                 }
                 Err(UpstreamError::Tls { detail: tls.map_or_else(|| e.to_string(), ToString::to_string) })
             }
@@ -119,81 +176,25 @@ struct ClusterSslStats {
     handshake: Counter,
     connection_error: Counter,
     fail_verify_error: Counter,
+    fail_verify_san: Counter,
+    fail_verify_cert_hash: Counter,
 }
 
 impl ClusterSslStats {
     fn new(store: &Store, scope: &str) -> Self {
         let c = |n: &str| store.counter(&format!("{scope}ssl.{n}"));
-        Self { handshake: c("handshake"), connection_error: c("connection_error"), fail_verify_error: c("fail_verify_error") }
-    }
-}
-
-/// Verifies the chain against the trusted CA but not the name in the certificate.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            // The chain verified; only the name differs (checked after the chain by webpki).
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
+        let stats = Self {
+            handshake: c("handshake"),
+            connection_error: c("connection_error"),
+            fail_verify_error: c("fail_verify_error"),
+            fail_verify_san: c("fail_verify_san"),
+            fail_verify_cert_hash: c("fail_verify_cert_hash"),
+        };
+        // Created (at zero) like Envoy's: an upstream always presents a certificate.
+        for n in ["fail_verify_no_cert", "no_certificate"] {
+            c(n);
         }
-    }
-
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(m, c, d)
-    }
-
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(m, c, d)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// No `trusted_ca`: any certificate is accepted (Envoy's behaviour), but the handshake
-/// signatures are still checked.
-#[derive(Debug)]
-struct Unverified {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        stats
     }
 }
 

@@ -85,16 +85,64 @@ pub struct RetryBudget {
     pub min_retry_concurrency: u32,
 }
 
+/// The kind of subject alternative name a `SubjectAltNameMatcher` tests (`san_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SanType {
+    /// `DNS`: a dNSName.
+    Dns,
+    /// `URI`: a uniformResourceIdentifier.
+    Uri,
+    /// `EMAIL`: an rfc822Name.
+    Email,
+    /// `IP_ADDRESS`: an iPAddress, as text (`10.0.0.1`, `::1`).
+    IpAddress,
+}
+
+/// `match_typed_subject_alt_names[]`: a SAN of `san_type` that satisfies `matcher`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SanMatcher {
+    /// `san_type`.
+    pub san_type: SanType,
+    /// `matcher`; an `exact` DNS matcher follows DNS wildcard rules, as in Envoy.
+    pub matcher: crate::model::StringMatcher,
+}
+
+/// `common_tls_context.validation_context`: how the peer's certificate is verified.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CertificateValidation {
+    /// `trusted_ca`: the chain must lead to one of these certificates. Without it, Envoy does
+    /// not verify the chain, and neither does Legate.
+    pub trusted_ca: Option<DataSource>,
+    /// `match_typed_subject_alt_names`: one of the certificate's SANs must satisfy one of these.
+    pub san_matchers: Vec<SanMatcher>,
+    /// `verify_certificate_hash`: SHA-256 digests of accepted DER certificates.
+    pub certificate_hashes: Vec<[u8; 32]>,
+    /// `verify_certificate_spki`: SHA-256 digests of accepted DER SubjectPublicKeyInfos.
+    pub spki_hashes: Vec<[u8; 32]>,
+}
+
+impl CertificateValidation {
+    /// Whether anything beyond the chain is checked (SANs or pins), which makes Envoy demand a
+    /// peer certificate.
+    pub fn checks_the_leaf(&self) -> bool {
+        !self.san_matchers.is_empty() || self.has_pins()
+    }
+
+    /// Whether `verify_certificate_hash` or `verify_certificate_spki` is set.
+    pub fn has_pins(&self) -> bool {
+        !self.certificate_hashes.is_empty() || !self.spki_hashes.is_empty()
+    }
+}
+
 /// An `UpstreamTlsContext`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamTls {
     /// `sni`: the server name sent (none when empty, as in Envoy).
     pub sni: Option<String>,
     /// `common_tls_context.tls_certificates`: the client certificate for mutual TLS.
     pub client_certificate: Option<TlsCertificate>,
-    /// `common_tls_context.validation_context.trusted_ca`: without it, Envoy does not verify
-    /// the upstream's certificate, and neither does Legate.
-    pub trusted_ca: Option<DataSource>,
+    /// `common_tls_context.validation_context`: how the upstream's certificate is verified.
+    pub validation: CertificateValidation,
     /// `common_tls_context.alpn_protocols`.
     pub alpn_protocols: Vec<String>,
     /// `common_tls_context.tls_params`.
@@ -102,17 +150,17 @@ pub struct UpstreamTls {
 }
 
 /// A `DownstreamTlsContext`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DownstreamTls {
-    /// `common_tls_context.tls_certificates` (exactly one).
-    pub certificate: TlsCertificate,
+    /// `common_tls_context.tls_certificates` (at least one), chosen per handshake by server
+    /// name and key type.
+    pub certificates: Vec<TlsCertificate>,
     /// `common_tls_context.alpn_protocols` (empty: no ALPN).
     pub alpn_protocols: Vec<String>,
     /// `common_tls_context.tls_params`.
     pub params: TlsParams,
-    /// `common_tls_context.validation_context.trusted_ca`: client certificates are verified
-    /// against it.
-    pub trusted_ca: Option<DataSource>,
+    /// `common_tls_context.validation_context`: how client certificates are verified.
+    pub validation: CertificateValidation,
     /// `require_client_certificate`.
     pub require_client_certificate: bool,
 }

@@ -75,6 +75,9 @@ pub(crate) const CERTIFICATE_VALIDATION_CONTEXT: &[(&str, Kind)] = &[
     ("only_verify_leaf_cert_crl", Bool),
     ("max_verify_depth", Msg),
 ];
+/// Fields of `envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher`.
+pub(crate) const SUBJECT_ALT_NAME_MATCHER: &[(&str, Kind)] =
+    &[("san_type", Enum("SAN_TYPE_UNSPECIFIED")), ("matcher", Msg), ("oid", Str)];
 /// Fields of `envoy.config.core.v3.Http2ProtocolOptions`.
 pub(crate) const HTTP2_PROTOCOL_OPTIONS: &[(&str, Kind)] = &[
     ("hpack_table_size", Msg),

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
+
+pub mod pki;
 use std::time::{Duration, Instant};
 
 /// A free loopback port (bound then released).

@@ -2,9 +2,8 @@
 //! compiled once from the model so that matching a request allocates nothing.
 
 use http::{HeaderMap, HeaderName};
-use legate_config::model::{
-    HeaderMatchSpec, HeaderMatcher, PathMatch, QueryParameterMatcher, RouteMatch, StringMatch, StringMatcher,
-};
+use legate_config::model::{HeaderMatchSpec, HeaderMatcher, PathMatch, QueryParameterMatcher, RouteMatch};
+use legate_upstream::string_match::StrMatcher;
 
 /// The request facts route matching looks at.
 pub struct RequestView<'a> {
@@ -56,58 +55,6 @@ pub(crate) fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
         let (key, value) = param.split_once('=').unwrap_or((param, ""));
         (key == name).then_some(value)
     })
-}
-
-/// A compiled `StringMatcher`, working on bytes (header values need not be UTF-8).
-#[derive(Debug, Clone)]
-pub(crate) struct StrMatcher {
-    kind: StrKind,
-    ignore_case: bool,
-}
-
-#[derive(Debug, Clone)]
-enum StrKind {
-    Exact(Box<[u8]>),
-    Prefix(Box<[u8]>),
-    Suffix(Box<[u8]>),
-    Contains(Box<[u8]>),
-    Regex(regex::Regex),
-}
-
-impl StrMatcher {
-    /// Compiles `m`.
-    pub(crate) fn new(m: &StringMatcher) -> Self {
-        let bytes = |s: &str| s.as_bytes().to_vec().into_boxed_slice();
-        let kind = match &m.pattern {
-            StringMatch::Exact(s) => StrKind::Exact(bytes(s)),
-            StringMatch::Prefix(s) => StrKind::Prefix(bytes(s)),
-            StringMatch::Suffix(s) => StrKind::Suffix(bytes(s)),
-            StringMatch::Contains(s) => StrKind::Contains(bytes(s)),
-            StringMatch::Regex(r) => StrKind::Regex(r.full.clone()),
-        };
-        Self {
-            kind,
-            ignore_case: m.ignore_case,
-        }
-    }
-
-    /// Whether `value` satisfies the matcher (regexes need UTF-8 and match the whole value).
-    pub(crate) fn matches(&self, value: &[u8]) -> bool {
-        let eq = |a: &[u8], b: &[u8]| {
-            if self.ignore_case {
-                a.eq_ignore_ascii_case(b)
-            } else {
-                a == b
-            }
-        };
-        match &self.kind {
-            StrKind::Exact(p) => eq(value, p),
-            StrKind::Prefix(p) => value.len() >= p.len() && eq(&value[..p.len()], p),
-            StrKind::Suffix(p) => value.len() >= p.len() && eq(&value[value.len() - p.len()..], p),
-            StrKind::Contains(p) => p.is_empty() || value.windows(p.len()).any(|w| eq(w, p)),
-            StrKind::Regex(r) => std::str::from_utf8(value).is_ok_and(|v| r.is_match(v)),
-        }
-    }
 }
 
 /// Where a header matcher reads its value.
@@ -335,7 +282,7 @@ impl CompiledMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use legate_config::model::RegexMatcher;
+    use legate_config::model::{RegexMatcher, StringMatch, StringMatcher};
 
     fn view<'a>(path: &'a str, headers: &'a HeaderMap) -> RequestView<'a> {
         RequestView {
@@ -406,26 +353,6 @@ mod tests {
         assert_eq!(query_param("a=1&b&a=2", "b"), Some(""));
         assert_eq!(query_param("x=a=b", "x"), Some("a=b"));
         assert_eq!(query_param("", "x"), None);
-    }
-
-    #[test]
-    fn string_matchers() {
-        let sm = |p: StringMatch, ic| {
-            StrMatcher::new(&StringMatcher {
-                pattern: p,
-                ignore_case: ic,
-            })
-        };
-        assert!(sm(StringMatch::Exact("Abc".into()), true).matches(b"aBC"));
-        assert!(!sm(StringMatch::Exact("Abc".into()), false).matches(b"aBC"));
-        assert!(sm(StringMatch::Prefix("ab".into()), true).matches(b"ABc"));
-        assert!(!sm(StringMatch::Prefix("abcd".into()), false).matches(b"abc"));
-        assert!(sm(StringMatch::Suffix("BC".into()), true).matches(b"abc"));
-        assert!(sm(StringMatch::Contains("X-y".into()), true).matches(b"aax-Ybb"));
-        assert!(!sm(StringMatch::Contains("zz".into()), false).matches(b"z"));
-        assert!(sm(StringMatch::Contains(String::new()), false).matches(b""));
-        let re = sm(StringMatch::Regex(RegexMatcher::new("a.c").unwrap()), false);
-        assert!(re.matches(b"abc") && !re.matches(b"xabc") && !re.matches(&[0xff, b'a']));
     }
 
     #[test]

@@ -56,8 +56,13 @@ fn request() -> http::Request<RequestBody> {
 
 /// Sends a request and reads the whole response; the status, or the error.
 async fn get(pool: &Http1Pool, cluster: &Arc<Cluster>) -> Result<u16, UpstreamError> {
+    get_named(pool, cluster, None).await
+}
+
+/// [`get`] with the request's TLS name (`auto_sni` / `auto_san_validation`).
+async fn get_named(pool: &Http1Pool, cluster: &Arc<Cluster>, tls_name: Option<&str>) -> Result<u16, UpstreamError> {
     let host = cluster.hosts().hosts[0].clone();
-    let resp = pool.send(cluster, &host, request()).await?;
+    let resp = pool.send(cluster, &host, request(), tls_name.map(Arc::from)).await?;
     let status = resp.status().as_u16();
     let _ = resp.into_body().collect().await;
     Ok(status)
@@ -156,4 +161,30 @@ async fn a_failed_connect_fails_the_requests_waiting_for_it() {
     assert_eq!((s.upstream_cx_total.value(), s.upstream_cx_overflow.value()), (1, 1));
     assert_eq!(s.upstream_rq_pending_failure_eject.value(), 2);
     assert_eq!(s.upstream_rq_pending_active.value(), 0);
+}
+
+#[tokio::test]
+async fn each_tls_name_has_its_own_connections_under_max_connections() {
+    let addr = upstream(Duration::from_millis(150), false).await;
+    let (cluster, store) = limited_cluster(addr, CircuitBreakerThresholds { max_connections: 1, ..Default::default() });
+    let pool = Http1Pool::new();
+    let (a1, a2, b) = tokio::join!(
+        get_named(&pool, &cluster, Some("a.test")),
+        get_named(&pool, &cluster, Some("a.test")),
+        get_named(&pool, &cluster, Some("b.test")),
+    );
+    assert_eq!((a1.unwrap(), a2.unwrap(), b.unwrap()), (200, 200, 200));
+    let s = &cluster.stats;
+    // The second a.test request waits for the first one's connection; b.test cannot use it
+    // and, having none, opens its own over the limit (both count as overflow).
+    assert_eq!(s.upstream_cx_total.value(), 2);
+    assert_eq!(s.upstream_cx_overflow.value(), 2);
+    assert_eq!(cx_open(&store), 1);
+    // A later b.test request gets b.test's connection.
+    assert_eq!(get_named(&pool, &cluster, Some("b.test")).await.unwrap(), 200);
+    assert_eq!(s.upstream_cx_total.value(), 2);
+    let conns = pool.conns.lock().unwrap();
+    let names: std::collections::BTreeSet<_> = conns.keys().map(|k| k.2.as_deref().map(str::to_owned)).collect();
+    assert_eq!(names, [Some("a.test".to_owned()), Some("b.test".to_owned())].into_iter().collect());
+    assert!(conns.values().all(|h| h.waiters.is_empty() && h.live == 1));
 }
