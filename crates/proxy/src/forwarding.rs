@@ -148,7 +148,8 @@ impl ForwardingPolicy {
         let edge = !internal && self.use_remote_address;
         if internal {
             headers.insert(names::ENVOY_INTERNAL, HeaderValue::from_static("true"));
-        } else if envoy {
+        } else if envoy && headers.keys().any(|k| k.as_str().starts_with("x-envoy-")) {
+            // (One pass over the names first: most requests carry no x-envoy-* header at all.)
             if edge {
                 for h in EDGE_STRIPPED {
                     headers.remove(h);

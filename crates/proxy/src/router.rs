@@ -259,13 +259,16 @@ pub async fn route_and_forward(
     }
     host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut up_start = Instant::now();
-    let send = ctx.worker.pool.send(&cluster, &host, upstream_req, downstream_version);
     // Waiting for response headers is bounded by the route timeout, the stream idle timeout and
     // the connection manager's deadlines: one timer serves the header wait of every attempt and,
     // re-armed, the body.
     let idle = limits.idle();
     let mut timer = limits.timer();
-    let mut outcome = await_attempt(send, timer.as_mut(), &limits, per_try).await;
+    // The attempt's future is large: pinned in place, not moved into `await_attempt`.
+    let mut outcome = {
+        let send = std::pin::pin!(ctx.worker.pool.send(&cluster, &host, upstream_req, downstream_version));
+        await_attempt(send, timer.as_mut(), &limits, per_try).await
+    };
     let internal = ctx.classified.internal;
     let mut host = host;
     let mut attempts = 1u32;
@@ -345,8 +348,10 @@ pub async fn route_and_forward(
             }
             host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             up_start = Instant::now();
-            let send = ctx.worker.pool.send(&cluster, &host, req, downstream_version);
-            outcome = await_attempt(send, timer.as_mut(), &limits, per_try).await;
+            outcome = {
+                let send = std::pin::pin!(ctx.worker.pool.send(&cluster, &host, req, downstream_version));
+                await_attempt(send, timer.as_mut(), &limits, per_try).await
+            };
         }
         attempts += retries;
         if retries > 0 && matches!(&outcome, Attempt::Done(Ok(r)) if r.status().as_u16() < 500) {
@@ -511,10 +516,9 @@ fn next_host(cluster: &legate_upstream::Cluster, hash: Option<u64>, policy: &Ret
 /// the retry policy's; none when it is not below the route timeout, as in Envoy.
 fn per_try_timeout(policy: Option<&RetryPolicy>, headers: &mut http::HeaderMap, route: Option<Duration>) -> Option<Duration> {
     let mut per_try = policy.and_then(|p| p.per_try_timeout);
-    if let Some(ms) = header_u64(headers, &RetryHeaders::PER_TRY_TIMEOUT) {
+    if let Some(ms) = headers.remove(RetryHeaders::PER_TRY_TIMEOUT).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok()) {
         per_try = (ms > 0).then(|| Duration::from_millis(ms));
     }
-    headers.remove(RetryHeaders::PER_TRY_TIMEOUT);
     per_try.filter(|p| route.is_none_or(|r| *p < r))
 }
 

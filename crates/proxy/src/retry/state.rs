@@ -31,6 +31,12 @@ impl RetryHeaders {
     pub const HEDGE_ON_PER_TRY_TIMEOUT: HeaderName = HeaderName::from_static("x-envoy-hedge-on-per-try-timeout");
     /// `x-envoy-upstream-rq-per-try-timeout-ms`.
     pub const PER_TRY_TIMEOUT: HeaderName = HeaderName::from_static("x-envoy-upstream-rq-per-try-timeout-ms");
+
+    /// Whether `name` is one of the retry headers [`RetryState::new`] consumes.
+    fn is_retry_header(name: &HeaderName) -> bool {
+        let n = name.as_str();
+        n.starts_with("x-envoy-re") || n == "x-envoy-max-retries" || n == "x-envoy-hedge-on-per-try-timeout"
+    }
 }
 
 /// `x-envoy-ratelimited`: a response of an upstream Envoy's rate limiter.
@@ -59,6 +65,12 @@ impl<'p> RetryState<'p> {
     /// `retriable_request_headers` (true when there are none). `None` when the request cannot
     /// be retried.
     pub fn new(policy: Option<&'p RetryPolicy>, headers: &mut HeaderMap, request_retriable: bool) -> Option<Self> {
+        // Most requests carry none of the retry headers: one pass over the names instead of a
+        // lookup of each.
+        let has_retry_headers = headers.keys().any(|k| RetryHeaders::is_retry_header(k));
+        if !has_retry_headers && policy.is_none() {
+            return None;
+        }
         let header_on = headers.get(RetryHeaders::RETRY_ON).and_then(|v| v.to_str().ok()).map(|v| parse_retry_on_header(v, false));
         let grpc_on = headers.get(RetryHeaders::RETRY_GRPC_ON).and_then(|v| v.to_str().ok()).map(|v| parse_retry_on_header(v, true));
         let state = if policy.is_some() || header_on.is_some() || grpc_on.is_some() {
@@ -81,14 +93,17 @@ impl<'p> RetryState<'p> {
         } else {
             None
         };
-        for name in [
+        for name in has_retry_headers.then_some([
             RetryHeaders::RETRY_ON,
             RetryHeaders::RETRY_GRPC_ON,
             RetryHeaders::MAX_RETRIES,
             RetryHeaders::RETRIABLE_STATUS_CODES,
             RetryHeaders::RETRIABLE_HEADER_NAMES,
             RetryHeaders::HEDGE_ON_PER_TRY_TIMEOUT,
-        ] {
+        ])
+        .into_iter()
+        .flatten()
+        {
             headers.remove(name);
         }
         state
