@@ -107,3 +107,23 @@ def test_local_reply_has_no_upstream_service_time(pair):
 def test_local_reply_server_header_shape(pair):
     e, l = pair.both(lambda p: p.get("/nowhere").header("server"))
     assert e and l and re.fullmatch(r"[\w.-]+", l), show("server header", e, l)
+
+
+def test_upstream_reset_connection_accounting(make_pair, values):
+    """An upstream that closes while a request waits for its headers: Envoy counts a remote
+    destroy with an active request."""
+    import harness
+    pair = make_pair(harness.load_template("front_proxy.yaml"), values)
+    names = ["upstream_cx_destroy", "upstream_cx_destroy_remote", "upstream_cx_destroy_local",
+             "upstream_cx_destroy_with_active_rq", "upstream_cx_destroy_remote_with_active_rq",
+             "upstream_cx_destroy_local_with_active_rq"]
+
+    def run(p):
+        status = p.get("/films/reset-accounting", headers=[("x-echo-reset", "1")]).status
+        import time
+        time.sleep(0.3)
+        s = p.stats()
+        return status, {n: s.get(f"cluster.films.{n}") for n in names}
+    e, l = pair.both(run)
+    assert e[0] == 503, show("Envoy (harness check)", e, None)
+    assert l == e, show("(status, connection destroy counters) after an upstream reset", e, l)

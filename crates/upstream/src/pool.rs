@@ -663,6 +663,9 @@ fn close_kind(result: &Result<(), hyper::Error>, state: u8, local_close: bool, a
         Err(_) if aborted => kind(true, true, false),
         Err(_) => kind(false, busy, false),
         Ok(()) if aborted => kind(true, true, false),
+        // The upstream closed while a request waited for its response headers (hyper fails the
+        // request and ends the connection cleanly).
+        Ok(()) if state == AWAITING_HEADERS && !local_close => kind(false, true, false),
         Ok(()) => kind(local_close, false, false),
     }
 }

@@ -188,3 +188,17 @@ async fn each_tls_name_has_its_own_connections_under_max_connections() {
     assert_eq!(names, [Some("a.test".to_owned()), Some("b.test".to_owned())].into_iter().collect());
     assert!(conns.values().all(|h| h.waiters.is_empty() && h.live == 1));
 }
+
+#[test]
+fn close_kinds_follow_envoys_destroy_counters() {
+    let kind = |local, with_active_rq, protocol_error| CloseKind { local, with_active_rq, protocol_error };
+    // The upstream closes while a request waits for headers: remote, with an active request.
+    assert_eq!(close_kind(&Ok(()), AWAITING_HEADERS, false, false), kind(false, true, false));
+    // An idle connection the upstream closes, and one Legate closes.
+    assert_eq!(close_kind(&Ok(()), IDLE, false, false), kind(false, false, false));
+    assert_eq!(close_kind(&Ok(()), IDLE, true, false), kind(true, false, false));
+    // A request given up (timeout, client gone): local, with an active request.
+    assert_eq!(close_kind(&Ok(()), AWAITING_HEADERS, false, true), kind(true, true, false));
+    // `connection: close` honoured after the response.
+    assert_eq!(close_kind(&Ok(()), READING_BODY, true, false), kind(true, false, false));
+}
