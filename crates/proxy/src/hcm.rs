@@ -113,7 +113,9 @@ impl Hcm {
         let guard = StreamGuard::new(stats.clone(), start, log);
         let grpc = crate::grpc::is_grpc(req.headers());
         let version = req.version();
-        let mut resp = self.process(&worker, peer, req, guard).await;
+        // Boxed: the routing future is large, and the codec moves the request future around
+        // (HTTP/2 spawns it as a task); a box keeps those moves to a pointer.
+        let mut resp = Box::pin(self.process(&worker, peer, req, guard)).await;
         if grpc && resp.status() != StatusCode::OK {
             resp = crate::grpc::to_grpc_reply(resp);
         }
