@@ -1,6 +1,7 @@
 //! The `Bootstrap` message: node, admin and static resources.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -12,6 +13,9 @@ use crate::model::{Admin, Bootstrap, Node};
 use crate::proto;
 use crate::reader::{join, Obj};
 use crate::upstream;
+
+/// Envoy's default `stats_flush_interval`.
+const DEFAULT_STATS_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Converts the (normalised, merged) bootstrap value into the model.
 pub(crate) fn bootstrap(v: &Value) -> Result<Bootstrap> {
@@ -30,6 +34,12 @@ pub(crate) fn bootstrap(v: &Value) -> Result<Bootstrap> {
     let admin = match o.obj("admin", proto::ADMIN)? {
         Some(a) => admin(a)?,
         None => None,
+    };
+    let flush_path = o.at("stats_flush_interval");
+    let stats_flush_interval = match o.duration("stats_flush_interval")? {
+        None => DEFAULT_STATS_FLUSH_INTERVAL,
+        Some(d) if d >= Duration::from_millis(1) && d < Duration::from_secs(300) => d,
+        Some(_) => return Err(ConfigError::invalid(flush_path, "value must be inside range [1ms, 5m0s)")),
     };
 
     // Bootstrap-wide DNS resolvers apply to clusters that configure none themselves.
@@ -67,6 +77,7 @@ pub(crate) fn bootstrap(v: &Value) -> Result<Bootstrap> {
     }
     o.finish()?;
     Ok(Bootstrap {
+        stats_flush_interval,
         node,
         admin,
         listeners,
@@ -110,7 +121,8 @@ mod tests {
                 node: Node::default(),
                 admin: None,
                 listeners: vec![],
-                clusters: vec![]
+                clusters: vec![],
+                stats_flush_interval: Duration::from_secs(5),
             }
         );
         let b = bootstrap(&json!({"node": {"id": "n1", "cluster": "c1"},

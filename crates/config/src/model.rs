@@ -34,6 +34,8 @@ pub struct Bootstrap {
     pub listeners: Vec<Listener>,
     /// Clusters from `static_resources.clusters`.
     pub clusters: Vec<Cluster>,
+    /// `stats_flush_interval` (default 5 s): how often histogram intervals close.
+    pub stats_flush_interval: Duration,
 }
 
 /// `node`: identity of this proxy.

@@ -81,8 +81,21 @@ async fn serve(cli: &Cli, loaded: LoadedConfig) -> anyhow::Result<()> {
     tracing::info!("all listeners started; {} worker(s)", concurrency);
 
     let ticker = tokio::spawn(server_stats.run(Duration::from_secs(1)));
+    // Envoy's stats flush: every `stats_flush_interval` histograms close an interval (the first
+    // quantile of each pair in `/stats`).
+    let flusher = {
+        let (store, every) = (store.clone(), bootstrap.stats_flush_interval);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                store.flush_histograms();
+            }
+        })
+    };
     wait_for_shutdown(&state).await;
     ticker.abort();
+    flusher.abort();
     tracing::info!("shutting down");
     data_plane.shutdown();
     Ok(())
