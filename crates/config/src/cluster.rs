@@ -128,12 +128,21 @@ pub(crate) fn cluster(v: &Value, path: &str, default_resolvers: &[SocketAddr]) -
         .take("transport_socket")
         .map(|t| crate::tls::upstream_transport_socket(t, &tls_path))
         .transpose()?;
+    if http.protocol == UpstreamProtocol::Auto && tls.is_none() {
+        return Err(ConfigError::invalid(
+            o.at("typed_extension_protocol_options"),
+            format!("ALPN configured for cluster {name} which has a non-ALPN transport socket"),
+        ));
+    }
     if let Some(HealthCheck { checker: HealthChecker::Grpc(_), .. }) = &health_check {
         let grpc_path = format!("{}.grpc_health_check", crate::reader::index(&hc_path, 0));
         match http.protocol {
             UpstreamProtocol::Http2 => {}
             UpstreamProtocol::UseDownstream => {
                 return Err(ConfigError::unsupported_value(grpc_path, "gRPC health checking of a use_downstream_protocol_config cluster"))
+            }
+            UpstreamProtocol::Auto => {
+                return Err(ConfigError::unsupported_value(grpc_path, "gRPC health checking of an auto_config cluster"))
             }
             UpstreamProtocol::Http1 => {
                 return Err(ConfigError::invalid(grpc_path, format!("{name} cluster must support HTTP/2 for gRPC healthchecking")))
@@ -593,6 +602,18 @@ mod tests {
         );
         // A supported field set to its default is fine, even when other values are refused.
         assert!(parse(json!({"name": "a", "protocol_selection": "USE_CONFIGURED_PROTOCOL", "health_checks": []})).is_ok());
+    }
+
+    #[test]
+    fn auto_config_needs_tls() {
+        let options = json!({"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", "auto_config": {}}});
+        let e = parse(json!({"name": "a", "typed_extension_protocol_options": options.clone()})).unwrap_err();
+        assert!(e.to_string().contains("ALPN configured for cluster a which has a non-ALPN transport socket"), "{e}");
+        let tls = json!({"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"}});
+        let c = parse(json!({"name": "a", "typed_extension_protocol_options": options, "transport_socket": tls})).unwrap();
+        assert_eq!(c.http.protocol, UpstreamProtocol::Auto);
     }
 
     #[test]

@@ -684,6 +684,9 @@ pub enum UpstreamProtocol {
     Http2,
     /// The downstream request's version (`use_downstream_protocol_config`).
     UseDownstream,
+    /// Chosen by ALPN (`auto_config`; needs TLS): HTTP/2 when the upstream selects `h2`,
+    /// HTTP/1.1 otherwise.
+    Auto,
 }
 
 /// `Http2ProtocolOptions` Legate applies (the rest is refused when set).

@@ -777,6 +777,13 @@ pub(crate) const EXPLICIT_HTTP_CONFIG: &[(&str, Kind)] = &[
     ("http2_protocol_options", Oneof),
     ("http3_protocol_options", Oneof),
 ];
+/// Fields of `envoy.extensions.upstreams.http.v3.HttpProtocolOptions.AutoHttpConfig`.
+pub(crate) const AUTO_HTTP_CONFIG: &[(&str, Kind)] = &[
+    ("http_protocol_options", Msg),
+    ("http2_protocol_options", Msg),
+    ("http3_protocol_options", Msg),
+    ("alternate_protocols_cache_options", Msg),
+];
 /// Fields of `envoy.config.core.v3.DnsResolverOptions`.
 pub(crate) const DNS_RESOLVER_OPTIONS: &[(&str, Kind)] = &[
     ("use_tcp_for_dns_lookups", Bool),

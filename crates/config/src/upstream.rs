@@ -112,6 +112,27 @@ pub(crate) fn http2_protocol_options(v: &Value, path: &str) -> Result<Http2Optio
     Ok(Http2Options { max_concurrent_streams, initial_stream_window_size, initial_connection_window_size })
 }
 
+/// Reads an `AutoHttpConfig` (the protocol is chosen by ALPN); returns its HTTP/2 options.
+/// HTTP/3 and the alternate protocols cache are refused.
+fn auto_config(mut a: Obj<'_>) -> Result<Http2Options> {
+    let h1_path = a.at("http_protocol_options");
+    if let Some(h1) = a.take("http_protocol_options") {
+        http1_protocol_options(h1, &h1_path)?;
+    }
+    let h2_path = a.at("http2_protocol_options");
+    let http2 = match a.take("http2_protocol_options") {
+        Some(h2) => http2_protocol_options(h2, &h2_path)?,
+        None => Http2Options::default(),
+    };
+    for refused in ["http3_protocol_options", "alternate_protocols_cache_options"] {
+        if a.is_set(refused) {
+            return Err(ConfigError::unsupported(a.at(refused)));
+        }
+    }
+    a.finish()?;
+    Ok(http2)
+}
+
 /// Reads `typed_extension_protocol_options`.
 pub(crate) fn typed_extension_protocol_options(
     v: &Value,
@@ -191,6 +212,12 @@ pub(crate) fn typed_extension_protocol_options(
                 d.finish()?;
                 out.protocol = UpstreamProtocol::UseDownstream;
             }
+            Some("auto_config") => {
+                let p = o.at("auto_config");
+                let a = o.obj("auto_config", proto::AUTO_HTTP_CONFIG)?.ok_or_else(|| required(&p))?;
+                out.http2 = auto_config(a)?;
+                out.protocol = UpstreamProtocol::Auto;
+            }
             Some(other) => return Err(ConfigError::unsupported(o.at(other))),
             None => {
                 return Err(ConfigError::invalid(
@@ -259,10 +286,18 @@ mod tests {
             format!("t.{HTTP_OPTIONS_KEY}.explicit_http_config.http2_protocol_options.initial_stream_window_size: value 10 must be in [65535, 2147483647]")
         );
         let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "auto_config": {}}});
-        assert_eq!(
-            typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),
-            format!("t.{HTTP_OPTIONS_KEY}.auto_config: not supported by legate")
-        );
+        assert_eq!(typed_extension_protocol_options(&v, "t").unwrap().protocol, UpstreamProtocol::Auto);
+        let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "auto_config": {
+            "http_protocol_options": {}, "http2_protocol_options": {"max_concurrent_streams": 10}}}});
+        let o = typed_extension_protocol_options(&v, "t").unwrap();
+        assert_eq!((o.protocol, o.http2.max_concurrent_streams), (UpstreamProtocol::Auto, 10));
+        for refused in ["http3_protocol_options", "alternate_protocols_cache_options"] {
+            let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "auto_config": {refused: {}}}});
+            assert_eq!(
+                typed_extension_protocol_options(&v, "t").unwrap_err().to_string(),
+                format!("t.{HTTP_OPTIONS_KEY}.auto_config.{refused}: not supported by legate")
+            );
+        }
         let v = json!({HTTP_OPTIONS_KEY: {"@type": HTTP_OPTIONS_TYPE, "explicit_http_config": {"http_protocol_options": {}},
             "upstream_http_protocol_options": {"auto_sni": true, "auto_san_validation": true}}});
         let o = typed_extension_protocol_options(&v, "t").unwrap();

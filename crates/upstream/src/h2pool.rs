@@ -17,7 +17,7 @@ use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
 use crate::host::Host;
-use crate::pool::{classify, connect_tcp, Codec, CountedStream, Key, RequestBody};
+use crate::pool::{classify, connect_tcp, Codec, CountedStream, Key, RequestBody, UpstreamStream};
 use crate::UpstreamError;
 
 /// A connection being set up or established, shared by the requests waiting for it.
@@ -84,6 +84,23 @@ impl Http2Pool {
         Err(UpstreamError::Reset { detail: "HTTP/2 connection closed before the request was sent".into() })
     }
 
+    /// Adds `stream`, connected for an `auto_config` cluster whose upstream selected `h2` and
+    /// counted under `max_connections` by `connection`, as the worker's connection to the host.
+    pub(crate) async fn adopt(
+        &self,
+        cluster: &Arc<Cluster>,
+        host: &Arc<Host>,
+        key: &Key,
+        stream: UpstreamStream,
+        connection: ConnectionSlot,
+    ) -> Result<(), UpstreamError> {
+        cluster.stats.upstream_cx_http2_total.inc();
+        let sender = start(cluster.clone(), host.clone(), connection, stream).await.map_err(|e| e.to_error())?;
+        // Unless the slot is taken already (then this connection closes).
+        let _ = self.slot(key).set(Ok(sender));
+        Ok(())
+    }
+
     fn slot(&self, key: &Key) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(key.clone()).or_default().clone()
@@ -127,8 +144,7 @@ fn stream_error(e: hyper::Error) -> UpstreamError {
     classify(e)
 }
 
-/// Opens a connection and runs the HTTP/2 handshake; the connection's driver task does the
-/// closing accounting.
+/// Opens a connection and runs the HTTP/2 handshake.
 ///
 /// The worker has no other connection to the host, so the connection is opened even when the
 /// cluster is at `max_connections` (counted as `upstream_cx_overflow`), as Envoy's pools do.
@@ -137,6 +153,12 @@ async fn connect(cluster: Arc<Cluster>, host: Arc<Host>, tls_name: Option<Arc<st
     let _ = cluster.connection_allowed();
     let slot = ConnectionSlot::new(&cluster);
     let stream = connect_tcp(&cluster, &host, Codec::Http2, tls_name.as_deref()).await.map_err(|e| SharedError::new(&e))?;
+    start(cluster, host, slot, stream).await
+}
+
+/// Runs the HTTP/2 handshake on a connected stream; the connection's driver task does the
+/// closing accounting.
+async fn start(cluster: Arc<Cluster>, host: Arc<Host>, slot: ConnectionSlot, stream: UpstreamStream) -> Result<SendRequest<RequestBody>, SharedError> {
     let opened = Instant::now();
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
     let h2 = cluster.config.http.http2;

@@ -24,6 +24,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use legate_config::model::UpstreamProtocol;
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -216,6 +217,27 @@ impl Http1Pool {
                 Err(unsent) => req = unsent,
             }
         }
+    }
+
+    /// Adds `stream`, connected for an `auto_config` cluster whose upstream did not select `h2`
+    /// and counted under `max_connections` by `connection`: it goes to a waiting request or
+    /// joins the pool idle.
+    pub(crate) async fn adopt(
+        &self,
+        cluster: &Arc<Cluster>,
+        host: &Arc<Host>,
+        key: Key,
+        stream: UpstreamStream,
+        connection: ConnectionSlot,
+    ) -> Result<(), UpstreamError> {
+        cluster.stats.upstream_cx_http1_total.inc();
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().live += 1;
+        let slot = PoolSlot { connection: Some(connection), conns: Arc::downgrade(&self.conns), key: key.clone(), failure: None };
+        let mut conn = start(cluster.clone(), host.clone(), slot, stream).await?;
+        // An idle connection is taken only once its driver runs.
+        conn.sender.ready().await.map_err(classify)?;
+        park(&Arc::downgrade(&self.conns), key, conn);
+        Ok(())
     }
 
     /// Decides how the request gets a connection: the most recently used live idle one, else
@@ -439,6 +461,8 @@ pub(crate) enum Codec {
     Http2,
     /// Raw bytes (TCP proxy).
     Tcp,
+    /// Chosen by ALPN once connected (`auto_config`): the adopting pool counts it.
+    Alpn,
 }
 
 /// Connects to `host` within the cluster's `connect_timeout`, counting the connection
@@ -451,7 +475,7 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tl
     match codec {
         Codec::Http1 => s.upstream_cx_http1_total.inc(),
         Codec::Http2 => s.upstream_cx_http2_total.inc(),
-        Codec::Tcp => {}
+        Codec::Tcp | Codec::Alpn => {}
     }
     s.upstream_cx_active.inc();
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
@@ -490,6 +514,12 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tl
         },
     };
     s.upstream_cx_connect_ms.record(start.elapsed().as_millis() as u64);
+    if cluster.config.http.protocol == UpstreamProtocol::Auto && codec != Codec::Tcp {
+        // Envoy's ALPN pool counts each connection twice: as the TCP connection it opens, then
+        // as the HTTP connection it becomes.
+        s.upstream_cx_total.inc();
+        host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(stream)
 }
 
@@ -569,6 +599,11 @@ async fn open(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot) -> Result<
             return Err(e);
         }
     };
+    start(cluster, host, slot, stream).await
+}
+
+/// Starts the HTTP/1 codec on a connected stream.
+async fn start(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot, stream: UpstreamStream) -> Result<PooledConn, UpstreamError> {
     cluster.stats.http1_codec_created();
     let shared = Arc::new(ConnShared {
         cluster: cluster.clone(),

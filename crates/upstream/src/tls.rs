@@ -27,7 +27,8 @@ pub use select::CertificateSelector;
 pub(crate) struct UpstreamTlsConnector {
     client: Arc<ClientConfig>,
     /// For health check connections: only the configured ALPN protocols, without the `h2`
-    /// fallback of HTTP/2 clusters (Envoy adds that fallback in its connection pools only);
+    /// fallback of HTTP/2 clusters (`h2,http/1.1` for `auto_config`; Envoy adds that fallback
+    /// in its connection pools only);
     /// the same certificate verification.
     health_check_client: Arc<ClientConfig>,
     sni: Option<ServerName<'static>>,
@@ -44,7 +45,11 @@ pub(crate) struct UpstreamTlsConnector {
 impl UpstreamTlsConnector {
     /// Builds the client configuration; certificate files are read now.
     pub(crate) fn new(config: &UpstreamTls, http: &UpstreamHttpOptions, store: &Store, scope: &str) -> Result<Self, UpstreamError> {
-        let http2 = http.protocol == UpstreamProtocol::Http2;
+        let fallback: &[&[u8]] = match http.protocol {
+            UpstreamProtocol::Http2 => &[b"h2"],
+            UpstreamProtocol::Auto => &[b"h2", b"http/1.1"],
+            UpstreamProtocol::Http1 | UpstreamProtocol::UseDownstream => &[],
+        };
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions = protocol_versions(&config.params);
         let chain = match &config.validation.trusted_ca {
@@ -84,8 +89,8 @@ impl UpstreamTlsConnector {
         };
         client.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
         let health_check_client = Arc::new(client.clone());
-        if config.alpn_protocols.is_empty() && http2 {
-            client.alpn_protocols = vec![b"h2".to_vec()];
+        if config.alpn_protocols.is_empty() {
+            client.alpn_protocols = fallback.iter().map(|p| p.to_vec()).collect();
         }
         let sni = match &config.sni {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| invalid("sni", e))?),
