@@ -216,14 +216,10 @@ pub async fn route_and_forward(
     // Response mutations may read request headers (%REQ()%); keep them only when needed.
     let request_headers_for_response =
         if matched.response_mutations_read_request() { parts.headers.clone() } else { http::HeaderMap::new() };
-    // A request body the codec rejects (bad chunk size...) is the client's fault: 400, not 503.
-    let body_failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let failed = body_failed.clone();
-    let on_error = move |e: hyper::Error| {
-        failed.store(true, std::sync::atomic::Ordering::Relaxed);
-        e.into()
-    };
+    // The progress also records a body the codec rejects (bad chunk size...): that is the
+    // client's fault, 400 rather than 503.
     let (body, progress) = TrackedBody::new(body);
+    let on_error = |e: hyper::Error| -> legate_upstream::BoxError { e.into() };
     let stream_deadlines = |progress| {
         let start = tokio::time::Instant::from_std(ctx.start);
         StreamDeadlines::new(start, hcm.config.request_timeout, max_duration, progress, stats.clone())
@@ -403,7 +399,7 @@ pub async fn route_and_forward(
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
             resp
         }
-        Ok(Err(_)) if body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
+        Ok(Err(_)) if progress.failed() => {
             guard.set_upstream(completion(false));
             let mut resp = local_reply(StatusCode::BAD_REQUEST, "Bad Request", Some(guard));
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);

@@ -169,6 +169,8 @@ fn format_grpc_timeout(d: Duration) -> String {
 pub struct RequestProgress {
     origin: Instant,
     complete: AtomicBool,
+    /// The codec rejected the request body.
+    failed: AtomicBool,
     /// Microseconds from `origin` to the last request body frame.
     last_data_us: AtomicU64,
 }
@@ -176,7 +178,17 @@ pub struct RequestProgress {
 impl RequestProgress {
     /// Progress of a request whose body is already complete (`complete`) or still to come.
     pub fn new(complete: bool) -> Arc<Self> {
-        Arc::new(Self { origin: Instant::now(), complete: AtomicBool::new(complete), last_data_us: AtomicU64::new(0) })
+        Arc::new(Self {
+            origin: Instant::now(),
+            complete: AtomicBool::new(complete),
+            failed: AtomicBool::new(false),
+            last_data_us: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether the codec rejected the request body (a malformed chunk...).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Whether the whole request has arrived.
@@ -239,7 +251,8 @@ impl<B: Body> Body for TrackedBody<B> {
         match &result {
             Poll::Ready(Some(Ok(_))) => this.progress.record_data(),
             Poll::Ready(None) => this.progress.complete.store(true, Ordering::Relaxed),
-            _ => {}
+            Poll::Ready(Some(Err(_))) => this.progress.failed.store(true, Ordering::Relaxed),
+            Poll::Pending => {}
         }
         // A reader that knows the length stops at the last frame without asking for the end.
         if matches!(result, Poll::Ready(Some(Ok(_)))) && this.inner.is_end_stream() {
