@@ -50,7 +50,18 @@ impl Http2Pool {
             if pending && !cluster.admit_pending() {
                 return Err(UpstreamError::Overflow);
             }
-            let conn = slot.get_or_init(|| connect(cluster.clone(), host.clone(), key.2.clone())).await;
+            // The connect runs as its own task: a request that goes away meanwhile must not cut
+            // a connection off half-open (its accounting would never close).
+            let conn = slot
+                .get_or_init(|| {
+                    let task = tokio::spawn(connect(cluster.clone(), host.clone(), key.2.clone()));
+                    async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(SharedError::new(&UpstreamError::Reset { detail: format!("connect task ended: {e}") }))
+                        })
+                    }
+                })
+                .await;
             if pending {
                 cluster.release_pending();
             }
@@ -252,6 +263,44 @@ mod tests {
         assert_eq!(cluster.stats.upstream_cx_total.value(), 2);
         assert_eq!(cluster.stats.upstream_cx_overflow.value(), 1);
         assert_eq!(store.gauge("cluster.c.circuit_breakers.default.cx_open", GaugeMode::NeverImport).value(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_its_connection_opens_leaves_no_active_connection() {
+        // A TLS upstream that accepts, never answers the ClientHello, and closes after 100 ms.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    drop(sock);
+                });
+            }
+        });
+        let store = Store::new();
+        let mut cfg = crate::test_support::cluster_config("c", DiscoveryType::Static, &[("127.0.0.1", addr.port(), 1, 0)]);
+        cfg.http.protocol = UpstreamProtocol::Http2;
+        cfg.tls = Some(legate_config::model::UpstreamTls {
+            sni: None,
+            client_certificate: None,
+            validation: Default::default(),
+            alpn_protocols: Vec::new(),
+            params: Default::default(),
+        });
+        let cluster = Arc::new(Cluster::new(0, &cfg, &store, store.counter("cluster_manager.cluster_updated")).unwrap());
+        let host = cluster.hosts().hosts[0].clone();
+        let pool = Http2Pool::default();
+        let body: RequestBody = http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync();
+        let req = http::Request::builder().uri("/").header("host", "c").body(body).unwrap();
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(30), pool.send(&cluster, &host, req, None)).await;
+        assert!(gave_up.is_err(), "the request is still waiting for its connection");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while cluster.stats.upstream_cx_active.value() != 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(cluster.stats.upstream_cx_active.value(), 0);
+        assert_eq!(cluster.stats.upstream_cx_destroy.value(), 1);
     }
 
     #[test]
