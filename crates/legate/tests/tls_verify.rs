@@ -76,26 +76,34 @@ struct TlsUpstream {
 
 impl TlsUpstream {
     fn start(pki: &Pki, sni_only: bool) -> TlsUpstream {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let (server, key) = (pki.path("server.pem"), pki.path("server.key"));
         let (stranger, stranger_key) = (pki.path("stranger.pem"), pki.path("stranger.key"));
         let certs = match sni_only {
             false => vec!["-cert", &server, "-key", &key],
             true => vec!["-cert", &stranger, "-key", &stranger_key, "-servername", "localhost", "-cert2", &server, "-key2", &key],
         };
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-www", "-accept", &addr.to_string()])
-            .args(certs)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl is installed by scripts/setup.sh");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(std::time::Instant::now() < deadline, "openssl s_server did not start");
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        // A free port can be taken by a test running alongside before s_server binds it: then
+        // s_server exits, and the port answers for someone else. Retry on a new port.
+        for _ in 0..5 {
+            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let mut child = Command::new("openssl")
+                .args(["s_server", "-quiet", "-www", "-accept", &addr.to_string()])
+                .args(&certs)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("openssl is installed by scripts/setup.sh");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while TcpStream::connect(addr).is_err() && child.try_wait().ok().flatten().is_none() {
+                assert!(std::time::Instant::now() < deadline, "openssl s_server did not start");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if child.try_wait().ok().flatten().is_none() {
+                return TlsUpstream { child, addr };
+            }
         }
-        TlsUpstream { child, addr }
+        panic!("openssl s_server could not bind a port");
     }
 }
 
