@@ -85,39 +85,10 @@ fn config_with(hosts: &[SocketAddr], extra: &str, panic_threshold: Option<u32>) 
     let common = panic_threshold
         .map(|p| format!("    common_lb_config: {{healthy_panic_threshold: {{value: {p}}}}}\n"))
         .unwrap_or_default();
-    format!(
-        r#"
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {{admin_port}}}}}}
-static_resources:
-  listeners:
-  - name: main
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {{listener_port}}}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_http
-          route_config:
-            virtual_hosts:
-            - name: backend
-              domains: ["*"]
-              routes: [{{match: {{prefix: "/"}}, route: {{cluster: svc}}}}]
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: svc
-    connect_timeout: 1s
-{common}    {extra}
-    load_assignment:
-      cluster_name: svc
-      endpoints:
-      - lb_endpoints:
-{endpoints}"#
-    )
+    let cluster = format!(
+        "  - name: svc\n    connect_timeout: 1s\n{common}    {extra}\n    load_assignment:\n      cluster_name: svc\n      endpoints:\n      - lb_endpoints:\n{endpoints}"
+    );
+    http_bootstrap("              - match: {prefix: \"/\"}\n                route: {cluster: svc}\n", &cluster)
 }
 
 const HTTP_CHECK: &str = "[{timeout: 1s, interval: 0.1s, no_traffic_interval: 0.1s, unhealthy_threshold: 2, healthy_threshold: 2, http_health_check: {path: /healthz}}]";
