@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+use legate_upstream::UpstreamBody;
 use tokio::time::Sleep;
 
 use crate::access_log::LogRecord;
@@ -121,7 +121,7 @@ pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] body: Incoming, timer: Option<Box<BodyTimer>> },
+        Upstream { #[pin] body: UpstreamBody, timer: Option<Box<BodyTimer>> },
     }
 }
 
@@ -237,7 +237,7 @@ impl ProxyBody {
     }
 
     /// A streamed upstream body, cut off when its `timer` expires.
-    pub fn upstream(body: Incoming, timer: Option<BodyTimer>, guard: StreamGuard) -> Self {
+    pub fn upstream(body: UpstreamBody, timer: Option<BodyTimer>, guard: StreamGuard) -> Self {
         Self { kind: Kind::Upstream { body, timer: timer.map(Box::new) }, guard: Some(guard) }
     }
 }

@@ -9,7 +9,7 @@ use http::{Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use legate_config::model::{RetryPolicy, RouteAction};
-use legate_upstream::{LbContext, RequestBody, RequestResult, UpstreamError};
+use legate_upstream::{LbContext, RequestBody, RequestResult, UpstreamBody, UpstreamError};
 
 use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletion};
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
@@ -468,7 +468,7 @@ pub async fn route_and_forward(
 /// Waits for an attempt's response headers, bounded by the stream's `limits` (on their `timer`)
 /// and the policy's per-try timeout.
 async fn await_attempt(
-    send: impl std::future::Future<Output = Result<http::Response<Incoming>, UpstreamError>>,
+    send: impl std::future::Future<Output = Result<http::Response<UpstreamBody>, UpstreamError>>,
     timer: Option<&mut std::pin::Pin<Box<tokio::time::Sleep>>>,
     limits: &StreamLimits,
     per_try: Option<Duration>,

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+use crate::body::UpstreamBody;
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
@@ -40,7 +41,7 @@ impl Http2Pool {
         host: &Arc<Host>,
         req: http::Request<RequestBody>,
         tls_name: Option<Arc<str>>,
-    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
+    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
         let req = absolute_form(req);
         let key = (cluster.index, host.address, tls_name);
         // A connection found closed is replaced once; a second closed one fails the request.
@@ -85,12 +86,15 @@ impl Http2Pool {
                 self.forget(&key, &slot);
                 return Err(classify(e));
             }
-            return sender.send_request(req).await.map_err(|e| {
-                if sender.is_closed() {
-                    self.forget(&key, &slot);
+            return match sender.send_request(req).await {
+                Ok(resp) => Ok(resp.map(UpstreamBody::new)),
+                Err(e) => {
+                    if sender.is_closed() {
+                        self.forget(&key, &slot);
+                    }
+                    Err(stream_error(e))
                 }
-                stream_error(e)
-            });
+            };
         }
         Err(UpstreamError::Reset { detail: "HTTP/2 connection closed before the request was sent".into() })
     }

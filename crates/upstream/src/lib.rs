@@ -5,6 +5,7 @@
 //! awaits [`ClusterManager::wait_initialized`] before opening listeners; each worker owns an
 //! [`UpstreamPools`]. Per request: [`Cluster::choose_host`], then [`UpstreamPools::send`].
 
+mod body;
 mod breakers;
 mod cluster;
 mod dns;
@@ -22,6 +23,7 @@ mod tcp;
 pub mod string_match;
 pub mod tls;
 
+pub use body::UpstreamBody;
 pub use cluster::Cluster;
 pub use error::UpstreamError;
 pub use host::{Host, HostSet, HostStats};

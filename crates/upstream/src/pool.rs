@@ -29,9 +29,10 @@ use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::body::UpstreamBody;
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
@@ -152,7 +153,6 @@ struct ConnShared {
     /// When the connection last became idle, in ms since `opened`.
     idle_since_ms: AtomicU64,
     idle_generation: AtomicU64,
-    became_idle: Notify,
     /// Released by [`finish`] when the connection is closed. The driver task holds the
     /// connection's state until then, so a `PooledConn` dropped under the pool's lock never
     /// drops the slot (whose release takes that lock).
@@ -177,7 +177,7 @@ impl Http1Pool {
         host: &Arc<Host>,
         mut req: http::Request<RequestBody>,
         tls_name: Option<Arc<str>>,
-    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
+    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
         origin_form(&mut req);
         let key = (cluster.index, host.address, tls_name);
         // The request counts once, when a connection is assigned to it (a connect failure
@@ -343,7 +343,7 @@ async fn dispatch(
     key: Key,
     conn: PooledConn,
     req: http::Request<RequestBody>,
-) -> Result<Result<http::Response<hyper::body::Incoming>, UpstreamError>, http::Request<RequestBody>> {
+) -> Result<Result<http::Response<UpstreamBody>, UpstreamError>, http::Request<RequestBody>> {
     let PooledConn { mut sender, shared } = conn;
     let mut guard = AbortGuard { shared: &shared, armed: true };
     let result = sender.try_send_request(req).await;
@@ -375,8 +375,41 @@ async fn dispatch(
             if !reusable {
                 shared.local_close.store(true, Ordering::Release);
             }
-            tokio::spawn(when_ready(sender, shared.clone(), Arc::downgrade(conns), key, reusable));
-            Ok(Ok(resp))
+            let release = Release { sender, shared: shared.clone(), conns: Arc::downgrade(conns), key, reusable };
+            Ok(Ok(resp.map(|body| UpstreamBody::pooled(body, release))))
+        }
+    }
+}
+
+/// Returns a connection to the pool once the response body on it has been read (see
+/// [`UpstreamBody`]).
+pub(crate) struct Release {
+    sender: SendRequest<RequestBody>,
+    shared: Arc<ConnShared>,
+    conns: Weak<ConnMap>,
+    key: Key,
+    /// Whether the connection may carry another request.
+    reusable: bool,
+}
+
+impl std::fmt::Debug for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Release").field("key", &self.key).field("reusable", &self.reusable).finish_non_exhaustive()
+    }
+}
+
+impl Release {
+    /// The response body ended or was dropped: a reusable connection whose codec is ready
+    /// for the next request goes back to the pool now; otherwise a task waits until the codec
+    /// is ready (the body is still being drained) or the connection closes.
+    pub(crate) fn finish(self) {
+        let Release { sender, shared, conns, key, reusable } = self;
+        if reusable && sender.is_ready() {
+            return reuse(sender, shared, &conns, key);
+        }
+        // Outside a runtime (it is shutting down) the connection just closes.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(when_ready(sender, shared, conns, key, reusable));
         }
     }
 }
@@ -387,11 +420,16 @@ async fn when_ready(mut sender: SendRequest<RequestBody>, shared: Arc<ConnShared
         // Closed, or to be closed: dropping the sender closes an idle HTTP/1 connection.
         return;
     }
+    reuse(sender, shared, &conns, key);
+}
+
+/// Parks a connection ready for its next request, unless its host left the cluster.
+fn reuse(sender: SendRequest<RequestBody>, shared: Arc<ConnShared>, conns: &Weak<ConnMap>, key: Key) {
     if !shared.cluster.hosts().contains(&shared.host) {
         shared.local_close.store(true, Ordering::Release);
         return;
     }
-    park(&conns, key, PooledConn { sender, shared });
+    park(conns, key, PooledConn { sender, shared });
 }
 
 /// Hands a connection that came free to the oldest waiting request, or puts it into the pool.
@@ -411,7 +449,6 @@ fn park(conns: &Weak<ConnMap>, key: Key, mut conn: PooledConn) {
     shared.idle_since_ms.store(shared.opened.elapsed().as_millis() as u64, Ordering::Release);
     shared.idle_generation.fetch_add(1, Ordering::AcqRel);
     shared.state.store(IDLE, Ordering::Release);
-    shared.became_idle.notify_one();
     host.idle.retain(|c| !c.sender.is_closed());
     host.idle.push(conn);
 }
@@ -615,7 +652,6 @@ async fn start(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot, stream: U
         opened: Instant::now(),
         idle_since_ms: AtomicU64::new(0),
         idle_generation: AtomicU64::new(0),
-        became_idle: Notify::new(),
         slot: Mutex::new(Some(slot)),
     });
     let io = TokioIo::new(CountedStream { stream, cluster: cluster.clone() });
@@ -658,25 +694,30 @@ async fn drive(conn: Connection<TokioIo<CountedStream>, RequestBody>, shared: Ar
 }
 
 /// Resolves when the connection has been idle for `timeout` (and claims it from the pool).
+///
+/// The timer is lazy: it is not moved each time the connection comes free; when it fires, it
+/// is set again for `timeout` after the connection last came free (or from now, while busy).
 async fn idle_expiry(shared: &ConnShared, timeout: Duration) {
+    let mut deadline = Instant::now() + timeout;
     loop {
-        let became_idle = shared.became_idle.notified();
+        tokio::time::sleep_until(deadline).await;
+        let now = Instant::now();
         if shared.state.load(Ordering::Acquire) != IDLE {
-            became_idle.await;
+            deadline = now + timeout;
             continue;
         }
         let generation = shared.idle_generation.load(Ordering::Acquire);
-        let deadline = shared.opened + Duration::from_millis(shared.idle_since_ms.load(Ordering::Acquire)) + timeout;
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => {
-                if shared.idle_generation.load(Ordering::Acquire) == generation
-                    && shared.state.compare_exchange(IDLE, CLOSED, Ordering::AcqRel, Ordering::Acquire).is_ok()
-                {
-                    return;
-                }
-            }
-            () = became_idle => {}
+        let due = shared.opened + Duration::from_millis(shared.idle_since_ms.load(Ordering::Acquire)) + timeout;
+        if due > now {
+            deadline = due;
+            continue;
         }
+        if shared.idle_generation.load(Ordering::Acquire) == generation
+            && shared.state.compare_exchange(IDLE, CLOSED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            return;
+        }
+        deadline = now + timeout;
     }
 }
 

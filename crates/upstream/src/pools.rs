@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use legate_config::model::UpstreamProtocol;
 use tokio::sync::OnceCell;
 
+use crate::body::UpstreamBody;
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
@@ -44,7 +45,7 @@ impl UpstreamPools {
         host: &Arc<Host>,
         req: http::Request<RequestBody>,
         downstream: http::Version,
-    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
+    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
         let tls_name = cluster.tls.as_ref().filter(|t| t.uses_request_host()).and_then(|_| request_host(&req));
         let http2 = match cluster.config.http.protocol {
             UpstreamProtocol::Http1 => false,

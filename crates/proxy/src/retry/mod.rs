@@ -18,7 +18,7 @@ use legate_upstream::{Cluster, Host, RequestResult, UpstreamError};
 /// The outcome of one attempt while waiting for response headers.
 pub enum Attempt {
     /// The upstream answered, or the request failed.
-    Done(Result<http::Response<hyper::body::Incoming>, UpstreamError>),
+    Done(Result<http::Response<legate_upstream::UpstreamBody>, UpstreamError>),
     /// A limit of the stream fired (route timeout, idle timeout, connection manager deadline).
     Timeout(crate::timeouts::Expiry),
     /// The policy's `per_try_timeout` fired.
