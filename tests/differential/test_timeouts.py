@@ -1,10 +1,11 @@
 """Request and stream timeouts through Envoy 1.40 and Legate (configs/timeouts.yaml): HCM
 request_timeout, stream_idle_timeout and max_stream_duration, route idle_timeout and
-max_stream_duration with grpc-timeout handling, and the HCM idle_timeout of HTTP/2 connections. Both proxies are driven at once (each case waits
+max_stream_duration with grpc-timeout handling, and the HCM idle_timeout of HTTP/1 and HTTP/2 connections. Both proxies are driven at once (each case waits
 for a timer); statuses, bodies, timing, access log fields and counters are compared.
 """
 import contextlib
 import os
+import re
 import socket
 import struct
 import threading
@@ -243,6 +244,58 @@ def test_http2_idle_connection_is_drained(proxies):
     assert on_time(e[0], 0.5) and on_time(l[0], 0.5), show("idle", e, l)
     after = [p.stats().get("http.ingress_http.downstream_cx_idle_timeout") for p in proxies]
     assert [a - b for a, b in zip(after, before)] == [1, 1], (before, after)
+
+
+def h1_idle_close(port, request):
+    """Sends `request` (may be empty) on a new HTTP/1 connection and reads until the proxy
+    closes it: (seconds from the last byte received, or from the connect, to the close;
+    the bytes received)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        buf, last = b"", time.monotonic()
+        while chunk := s.recv(65536):
+            buf, last = buf + chunk, time.monotonic()
+        return time.monotonic() - last, buf
+
+
+def test_http1_idle_connection_is_closed(proxies):
+    # Without any request: closed when idle (0.5 s). After a response, the idle timeout starts
+    # a drain: closed after drain_timeout (5 s) and delayed_close_timeout (1 s) more.
+    before = [p.stats().get("http.ingress_http.downstream_cx_idle_timeout") for p in proxies]
+    get = request_bytes("GET", "/echo", close=False)
+    (_, e), (_, l) = on_both(proxies, lambda p: h1_idle_close(p.listener_port, get))
+    assert e[1].startswith(b"HTTP/1.1 200") and l[1].startswith(b"HTTP/1.1 200"), show("response", e[1], l[1])
+    assert on_time(e[0], 6.5) and on_time(l[0], 6.5), show("idle after the response", e[0], l[0])
+    (_, e), (_, l) = on_both(proxies, lambda p: h1_idle_close(p.listener_port, b""))
+    assert e[1] == l[1] == b"", show("bytes", e[1], l[1])
+    assert on_time(e[0], 0.5) and on_time(l[0], 0.5), show("idle without a request", e[0], l[0])
+    after = [p.stats().get("http.ingress_http.downstream_cx_idle_timeout") for p in proxies]
+    assert [a - b for a, b in zip(after, before)] == [2, 2], (before, after)
+
+
+def h1_request_after_idle(port, request):
+    """Sends `request` twice on one connection, the second 1 s after the first response:
+    (the second response's head, whether the proxy closed the connection after it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        heads = []
+        for wait in (0, 1.0):
+            time.sleep(wait)
+            s.sendall(request)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(65536)
+            head, body = buf.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))
+            while len(body) < length:
+                body += s.recv(65536)
+            heads.append(head.lower())
+        return b"connection: close" in heads[1], b"connection: close" in heads[0], s.recv(65536) == b""
+
+
+def test_http1_request_while_draining_closes_the_connection(proxies):
+    get = request_bytes("GET", "/echo", close=False)
+    (_, e), (_, l) = on_both(proxies, lambda p: h1_request_after_idle(p.listener_port, get))
+    assert e == l == (True, False, True), show("connection: close (second, first), closed", e, l)
 
 
 def test_timeout_counters(proxies):

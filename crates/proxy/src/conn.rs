@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 use hyper::service::service_fn;
@@ -15,7 +16,7 @@ use crate::body::ms_since;
 use crate::forwarding::Peer;
 use crate::drain::ConnectionDrain;
 use crate::h1_guard::RequestGuard;
-use crate::h2_idle::{ActiveStreams, CountedBody};
+use crate::idle::{ActiveStreams, CountedBody};
 use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
 use crate::sniff::{sniff, unsupported_http_version, Detected, NoCodec, Prefixed};
@@ -109,16 +110,21 @@ async fn serve_http<I>(
             stats.downstream_cx_http1_total.inc();
             stats.downstream_cx_http1_active.inc();
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.max_buf_size(max_buf).max_headers(cfg.max_headers_count as usize).timer(TokioTimer::new());
-            b.header_read_timeout(cfg.idle_timeout);
-            let service = {
-                let (hcm, closing) = (hcm.clone(), closing.clone());
-                service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, closing.clone()))
-            };
+            // The idle timeout is the connection's own (below), not a timer per request head.
+            b.max_buf_size(max_buf).max_headers(cfg.max_headers_count as usize).header_read_timeout(None);
             // Request heads pass Envoy's framing rules before the codec reads them.
             let max_head = max_buf.max(cfg.max_request_headers_kb as usize * 1024 + 1024);
             let io = RequestGuard::new(io, max_head);
-            let r = b.serve_connection(TokioIo::new(io), service).with_upgrades().await;
+            let r = match cfg.idle_timeout {
+                None => {
+                    let service = {
+                        let (hcm, closing) = (hcm.clone(), closing.clone());
+                        service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, closing.clone()))
+                    };
+                    b.serve_connection(TokioIo::new(io), service).with_upgrades().await
+                }
+                Some(idle) => serve_http1_with_idle_timeout(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing, idle).await,
+            };
             stats.downstream_cx_http1_active.dec();
             r
         }
@@ -144,13 +150,54 @@ async fn serve_http<I>(
             stats.downstream_rq_total.inc();
             stats.downstream_rq_http1_total.inc();
             stats.record_response(if e.is_parse_too_large() { 431 } else { 400 });
-        } else if e.is_timeout() {
-            // The header-read timer runs while the connection waits for its next request.
-            stats.downstream_cx_idle_timeout.inc();
         }
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }
     connection_closed(&stats, start);
+}
+
+/// Envoy's HCM `drain_timeout` and `delayed_close_timeout` (their defaults; setting either is
+/// refused): an HTTP/1 connection idle after a request closes this long after its idle timeout.
+const HTTP1_IDLE_DRAIN: Duration = Duration::from_secs(5 + 1);
+
+/// Serves an HTTP/1 connection that has had no active request for `idle`
+/// (`downstream_cx_idle_timeout`), as Envoy does: one that never started a request (perhaps
+/// only part of its head arrived) closes then; otherwise the connection drains: a request
+/// still arriving is answered with `connection: close`, and the connection closes after the
+/// drain and delayed-close timeouts.
+async fn serve_http1_with_idle_timeout<I>(
+    builder: &hyper::server::conn::http1::Builder,
+    io: I,
+    hcm: Arc<Hcm>,
+    worker: Arc<WorkerContext>,
+    peer: Peer,
+    closing: Arc<ConnectionDrain>,
+    idle: Duration,
+) -> hyper::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let streams = Arc::new(ActiveStreams::default());
+    let drain = closing.clone();
+    let service = {
+        let (hcm, streams) = (hcm.clone(), streams.clone());
+        service_fn(move |req| {
+            let activity = streams.enter();
+            let response = hcm.clone().handle(worker.clone(), peer, req, closing.clone());
+            async move { Ok::<_, Infallible>(response.await?.map(|body| CountedBody::new(body, activity))) }
+        })
+    };
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => return r,
+        () = streams.idle_for(idle) => hcm.stats.downstream_cx_idle_timeout.inc(),
+    }
+    if !streams.used() {
+        return Ok(());
+    }
+    drain.close();
+    tokio::time::timeout(HTTP1_IDLE_DRAIN, conn).await.unwrap_or(Ok(()))
 }
 
 /// Serves an HTTP/2 connection; with the HCM `idle_timeout`, a connection without active

@@ -9,7 +9,7 @@ pub mod drain;
 pub mod forwarding;
 pub mod grpc;
 pub mod h1_guard;
-pub mod h2_idle;
+pub mod idle;
 pub mod hcm;
 pub mod listener;
 pub mod local_reply;

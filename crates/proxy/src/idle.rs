@@ -1,23 +1,30 @@
-//! The HCM `idle_timeout` of HTTP/2 downstream connections: a connection without active
-//! streams for that long is drained (GOAWAY, then closed once its streams are done) and counted
-//! in `downstream_cx_idle_timeout`, as Envoy does.
+//! The HCM `idle_timeout` of downstream connections: a connection without active streams for
+//! that long is counted in `downstream_cx_idle_timeout` and closed (HTTP/1) or drained
+//! (HTTP/2: GOAWAY, then closed once its streams are done), as Envoy does.
+//!
+//! The idle timer is lazy: streams only count themselves in and out (and note when the last
+//! one ended); the timer is not moved per stream, but set again when it fires early.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// The streams of one connection that are still active (from request headers until the
 /// response body has been sent or dropped).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ActiveStreams {
     count: AtomicUsize,
-    changed: Notify,
+    /// Whether any stream has started on the connection.
+    used: AtomicBool,
+    /// When the connection last had no stream left, in µs since `origin`.
+    idle_since_us: AtomicU64,
+    origin: Instant,
 }
 
 /// Keeps one stream counted as active until dropped.
@@ -26,8 +33,17 @@ pub struct StreamActivity(Arc<ActiveStreams>);
 
 impl Drop for StreamActivity {
     fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::Relaxed);
-        self.0.changed.notify_waiters();
+        let streams = &self.0;
+        // Noted before the count falls, so that a zero count is never read with an older time.
+        streams.idle_since_us.store(micros(streams.origin.elapsed()), Ordering::Relaxed);
+        streams.count.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Default for ActiveStreams {
+    /// A connection that opened now, without streams.
+    fn default() -> Self {
+        Self { count: AtomicUsize::new(0), used: AtomicBool::new(false), idle_since_us: AtomicU64::new(0), origin: Instant::now() }
     }
 }
 
@@ -35,31 +51,36 @@ impl ActiveStreams {
     /// Counts a new stream until the returned guard is dropped.
     pub fn enter(self: &Arc<Self>) -> StreamActivity {
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_waiters();
+        self.used.store(true, Ordering::Relaxed);
         StreamActivity(self.clone())
+    }
+
+    /// Whether any stream has started on the connection.
+    pub fn used(&self) -> bool {
+        self.used.load(Ordering::Relaxed)
     }
 
     /// Resolves once the connection has had no active stream for `idle`.
     pub async fn idle_for(&self, idle: Duration) {
+        let mut deadline = self.origin + idle;
         loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            // Registered before reading the count, so that no change is missed.
-            changed.as_mut().enable();
-            if self.count.load(Ordering::Relaxed) == 0 {
-                tokio::select! {
-                    () = tokio::time::sleep(idle) => {
-                        if self.count.load(Ordering::Relaxed) == 0 {
-                            return;
-                        }
-                    }
-                    () = &mut changed => {}
-                }
-            } else {
-                changed.await;
+            tokio::time::sleep_until(deadline).await;
+            let now = Instant::now();
+            if self.count.load(Ordering::Acquire) != 0 {
+                deadline = now + idle;
+                continue;
             }
+            let due = self.origin + Duration::from_micros(self.idle_since_us.load(Ordering::Relaxed)) + idle;
+            if due <= now {
+                return;
+            }
+            deadline = due;
         }
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 pin_project_lite::pin_project! {
