@@ -87,6 +87,18 @@ enum State {
     Refused,
 }
 
+impl State {
+    /// Where a head with this body framing leads.
+    fn after_head(framing: Framing) -> Self {
+        match framing {
+            Framing::None | Framing::Length(0) => State::Head,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::ChunkSize { size: 0, digits: 0, extension: false },
+            Framing::PassThrough => State::PassThrough,
+        }
+    }
+}
+
 /// Follows the request stream of one connection and decides what the codec may see.
 #[derive(Debug)]
 pub struct RequestScanner {
@@ -143,6 +155,25 @@ impl RequestScanner {
             match self.state {
                 _ if data.is_empty() => {}
                 State::Refused => return None,
+                // A whole head in one read, as is usual, is checked where it lies.
+                State::Head if self.head.is_empty() && ends_head(data) => match check_head(data) {
+                    Checked::Accepted(len, framing) => {
+                        out.extend_from_slice(&data[..len]);
+                        data = &data[len..];
+                        self.state = State::after_head(framing);
+                    }
+                    Checked::Refused(rejection) => {
+                        self.state = State::Refused;
+                        return Some(rejection);
+                    }
+                    Checked::Partial => {
+                        self.head.extend_from_slice(data);
+                        data = &[];
+                        if self.head.len() > self.max_head {
+                            self.pass_through(out);
+                        }
+                    }
+                },
                 State::Head => {
                     let searched = self.head.len().saturating_sub(3);
                     self.head.extend_from_slice(data);
@@ -165,13 +196,7 @@ impl RequestScanner {
                             out.extend_from_slice(&self.head[..len]);
                             let rest = self.head.split_off(len);
                             self.head.clear();
-                            self.state = match framing {
-                                Framing::None => State::Head,
-                                Framing::Length(0) => State::Head,
-                                Framing::Length(n) => State::Length(n),
-                                Framing::Chunked => State::ChunkSize { size: 0, digits: 0, extension: false },
-                                Framing::PassThrough => State::PassThrough,
-                            };
+                            self.state = State::after_head(framing);
                             if let Some(rejection) = self.feed(&rest, out) {
                                 return Some(rejection);
                             }
@@ -227,7 +252,10 @@ impl RequestScanner {
 
 /// Whether `tail` (the end of a head buffer) contains the blank line that ends a head.
 fn ends_head(tail: &[u8]) -> bool {
-    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+    memchr::memchr_iter(b'\n', tail).any(|i| match &tail[i + 1..] {
+        [b'\n', ..] | [b'\r', b'\n', ..] => true,
+        _ => false,
+    })
 }
 
 /// The verdict on a head.

@@ -4,7 +4,6 @@
 //! Requests that arrive while the connection is being set up wait for it
 //! (`upstream_rq_pending_*`) instead of opening connections of their own.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +26,7 @@ type Slot = Arc<OnceCell<Result<SendRequest<RequestBody>, SharedError>>>;
 /// A worker's HTTP/2 connections to every host of every HTTP/2 cluster.
 #[derive(Default)]
 pub struct Http2Pool {
-    slots: Mutex<HashMap<Key, Slot>>,
+    slots: Mutex<foldhash::HashMap<Key, Slot>>,
 }
 
 // === impl Http2Pool ===

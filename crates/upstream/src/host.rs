@@ -1,6 +1,5 @@
 //! Hosts and immutable host-set snapshots.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,7 +107,7 @@ pub struct HostSet {
     /// All hosts of all priorities, in discovery order (config order, then DNS answer order).
     pub hosts: Vec<Arc<Host>>,
     priorities: Vec<Vec<Arc<Host>>>,
-    by_address: HashMap<SocketAddr, usize>,
+    by_address: foldhash::HashMap<SocketAddr, usize>,
 }
 
 impl HostSet {
@@ -120,7 +119,7 @@ impl HostSet {
         for h in &hosts {
             priorities[h.priority as usize].push(h.clone());
         }
-        let mut by_address = HashMap::with_capacity(hosts.len());
+        let mut by_address = foldhash::HashMap::with_capacity_and_hasher(hosts.len(), Default::default());
         for (i, h) in hosts.iter().enumerate() {
             by_address.entry(h.address).or_insert(i);
         }

@@ -17,7 +17,7 @@ use crate::UpstreamError;
 /// All clusters of the process, shared (via `Arc`) by the workers and the admin.
 pub struct ClusterManager {
     clusters: Vec<Arc<Cluster>>,
-    by_name: HashMap<String, usize>,
+    by_name: foldhash::HashMap<String, usize>,
     store: Store,
     started: AtomicBool,
     /// One resolver per distinct resolver set (empty = system configuration).
@@ -30,7 +30,7 @@ impl ClusterManager {
     /// not IPs, LOGICAL_DNS without exactly one endpoint, bad hash balancer sizes.
     pub fn new(clusters: &[model::Cluster], stats: &Store) -> Result<Arc<Self>, UpstreamError> {
         let manager_stats = ManagerStats::new(stats);
-        let mut by_name = HashMap::with_capacity(clusters.len());
+        let mut by_name = foldhash::HashMap::with_capacity_and_hasher(clusters.len(), Default::default());
         let mut built = Vec::with_capacity(clusters.len());
         for (i, c) in clusters.iter().enumerate() {
             if by_name.insert(c.name.clone(), i).is_some() {

@@ -15,7 +15,7 @@
 //! for a connection to its host to come free or to close; as in Envoy, a worker with no
 //! connection to the host opens one regardless, so that its requests are never stranded.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -48,7 +48,7 @@ pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxErro
 /// `auto_sni` / `auto_san_validation` (Envoy shares no connection across those names, and
 /// each name's connections to a host are a pool of their own, waiters included).
 pub(crate) type Key = (usize, SocketAddr, Option<Arc<str>>);
-type ConnMap = Mutex<HashMap<Key, HostConns>>;
+type ConnMap = Mutex<foldhash::HashMap<Key, HostConns>>;
 
 /// A worker's upstream HTTP/1.1 connections to every cluster.
 #[derive(Default)]
