@@ -1,18 +1,21 @@
 //! Serving one downstream connection with the listener's codec.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use legate_config::model::CodecType;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::body::ms_since;
+use crate::body::{ms_since, ProxyBody};
 use crate::forwarding::Peer;
 use crate::drain::ConnectionDrain;
 use crate::h1_guard::RequestGuard;
@@ -156,6 +159,21 @@ async fn serve_http<I>(
     connection_closed(&stats, start);
 }
 
+/// Handles `req`, counting its stream in `streams` until its response body is done (the
+/// connection's idle timeout waits for no stream to be active).
+fn handle_counted(
+    hcm: &Arc<Hcm>,
+    worker: &Arc<WorkerContext>,
+    peer: Peer,
+    req: Request<Incoming>,
+    closing: &Arc<ConnectionDrain>,
+    streams: &Arc<ActiveStreams>,
+) -> impl Future<Output = Result<Response<CountedBody<ProxyBody>>, Infallible>> + Send + 'static {
+    let activity = streams.enter();
+    let response = hcm.clone().handle(worker.clone(), peer, req, closing.clone());
+    async move { Ok(response.await?.map(|body| CountedBody::new(body, activity))) }
+}
+
 /// Envoy's HCM `drain_timeout` and `delayed_close_timeout` (their defaults; setting either is
 /// refused): an HTTP/1 connection idle after a request closes this long after its idle timeout.
 const HTTP1_IDLE_DRAIN: Duration = Duration::from_secs(5 + 1);
@@ -181,11 +199,7 @@ where
     let drain = closing.clone();
     let service = {
         let (hcm, streams) = (hcm.clone(), streams.clone());
-        service_fn(move |req| {
-            let activity = streams.enter();
-            let response = hcm.clone().handle(worker.clone(), peer, req, closing.clone());
-            async move { Ok::<_, Infallible>(response.await?.map(|body| CountedBody::new(body, activity))) }
-        })
+        service_fn(move |req| handle_counted(&hcm, &worker, peer, req, &closing, &streams))
     };
     let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
@@ -217,11 +231,7 @@ where
     let streams = Arc::new(ActiveStreams::default());
     let service = {
         let (hcm, streams, closing) = (hcm.clone(), streams.clone(), closing.clone());
-        service_fn(move |req| {
-            let activity = streams.enter();
-            let response = hcm.clone().handle(worker.clone(), peer, req, closing.clone());
-            async move { Ok::<_, Infallible>(response.await?.map(|body| CountedBody::new(body, activity))) }
-        })
+        service_fn(move |req| handle_counted(&hcm, &worker, peer, req, &closing, &streams))
     };
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
