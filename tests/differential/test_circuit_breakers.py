@@ -209,11 +209,9 @@ def tcp_pair(make_pair, values):
 
 
 def tcp_cx_stats(s):
-    """The connection circuit breaker of the tcp_proxy's cluster (Legate's tcp_proxy does not
-    count sessions as upstream requests, which Envoy's TCP pool does)."""
-    return {k: v for k, v in cb_stats(s, "onecx").items()
-            if k in ("circuit_breakers.default.cx_open", "circuit_breakers.default.remaining_cx",
-                     "upstream_cx_overflow", "upstream_cx_total")}
+    """The circuit breakers and overflow/pending counters of the tcp_proxy's cluster (a session
+    is one upstream request there, as in Envoy's TCP pool)."""
+    return cb_stats(s, "onecx")
 
 
 def tcp_overflow_run(p):

@@ -84,6 +84,11 @@ fn bytes_flow_both_ways_with_half_close() {
     assert_eq!(legate.stat("cluster.pg.upstream_cx_total"), Some(2));
     assert_eq!(legate.stat("cluster.pg.upstream_cx_http1_total"), Some(0));
     assert_eq!(legate.stat("cluster.pg.upstream_cx_active"), Some(0));
+    // Each session was one upstream request; the client's end of stream went first, so the
+    // upstream's close ended each connection, as Envoy counts it.
+    assert_eq!(legate.stat("cluster.pg.upstream_rq_total"), Some(2));
+    assert_eq!(legate.stat("cluster.pg.upstream_rq_active"), Some(0));
+    assert_eq!(legate.stat("cluster.pg.upstream_cx_destroy_remote_with_active_rq"), Some(2));
 }
 
 #[test]
@@ -98,6 +103,11 @@ fn idle_sessions_are_closed() {
     assert_eq!(n, 0, "closed without data");
     assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
     assert_eq!(legate.stat("tcp.db.idle_timeout"), Some(1));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while legate.stat("cluster.quiet.upstream_cx_destroy_local_with_active_rq") != Some(1) {
+        assert!(Instant::now() < deadline, "the idle session's connection was not closed locally");
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use legate_config::model::{TcpProxy, TcpProxyTarget};
 use legate_stats::{Counter, Store};
-use legate_upstream::{ClusterManager, LbContext, TcpConnection};
+use legate_upstream::{ClusterManager, LbContext, TcpConnection, UpstreamError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
@@ -34,7 +34,6 @@ struct TcpProxyStats {
     downstream_cx_rx_bytes_total: Counter,
     downstream_cx_tx_bytes_total: Counter,
     idle_timeout: Counter,
-    upstream_connect_attempts_exceeded: Counter,
 }
 
 impl TcpProxyRuntime {
@@ -52,7 +51,6 @@ impl TcpProxyRuntime {
             downstream_cx_rx_bytes_total: c("downstream_cx_rx_bytes_total"),
             downstream_cx_tx_bytes_total: c("downstream_cx_tx_bytes_total"),
             idle_timeout: c("idle_timeout"),
-            upstream_connect_attempts_exceeded: c("upstream_connect_attempts_exceeded"),
         };
         let access_logs = AccessLogs::new(&config.access_log, &crate::hcm::hostname(), store, flush_interval)?;
         Ok(Self { config: config.clone(), clusters, stats, access_logs })
@@ -104,6 +102,9 @@ impl TcpProxyRuntime {
                     upstream = Some(c);
                     break;
                 }
+                // A breaker overflow in the pool fails the attempt without a flag (Envoy's
+                // local close while connecting).
+                Err(UpstreamError::Overflow) => {}
                 Err(e) => {
                     tracing::debug!("tcp_proxy {}: {e}", self.config.stat_prefix);
                     if let Some(r) = log.record() {
@@ -119,9 +120,7 @@ impl TcpProxyRuntime {
             if let Some(r) = log.record() {
                 r.flag(ResponseFlags::UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
-            if self.config.max_connect_attempts > 1 {
-                stats.upstream_connect_attempts_exceeded.inc();
-            }
+            cluster.stats.upstream_cx_connect_attempts_exceeded.inc();
             return;
         };
         let mut down = Metered {
@@ -130,7 +129,7 @@ impl TcpProxyRuntime {
             read: stats.downstream_cx_rx_bytes_total.clone(),
             written: stats.downstream_cx_tx_bytes_total.clone(),
         };
-        let copy = tokio::io::copy_bidirectional(&mut down, &mut upstream.stream);
+        let copy = tokio::io::copy_bidirectional(&mut down, &mut upstream);
         let outcome = match self.config.idle_timeout {
             None => Some(copy.await),
             Some(limit) => tokio::select! {
@@ -138,13 +137,8 @@ impl TcpProxyRuntime {
                 () = activity.idle_for(limit) => None,
             },
         };
-        match outcome {
-            None => stats.idle_timeout.inc(),
-            // The upstream finished first when downstream bytes were all sent and it sent EOF.
-            Some(Ok((_, from_upstream))) if from_upstream > 0 || activity.last_ms.load(Ordering::Relaxed) > 0 => {
-                upstream.closed_by_upstream()
-            }
-            Some(_) => {}
+        if outcome.is_none() {
+            stats.idle_timeout.inc();
         }
     }
 

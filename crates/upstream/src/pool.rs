@@ -308,9 +308,10 @@ impl Drop for Http1Pool {
 }
 
 /// Ends a pending request's accounting; a request dropped while pending is `cancelled`.
-struct PendingGuard {
-    cluster: Arc<Cluster>,
-    resolved: bool,
+pub(crate) struct PendingGuard {
+    pub(crate) cluster: Arc<Cluster>,
+    /// Whether the request left the queue with an outcome (otherwise it was cancelled).
+    pub(crate) resolved: bool,
 }
 
 impl Drop for PendingGuard {
