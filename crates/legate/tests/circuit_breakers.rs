@@ -50,3 +50,29 @@ fn a_flood_over_max_connections_is_held_to_the_limits_and_other_clusters_keep_se
     assert_eq!(statuses, [[503; 15].as_slice(), &[504; 5]].concat());
     assert_eq!(legate.stat("cluster.slow.upstream_rq_pending_active"), Some(0));
 }
+
+#[test]
+fn requests_abandoned_by_their_clients_free_their_max_requests_slot() {
+    let (slow, _accepted) = counting_silent_upstream();
+    let ok = Upstream::start("ok");
+    let routes = concat!(
+        "              - match: {prefix: \"/slow\"}\n                route: {cluster: slow, timeout: 0s}\n",
+        "              - match: {prefix: \"/\"}\n                route: {cluster: ok}\n",
+    );
+    let slow_cluster = with_thresholds(&static_cluster("slow", slow), "{max_requests: 1}");
+    let legate = Legate::start(&http_bootstrap(routes, &(slow_cluster + &static_cluster("ok", ok.addr))), &["--concurrency", "1"]);
+    // Each client gives up while its request waits for the silent upstream: every one of them
+    // must give its max_requests slot back, or the next would overflow.
+    for i in 0..3 {
+        let mut client = std::net::TcpStream::connect(legate.listener).unwrap();
+        std::io::Write::write_all(&mut client, format!("GET /slow/{i} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).unwrap();
+        legate.wait_stat("cluster.slow.upstream_rq_active", 1);
+        assert_eq!(legate.stat("cluster.slow.circuit_breakers.default.rq_open"), Some(1));
+        drop(client);
+        legate.wait_stat("cluster.slow.upstream_rq_active", 0);
+        assert_eq!(legate.stat("cluster.slow.circuit_breakers.default.rq_open"), Some(0));
+    }
+    assert_eq!(legate.stat("cluster.slow.upstream_rq_active_overflow"), Some(0));
+    assert_eq!(legate.stat("http.ingress_http.downstream_rq_rx_reset"), Some(3));
+    assert_eq!(legate.stat("http.ingress_http.downstream_cx_destroy_remote_active_rq"), Some(3));
+}

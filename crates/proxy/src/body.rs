@@ -11,6 +11,7 @@ use legate_upstream::UpstreamBody;
 use tokio::time::Sleep;
 
 use crate::access_log::LogRecord;
+use crate::conn_state::ConnectionState;
 use crate::local_reply::ResponseFlags;
 use crate::stats::HcmStats;
 use crate::timeouts::{Expiry, StreamDeadlines};
@@ -24,6 +25,8 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 /// Completes a downstream stream's stats exactly once, when the response body ends or is dropped.
 pub struct StreamGuard {
     stats: std::sync::Arc<HcmStats>,
+    /// The connection the stream is on (its active streams).
+    connection: std::sync::Arc<ConnectionState>,
     start: Instant,
     upstream: Option<UpstreamCompletion>,
     log: Option<Box<LogRecord>>,
@@ -31,7 +34,15 @@ pub struct StreamGuard {
     /// own). A guard dropped before, with the request still being handled or the body still
     /// streaming, belongs to a stream the client cut off.
     ended: bool,
+    /// Legate reset the stream: its response body failed (upstream reset, timeout).
+    reset_sent: bool,
 }
+
+/// Marks a response that must not be sent: the client went away mid-request, and the stream
+/// ends in a reset instead (its guard is dropped unended).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the client went away before its request was complete")]
+pub struct ClientGone;
 
 /// Upstream accounting finished together with the stream.
 pub struct UpstreamCompletion {
@@ -39,6 +50,9 @@ pub struct UpstreamCompletion {
     pub cluster: std::sync::Arc<legate_upstream::Cluster>,
     /// Host that served the request.
     pub host: std::sync::Arc<legate_upstream::Host>,
+    /// The request's admission, released with the stream (`None` when the last attempt was
+    /// never admitted: a retry that overflowed, or a deadline during a retry's back-off).
+    pub active: Option<legate_upstream::ActiveRequest>,
     /// When the upstream request started.
     pub start: Instant,
     /// Whether the upstream response was successful (not 5xx).
@@ -48,10 +62,16 @@ pub struct UpstreamCompletion {
 }
 
 impl StreamGuard {
-    /// Starts accounting for a new downstream request.
-    pub fn new(stats: std::sync::Arc<HcmStats>, start: Instant, log: Option<Box<LogRecord>>) -> Self {
+    /// Starts accounting for a new downstream request on `connection`.
+    pub fn new(
+        stats: std::sync::Arc<HcmStats>,
+        start: Instant,
+        log: Option<Box<LogRecord>>,
+        connection: std::sync::Arc<ConnectionState>,
+    ) -> Self {
         stats.downstream_rq_active.inc();
-        Self { stats, start, upstream: None, log, ended: false }
+        connection.stream_started();
+        Self { stats, connection, start, upstream: None, log, ended: false, reset_sent: false }
     }
 
     /// The stream's access log record, when the HCM has access loggers.
@@ -68,12 +88,19 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.stats.downstream_rq_active.dec();
+        self.connection.stream_ended();
+        // Envoy counts every reset stream as received, and those it reset as sent too.
+        if !self.ended || self.reset_sent {
+            self.stats.downstream_rq_rx_reset.inc();
+        }
+        if self.reset_sent {
+            self.stats.downstream_rq_tx_reset.inc();
+        }
         self.stats.downstream_rq_time.record(ms_since(self.start));
         if let Some(up) = self.upstream.take() {
             let s = &up.cluster.stats;
-            up.cluster.release_request();
+            drop(up.active);
             s.record_rq_time(ms_since(up.start), up.internal);
-            up.host.stats.rq_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let counter = if up.success { &up.host.stats.rq_success } else { &up.host.stats.rq_error };
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -275,6 +302,7 @@ impl Body for ProxyBody {
             Poll::Ready(Some(Err(_))) => {
                 if let Some(guard) = this.guard.as_mut() {
                     guard.ended = true;
+                    guard.reset_sent = true;
                 }
             }
             _ => {}

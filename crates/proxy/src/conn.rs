@@ -1,6 +1,5 @@
 //! Serving one downstream connection with the listener's codec.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,9 +14,9 @@ use legate_config::model::CodecType;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::body::{ms_since, ProxyBody};
+use crate::body::{ms_since, ClientGone, ProxyBody};
 use crate::forwarding::Peer;
-use crate::drain::ConnectionDrain;
+use crate::conn_state::{ClientCloseWatch, ConnectionState};
 use crate::h1_guard::RequestGuard;
 use crate::idle::{ActiveStreams, CountedBody};
 use crate::hcm::Hcm;
@@ -70,7 +69,7 @@ async fn serve_http<I>(
     hcm: Arc<Hcm>,
     worker: Arc<WorkerContext>,
     peer: Peer,
-    mut io: I,
+    io: I,
     listener_buffer_limit: u32,
     alpn: Negotiated,
 ) where
@@ -80,6 +79,9 @@ async fn serve_http<I>(
     let start = Instant::now();
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
+    // Shared with the streams: drain state, active streams, and who ends the connection.
+    let closing = Arc::new(ConnectionState::default());
+    let mut io = ClientCloseWatch::new(io, closing.clone());
     let cfg = &hcm.config;
     // The codec is created on the first bytes, as in Envoy.
     let (detected, head) = match sniff(&mut io, cfg.idle_timeout).await {
@@ -88,7 +90,7 @@ async fn serve_http<I>(
             if matches!(reason, NoCodec::IdleTimeout) {
                 stats.downstream_cx_idle_timeout.inc();
             }
-            return connection_closed(&stats, start);
+            return connection_closed(&stats, start, &closing);
         }
     };
     let detected = match (cfg.codec_type, alpn) {
@@ -100,11 +102,9 @@ async fn serve_http<I>(
     };
     if detected == Detected::Http1 && unsupported_http_version(&head) {
         reply_upgrade_required(&hcm, &mut io).await;
-        return connection_closed(&stats, start);
+        return connection_closed(&stats, start, &closing);
     }
     let io = Prefixed::new(head, io);
-    // Set by a response that closes the connection because the server drains (HTTP/2: GOAWAY).
-    let closing = Arc::new(ConnectionDrain::default());
     // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
     // a maximal request head needs (the header limit is enforced separately, with 431).
     let max_buf = (listener_buffer_limit as usize).max(cfg.max_request_headers_kb as usize * 1024).max(8192);
@@ -126,7 +126,7 @@ async fn serve_http<I>(
                     };
                     b.serve_connection(TokioIo::new(io), service).with_upgrades().await
                 }
-                Some(idle) => serve_http1_with_idle_timeout(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing, idle).await,
+                Some(idle) => serve_http1_with_idle_timeout(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing.clone(), idle).await,
             };
             stats.downstream_cx_http1_active.dec();
             r
@@ -140,7 +140,7 @@ async fn serve_http<I>(
                 .max_concurrent_streams(cfg.http2.max_concurrent_streams)
                 .initial_stream_window_size(cfg.http2.initial_stream_window_size)
                 .initial_connection_window_size(cfg.http2.initial_connection_window_size);
-            let r = serve_http2(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing).await;
+            let r = serve_http2(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing.clone()).await;
             stats.downstream_cx_http2_active.dec();
             r
         }
@@ -156,7 +156,7 @@ async fn serve_http<I>(
         }
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }
-    connection_closed(&stats, start);
+    connection_closed(&stats, start, &closing);
 }
 
 /// Handles `req`, counting its stream in `streams` until its response body is done (the
@@ -166,9 +166,9 @@ fn handle_counted(
     worker: &Arc<WorkerContext>,
     peer: Peer,
     req: Request<Incoming>,
-    closing: &Arc<ConnectionDrain>,
+    closing: &Arc<ConnectionState>,
     streams: &Arc<ActiveStreams>,
-) -> impl Future<Output = Result<Response<CountedBody<ProxyBody>>, Infallible>> + Send + 'static {
+) -> impl Future<Output = Result<Response<CountedBody<ProxyBody>>, ClientGone>> + Send + 'static {
     let activity = streams.enter();
     let response = hcm.clone().handle(worker.clone(), peer, req, closing.clone());
     async move { Ok(response.await?.map(|body| CountedBody::new(body, activity))) }
@@ -189,7 +189,7 @@ async fn serve_http1_with_idle_timeout<I>(
     hcm: Arc<Hcm>,
     worker: Arc<WorkerContext>,
     peer: Peer,
-    closing: Arc<ConnectionDrain>,
+    closing: Arc<ConnectionState>,
     idle: Duration,
 ) -> hyper::Result<()>
 where
@@ -223,7 +223,7 @@ async fn serve_http2<I>(
     hcm: Arc<Hcm>,
     worker: Arc<WorkerContext>,
     peer: Peer,
-    closing: Arc<ConnectionDrain>,
+    closing: Arc<ConnectionState>,
 ) -> hyper::Result<()>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -252,9 +252,10 @@ where
 }
 
 /// Connection-level accounting at close.
-fn connection_closed(stats: &HcmStats, start: Instant) {
+fn connection_closed(stats: &HcmStats, start: Instant, state: &ConnectionState) {
     stats.downstream_cx_active.dec();
     stats.downstream_cx_destroy.inc();
+    state.count_close(stats);
     stats.downstream_cx_length_ms.record(ms_since(start));
 }
 

@@ -76,37 +76,6 @@ impl DrainManager {
     }
 }
 
-/// The drain state of one downstream connection.
-#[derive(Debug, Default)]
-pub struct ConnectionDrain {
-    started: AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-// === impl ConnectionDrain ===
-
-impl ConnectionDrain {
-    /// Whether the connection already closes because the server drains.
-    pub fn closing(&self) -> bool {
-        self.started.load(Ordering::Relaxed)
-    }
-
-    /// Marks the connection as closing; `true` the first time (and then wakes
-    /// [`ConnectionDrain::wait`]).
-    pub fn close(&self) -> bool {
-        let first = !self.started.swap(true, Ordering::Relaxed);
-        if first {
-            self.notify.notify_one();
-        }
-        first
-    }
-
-    /// Waits until the connection is marked as closing.
-    pub async fn wait(&self) {
-        self.notify.notified().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,6 @@
 //! `downstream_rq_total` and completed once (response class + `downstream_rq_completed`), and its
 //! [`StreamGuard`] ends the active-request gauge when the response body ends or is dropped.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,8 +15,8 @@ use legate_stats::Store;
 use legate_upstream::ClusterManager;
 
 use crate::access_log::{AccessLogs, WriterError};
-use crate::body::{ProxyBody, StreamGuard};
-use crate::drain::ConnectionDrain;
+use crate::body::{ClientGone, ProxyBody, StreamGuard};
+use crate::conn_state::ConnectionState;
 use crate::forwarding::{ForwardingPolicy, Peer};
 use crate::local_reply::{local_reply, protocol_error, ResponseFlags};
 use crate::route::RouteTable;
@@ -84,15 +83,17 @@ impl Hcm {
         })
     }
 
-    /// Handles one downstream request and produces the downstream response; `drain` is the
-    /// connection's drain state (closed after this response when the server drains).
+    /// Handles one downstream request and produces the downstream response; `connection` is
+    /// the connection's shared state (closed after this response when the server drains; the
+    /// stream counts among its active ones). A client
+    /// that went away mid-request gets no response: the error resets the stream.
     pub async fn handle(
         self: Arc<Self>,
         worker: Arc<crate::worker::WorkerContext>,
         peer: Peer,
         req: Request<Incoming>,
-        drain: Arc<ConnectionDrain>,
-    ) -> Result<Response<ProxyBody>, Infallible> {
+        connection: Arc<ConnectionState>,
+    ) -> Result<Response<ProxyBody>, ClientGone> {
         let start = Instant::now();
         let stats = &self.stats;
         stats.downstream_rq_total.inc();
@@ -110,22 +111,26 @@ impl Hcm {
             return Ok(self.reject(rejection, &req, start, &peer));
         }
         let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
-        let guard = StreamGuard::new(stats.clone(), start, log);
+        let guard = StreamGuard::new(stats.clone(), start, log, connection.clone());
         let grpc = crate::grpc::is_grpc(req.headers());
         let version = req.version();
         // Boxed: the routing future is large, and the codec moves the request future around
         // (HTTP/2 spawns it as a task); a box keeps those moves to a pointer.
         let mut resp = Box::pin(self.process(&worker, peer, req, guard)).await;
+        if resp.extensions().get::<ClientGone>().is_some() {
+            // The codec resets the stream (HTTP/1: closes the connection) without an answer.
+            return Err(ClientGone);
+        }
         if grpc && resp.status() != StatusCode::OK {
             resp = crate::grpc::to_grpc_reply(resp);
         }
         self.finish_headers(&mut resp);
         // Envoy's drain close: HTTP/1 responses get `connection: close`, HTTP/2 connections a
         // GOAWAY (sent by the connection task); counted once per connection.
-        if !drain.closing() && worker.drain.drain_close() && drain.close() {
+        if !connection.closing() && worker.drain.drain_close() && connection.close() {
             stats.downstream_cx_drain_close.inc();
         }
-        if drain.closing() && version != Version::HTTP_2 {
+        if connection.closing() && version != Version::HTTP_2 {
             resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         if self.access_logs.is_some() {

@@ -5,6 +5,7 @@ pub mod access_log;
 pub mod body;
 pub mod chain;
 pub mod conn;
+pub mod conn_state;
 pub mod drain;
 pub mod forwarding;
 pub mod grpc;

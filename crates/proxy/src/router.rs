@@ -245,15 +245,16 @@ pub async fn route_and_forward(
 
     // upstream_rq_total and the host's rq_total are counted by the pool once the request is
     // written to a connection (a connect failure counts neither, as in Envoy).
-    if !cluster.admit_request() {
+    // The attempt in flight: released when dropped, even if the client goes away meanwhile.
+    let Some(admitted) = cluster.admit_request(&host) else {
         // The max_requests circuit breaker is open: 503 with flag UO, nothing sent.
         cstats.record_response(503, ctx.classified.internal);
         let mut resp = text_reply(StatusCode::SERVICE_UNAVAILABLE, format!("{RESET_PREFIX}overflow"), Some(guard));
         resp.headers_mut().insert(names::OVERLOADED, HeaderValue::from_static("true"));
         matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
         return resp;
-    }
-    host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let mut active = Some(admitted);
     let mut up_start = Instant::now();
     // Waiting for response headers is bounded by the route timeout, the stream idle timeout and
     // the connection manager's deadlines: one timer serves the header wait of every attempt and,
@@ -282,13 +283,14 @@ pub async fn route_and_forward(
                 }
                 break;
             }
-            if !cluster.admit_retry() {
+            let Some(backoff) = cluster.admit_retry() else {
                 break;
-            }
+            };
             if matches!(outcome, Attempt::PerTryTimeout) {
                 cstats.upstream_rq_per_try_timeout.inc();
             }
             crate::retry::account_retried(&cluster, &host, &outcome);
+            active = None;
             retries += 1;
             cstats.upstream_rq_retry.inc();
             cstats.upstream_rq_retry_backoff_exponential.inc();
@@ -297,10 +299,7 @@ pub async fn route_and_forward(
                 tokio::select! {
                     biased;
                     expiry = limits.expiry(sleep) => {
-                        cluster.release_retry();
                         outcome = Attempt::Timeout(expiry);
-                        cluster.stats.upstream_rq_active.inc();
-                        host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
                     () = pause => {}
@@ -308,7 +307,7 @@ pub async fn route_and_forward(
             } else {
                 pause.await;
             }
-            cluster.release_retry();
+            drop(backoff);
             host = next_host(&cluster, hash, policy, &tried).unwrap_or(host);
             tried.push(host.address);
             if let Some(log) = guard.log() {
@@ -326,8 +325,6 @@ pub async fn route_and_forward(
                     // The body went past the limit during the back-off: send nothing more.
                     None => {
                         outcome = Attempt::Done(Err(UpstreamError::Reset { detail: "request body exceeded the retry buffer".into() }));
-                        cluster.stats.upstream_rq_active.inc();
-                        host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
                 },
@@ -336,13 +333,11 @@ pub async fn route_and_forward(
             *req.method_mut() = method.clone();
             *req.uri_mut() = uri.clone();
             *req.headers_mut() = headers;
-            if !cluster.admit_request() {
+            active = cluster.admit_request(&host);
+            if active.is_none() {
                 outcome = Attempt::Done(Err(UpstreamError::Overflow));
-                cluster.stats.upstream_rq_active.inc();
-                host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 break;
             }
-            host.stats.rq_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             up_start = Instant::now();
             outcome = {
                 let send = std::pin::pin!(ctx.worker.pool.send(&cluster, &host, req, downstream_version));
@@ -363,7 +358,8 @@ pub async fn route_and_forward(
         Attempt::Timeout(expiry) => Err(expiry),
         Attempt::PerTryTimeout => Err(Expiry::Route),
     };
-    let completion = |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), start: up_start, success, internal };
+    let mut completion =
+        |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), active: active.take(), start: up_start, success, internal };
     match result {
         Err(expiry @ (Expiry::Request | Expiry::MaxDuration)) => {
             guard.set_upstream(completion(false));
@@ -397,6 +393,15 @@ pub async fn route_and_forward(
             }
             let mut resp = local_reply(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(guard));
             matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &request_headers_for_response);
+            resp
+        }
+        // The client went away in the middle of its request: nothing is answered (the stream
+        // is reset, as in Envoy).
+        Ok(Err(_)) if progress.client_gone() => {
+            guard.set_upstream(completion(false));
+            drop(guard);
+            let mut resp = local_reply(StatusCode::BAD_REQUEST, "", None);
+            resp.extensions_mut().insert(crate::body::ClientGone);
             resp
         }
         Ok(Err(_)) if progress.failed() => {

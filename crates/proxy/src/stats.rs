@@ -91,6 +91,16 @@ pub struct HcmStats {
     pub downstream_cx_http2_active: Gauge,
     /// `downstream_cx_destroy`.
     pub downstream_cx_destroy: Counter,
+    /// `downstream_cx_destroy_local`: connections Legate closed.
+    pub downstream_cx_destroy_local: Counter,
+    /// `downstream_cx_destroy_remote`: connections the client closed.
+    pub downstream_cx_destroy_remote: Counter,
+    /// `downstream_cx_destroy_active_rq`: connections closed with streams active.
+    pub downstream_cx_destroy_active_rq: Counter,
+    /// `downstream_cx_destroy_local_active_rq`.
+    pub downstream_cx_destroy_local_active_rq: Counter,
+    /// `downstream_cx_destroy_remote_active_rq`.
+    pub downstream_cx_destroy_remote_active_rq: Counter,
     /// `downstream_cx_protocol_error`.
     pub downstream_cx_protocol_error: Counter,
     /// `downstream_cx_idle_timeout`.
@@ -127,6 +137,11 @@ pub struct HcmStats {
     pub downstream_rq_max_duration_reached: Counter,
     /// `downstream_rq_too_large`.
     pub downstream_rq_too_large: Counter,
+    /// `downstream_rq_rx_reset`: streams that ended in a reset, whichever side reset them
+    /// (Envoy counts every stream reset here).
+    pub downstream_rq_rx_reset: Counter,
+    /// `downstream_rq_tx_reset`: streams Legate reset (the response body failed).
+    pub downstream_rq_tx_reset: Counter,
     /// `downstream_rq_non_relative_path`.
     pub downstream_rq_non_relative_path: Counter,
     /// `no_route` (router).
@@ -163,6 +178,11 @@ impl HcmStats {
             downstream_cx_http2_total: c("downstream_cx_http2_total"),
             downstream_cx_http2_active: g("downstream_cx_http2_active"),
             downstream_cx_destroy: c("downstream_cx_destroy"),
+            downstream_cx_destroy_local: c("downstream_cx_destroy_local"),
+            downstream_cx_destroy_remote: c("downstream_cx_destroy_remote"),
+            downstream_cx_destroy_active_rq: c("downstream_cx_destroy_active_rq"),
+            downstream_cx_destroy_local_active_rq: c("downstream_cx_destroy_local_active_rq"),
+            downstream_cx_destroy_remote_active_rq: c("downstream_cx_destroy_remote_active_rq"),
             downstream_cx_protocol_error: c("downstream_cx_protocol_error"),
             downstream_cx_idle_timeout: c("downstream_cx_idle_timeout"),
             downstream_cx_drain_close: c("downstream_cx_drain_close"),
@@ -181,6 +201,8 @@ impl HcmStats {
             downstream_rq_idle_timeout: c("downstream_rq_idle_timeout"),
             downstream_rq_max_duration_reached: c("downstream_rq_max_duration_reached"),
             downstream_rq_too_large: c("downstream_rq_too_large"),
+            downstream_rq_rx_reset: c("downstream_rq_rx_reset"),
+            downstream_rq_tx_reset: c("downstream_rq_tx_reset"),
             downstream_rq_non_relative_path: c("downstream_rq_non_relative_path"),
             no_route: c("no_route"),
             no_cluster: c("no_cluster"),

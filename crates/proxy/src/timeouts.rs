@@ -171,6 +171,8 @@ pub struct RequestProgress {
     complete: AtomicBool,
     /// The codec rejected the request body.
     failed: AtomicBool,
+    /// The request body stopped short: the client closed or reset the stream.
+    client_gone: AtomicBool,
     /// Microseconds from `origin` to the last request body frame.
     last_data_us: AtomicU64,
 }
@@ -182,6 +184,7 @@ impl RequestProgress {
             origin: Instant::now(),
             complete: AtomicBool::new(complete),
             failed: AtomicBool::new(false),
+            client_gone: AtomicBool::new(false),
             last_data_us: AtomicU64::new(0),
         })
     }
@@ -189,6 +192,11 @@ impl RequestProgress {
     /// Whether the codec rejected the request body (a malformed chunk...).
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the client went away (closed or reset the stream) before its request body ended.
+    pub fn client_gone(&self) -> bool {
+        self.client_gone.load(Ordering::Relaxed)
     }
 
     /// Whether the whole request has arrived.
@@ -241,7 +249,10 @@ impl<B: Body> TrackedBody<B> {
     }
 }
 
-impl<B: Body> Body for TrackedBody<B> {
+impl<B: Body> Body for TrackedBody<B>
+where
+    B::Error: std::error::Error + 'static,
+{
     type Data = B::Data;
     type Error = B::Error;
 
@@ -251,7 +262,10 @@ impl<B: Body> Body for TrackedBody<B> {
         match &result {
             Poll::Ready(Some(Ok(_))) => this.progress.record_data(),
             Poll::Ready(None) => this.progress.complete.store(true, Ordering::Relaxed),
-            Poll::Ready(Some(Err(_))) => this.progress.failed.store(true, Ordering::Relaxed),
+            Poll::Ready(Some(Err(e))) => {
+                let flag = if is_framing_error(e) { &this.progress.failed } else { &this.progress.client_gone };
+                flag.store(true, Ordering::Relaxed);
+            }
             Poll::Pending => {}
         }
         // A reader that knows the length stops at the last frame without asking for the end.
@@ -268,6 +282,20 @@ impl<B: Body> Body for TrackedBody<B> {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// Whether a request body error is the codec refusing the body's framing (a malformed chunk:
+/// an invalid-input or invalid-data I/O error) rather than the stream ending early (end of
+/// file, reset).
+fn is_framing_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData);
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// The connection manager's deadlines of a stream (`request_timeout`, `max_stream_duration`),

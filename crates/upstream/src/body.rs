@@ -1,6 +1,7 @@
-//! The body of an upstream response. On an HTTP/1 connection it gives the connection back to
-//! its pool when it ends, straight from the task that reads it: no task per request waits for
-//! the codec to come free.
+//! Bodies on upstream HTTP/1 connections. A response body gives the connection back to its
+//! pool when it ends, straight from the task that reads it: no task per request waits for the
+//! codec to come free; dropped before its end, it closes the connection. A request body that
+//! fails marks its connection's close as Legate's.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,7 +10,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::pool::Release;
+use crate::pool::{BoxError, ConnShared, Release, RequestBody};
+
 
 /// A response body read from an upstream connection.
 ///
@@ -51,6 +53,12 @@ impl Body for UpstreamBody {
         let result = Pin::new(&mut this.inner).poll_frame(cx);
         match &result {
             Poll::Ready(None) => this.release(),
+            // An error is the upstream's doing (it cut the body short).
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(release) = this.release.take() {
+                    release.fail();
+                }
+            }
             Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
             _ => {}
         }
@@ -68,6 +76,56 @@ impl Body for UpstreamBody {
 
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
-        self.release();
+        match self.release.take() {
+            // The codec drops a body it has forwarded whole without asking for its end.
+            Some(release) if self.inner.is_end_stream() => release.finish(),
+            Some(release) => release.abort(),
+            None => {}
+        }
+    }
+}
+
+/// A request body being written to an HTTP/1 connection. When it fails (the client went away
+/// mid-request, or a retry's copy overflowed) Legate gives the request up, and the connection
+/// closes as Legate's close with an active request (`upstream_cx_destroy_local_with_active_rq`),
+/// as in Envoy. It is marked from the connection's own task, before the codec ends it.
+pub(crate) struct WatchedRequestBody {
+    inner: RequestBody,
+    shared: std::sync::Arc<ConnShared>,
+}
+
+// === impl WatchedRequestBody ===
+
+impl WatchedRequestBody {
+    /// Watches `inner`, sent on the connection of `shared`.
+    pub(crate) fn new(inner: RequestBody, shared: std::sync::Arc<ConnShared>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// The body, when the request is given back unsent.
+    pub(crate) fn into_inner(self) -> RequestBody {
+        self.inner
+    }
+}
+
+impl Body for WatchedRequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = &result {
+            this.shared.mark_aborted();
+        }
+        result
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

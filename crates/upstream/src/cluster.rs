@@ -3,6 +3,7 @@
 //! stats.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,23 +143,19 @@ impl Cluster {
         self.outlier.as_ref().map(|d| *d.success_rate_numbers.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Admits a request under the `max_requests` circuit breaker: counts `upstream_rq_active`
-    /// and keeps `circuit_breakers.default.rq_open` current. `false` (overflow, nothing counted
-    /// but `upstream_rq_active_overflow`, as in Envoy) when the breaker is open.
-    pub fn admit_request(&self) -> bool {
+    /// Admits a request to `host` under the `max_requests` circuit breaker: it counts in
+    /// `upstream_rq_active`, the host's `rq_active` and `circuit_breakers.default.rq_open` until
+    /// the returned [`ActiveRequest`] is dropped. `None` (overflow, nothing counted but
+    /// `upstream_rq_active_overflow`, as in Envoy) when the breaker is open.
+    pub fn admit_request(self: &Arc<Self>, host: &Arc<Host>) -> Option<ActiveRequest> {
         if !self.breakers.requests.can_create() {
             self.stats.upstream_rq_active_overflow.inc();
-            return false;
+            return None;
         }
         self.stats.upstream_rq_active.inc();
         self.breakers.requests.inc();
-        true
-    }
-
-    /// Ends a request [`Cluster::admit_request`] admitted.
-    pub fn release_request(&self) {
-        self.stats.upstream_rq_active.dec();
-        self.breakers.requests.dec();
+        host.stats.rq_active.fetch_add(1, Ordering::Relaxed);
+        Some(ActiveRequest { cluster: self.clone(), host: host.clone() })
     }
 
     /// Admits a request that must wait for a connection, under `max_pending_requests`.
@@ -180,20 +177,16 @@ impl Cluster {
     }
 
     /// Starts a retry's back-off under the `max_retries` circuit breaker, or the `retry_budget`
-    /// when the cluster has one; `false` (counted as `upstream_rq_retry_overflow`) when it is
-    /// open and the request must not be retried.
-    pub fn admit_retry(&self) -> bool {
+    /// when the cluster has one; it counts until the returned [`RetryBackoff`] is dropped.
+    /// `None` (counted as `upstream_rq_retry_overflow`) when the breaker is open and the
+    /// request must not be retried.
+    pub fn admit_retry(self: &Arc<Self>) -> Option<RetryBackoff> {
         if !self.breakers.retry_allowed() {
             self.stats.upstream_rq_retry_overflow.inc();
-            return false;
+            return None;
         }
         self.breakers.retry_started();
-        true
-    }
-
-    /// Ends a retry's back-off [`Cluster::admit_retry`] admitted.
-    pub fn release_retry(&self) {
-        self.breakers.retry_ended();
+        Some(RetryBackoff { cluster: self.clone() })
     }
 
     /// The retry limit the admin API shows: `max_retries`, or the retry budget's limit for the
@@ -391,3 +384,31 @@ fn is_prime(n: u64) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// A request in flight to a host, admitted by [`Cluster::admit_request`]; dropping it ends its
+/// count, however the request ended (answered, failed, or abandoned when the client went away).
+#[must_use = "dropping it ends the request's count at once"]
+pub struct ActiveRequest {
+    cluster: Arc<Cluster>,
+    host: Arc<Host>,
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.cluster.stats.upstream_rq_active.dec();
+        self.cluster.breakers.requests.dec();
+        self.host.stats.rq_active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A retry's back-off, admitted by [`Cluster::admit_retry`]; dropping it ends its count.
+#[must_use = "dropping it ends the back-off's count at once"]
+pub struct RetryBackoff {
+    cluster: Arc<Cluster>,
+}
+
+impl Drop for RetryBackoff {
+    fn drop(&mut self) {
+        self.cluster.breakers.retry_ended();
+    }
+}

@@ -17,7 +17,8 @@ use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
 use crate::host::Host;
-use crate::pool::{classify, connect_tcp, Codec, CountedStream, Key, RequestBody, UpstreamStream};
+use crate::connect::{connect_tcp, Codec, CountedStream, UpstreamStream};
+use crate::pool::{classify, Key, RequestBody};
 use crate::UpstreamError;
 
 /// A connection being set up or established, shared by the requests waiting for it.

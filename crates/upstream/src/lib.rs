@@ -8,6 +8,7 @@
 mod body;
 mod breakers;
 mod cluster;
+mod connect;
 mod dns;
 mod error;
 mod h2pool;
@@ -24,14 +25,15 @@ pub mod string_match;
 pub mod tls;
 
 pub use body::UpstreamBody;
-pub use cluster::Cluster;
+pub use cluster::{ActiveRequest, Cluster, RetryBackoff};
 pub use error::UpstreamError;
 pub use host::{Host, HostSet, HostStats};
 pub use lb::LbContext;
 pub use manager::ClusterManager;
 pub use h2pool::Http2Pool;
 pub use outlier::RequestResult;
-pub use pool::{BoxError, Http1Pool, RequestBody, UpstreamStream};
+pub use connect::UpstreamStream;
+pub use pool::{BoxError, Http1Pool, RequestBody};
 pub use pools::UpstreamPools;
 pub use stats::{ClusterStats, LazyHistogram};
 pub use tcp::TcpConnection;

@@ -17,22 +17,18 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use legate_config::model::UpstreamProtocol;
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::body::UpstreamBody;
+use crate::body::{UpstreamBody, WatchedRequestBody};
+use crate::connect::{connect_tcp, Codec, CountedStream, UpstreamStream};
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
@@ -129,7 +125,7 @@ impl Drop for PoolSlot {
 
 /// A connection's sender and shared state, while idle or reserved for one request.
 struct PooledConn {
-    sender: SendRequest<RequestBody>,
+    sender: SendRequest<WatchedRequestBody>,
     shared: Arc<ConnShared>,
 }
 
@@ -138,9 +134,18 @@ const IDLE: u8 = 0;
 const AWAITING_HEADERS: u8 = 1;
 const READING_BODY: u8 = 2;
 const CLOSED: u8 = 3;
+/// The response body ended; the connection is on its way back to the pool, or to its close.
+const BODY_DONE: u8 = 4;
+/// The response body failed (the upstream cut it short).
+const BODY_FAILED: u8 = 5;
+/// The response body was dropped before its end (the client went away).
+const BODY_ABORTED: u8 = 6;
+/// The connection ended while its response body was still being read: how the body ends
+/// decides how the close is counted, and the body's end does the accounting.
+const CLOSED_IN_BODY: u8 = 7;
 
 /// State shared by a connection's driver task, the pool and the request using it.
-struct ConnShared {
+pub(crate) struct ConnShared {
     cluster: Arc<Cluster>,
     host: Arc<Host>,
     state: AtomicU8,
@@ -148,6 +153,9 @@ struct ConnShared {
     local_close: AtomicBool,
     /// A request was abandoned mid-flight (its future dropped), which closes the connection.
     aborted: AtomicBool,
+    /// Wakes the connection's task to close it once a request on it is abandoned (hyper would
+    /// otherwise keep a connection whose request is half written).
+    abandoned: tokio::sync::Notify,
     requests: AtomicU64,
     opened: Instant,
     /// When the connection last became idle, in ms since `opened`.
@@ -332,8 +340,17 @@ struct AbortGuard<'a> {
 impl Drop for AbortGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.shared.aborted.store(true, Ordering::Release);
+            self.shared.mark_aborted();
         }
+    }
+}
+
+impl ConnShared {
+    /// Legate gives up the request on this connection (its future or body went away, or its
+    /// body failed): the connection closes as Legate's close with an active request.
+    pub(crate) fn mark_aborted(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.abandoned.notify_one();
     }
 }
 
@@ -347,6 +364,7 @@ async fn dispatch(
 ) -> Result<Result<http::Response<UpstreamBody>, UpstreamError>, http::Request<RequestBody>> {
     let PooledConn { mut sender, shared } = conn;
     let mut guard = AbortGuard { shared: &shared, armed: true };
+    let req = req.map(|body| WatchedRequestBody::new(body, shared.clone()));
     let result = sender.try_send_request(req).await;
     guard.armed = false;
     drop(guard);
@@ -354,7 +372,7 @@ async fn dispatch(
     let count_request = || shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
     match result {
         Err(mut e) => match e.take_message() {
-            Some(req) => Err(req),
+            Some(req) => Err(req.map(WatchedRequestBody::into_inner)),
             None => {
                 count_request();
                 Ok(Err(classify(e.into_error())))
@@ -385,7 +403,7 @@ async fn dispatch(
 /// Returns a connection to the pool once the response body on it has been read (see
 /// [`UpstreamBody`]).
 pub(crate) struct Release {
-    sender: SendRequest<RequestBody>,
+    sender: SendRequest<WatchedRequestBody>,
     shared: Arc<ConnShared>,
     conns: Weak<ConnMap>,
     key: Key,
@@ -404,6 +422,7 @@ impl Release {
     /// for the next request goes back to the pool now; otherwise a task waits until the codec
     /// is ready (the body is still being drained) or the connection closes.
     pub(crate) fn finish(self) {
+        self.body_ended(BODY_DONE);
         let Release { sender, shared, conns, key, reusable } = self;
         if reusable && sender.is_ready() {
             return reuse(sender, shared, &conns, key);
@@ -413,10 +432,35 @@ impl Release {
             runtime.spawn(when_ready(sender, shared, conns, key, reusable));
         }
     }
+
+    /// The response body was dropped before its end (the client went away): the connection
+    /// closes, counted as Legate's close with a request still active, as in Envoy.
+    pub(crate) fn abort(self) {
+        self.shared.mark_aborted();
+        self.body_ended(BODY_ABORTED);
+    }
+
+    /// The response body failed: the upstream cut it short, which closes the connection
+    /// (counted as the upstream's close with an active request and a protocol error).
+    pub(crate) fn fail(self) {
+        self.body_ended(BODY_FAILED);
+    }
+
+    /// Records how the response body ended (`outcome`); when the connection already ended
+    /// meanwhile, accounts for its close now.
+    fn body_ended(&self, outcome: u8) {
+        let state = &self.shared.state;
+        if let Err(CLOSED_IN_BODY) = state.compare_exchange(READING_BODY, outcome, Ordering::AcqRel, Ordering::Acquire) {
+            if state.compare_exchange(CLOSED_IN_BODY, CLOSED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                let local_close = self.shared.local_close.load(Ordering::Acquire);
+                account_close(&self.shared, close_kind(&Ok(()), outcome, local_close, outcome == BODY_ABORTED));
+            }
+        }
+    }
 }
 
 /// Returns the connection to the pool once the response body has been read.
-async fn when_ready(mut sender: SendRequest<RequestBody>, shared: Arc<ConnShared>, conns: Weak<ConnMap>, key: Key, reusable: bool) {
+async fn when_ready(mut sender: SendRequest<WatchedRequestBody>, shared: Arc<ConnShared>, conns: Weak<ConnMap>, key: Key, reusable: bool) {
     if sender.ready().await.is_err() || !reusable {
         // Closed, or to be closed: dropping the sender closes an idle HTTP/1 connection.
         return;
@@ -425,7 +469,7 @@ async fn when_ready(mut sender: SendRequest<RequestBody>, shared: Arc<ConnShared
 }
 
 /// Parks a connection ready for its next request, unless its host left the cluster.
-fn reuse(sender: SendRequest<RequestBody>, shared: Arc<ConnShared>, conns: &Weak<ConnMap>, key: Key) {
+fn reuse(sender: SendRequest<WatchedRequestBody>, shared: Arc<ConnShared>, conns: &Weak<ConnMap>, key: Key) {
     if !shared.cluster.hosts().contains(&shared.host) {
         shared.local_close.store(true, Ordering::Release);
         return;
@@ -490,143 +534,6 @@ pub(crate) fn classify(err: hyper::Error) -> UpstreamError {
     UpstreamError::Reset { detail }
 }
 
-/// What a new upstream connection will carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Codec {
-    /// HTTP/1.1 (`upstream_cx_http1_total`).
-    Http1,
-    /// HTTP/2 (`upstream_cx_http2_total`).
-    Http2,
-    /// Raw bytes (TCP proxy).
-    Tcp,
-    /// Chosen by ALPN once connected (`auto_config`): the adopting pool counts it.
-    Alpn,
-}
-
-/// Connects to `host` within the cluster's `connect_timeout`, counting the connection
-/// (`upstream_cx_total`, `upstream_cx_http{1,2}_total`, `upstream_cx_active`, connect failures and
-/// timeouts, `upstream_cx_connect_ms`). Once connected, the caller owns the `cx_active` count.
-/// `tls_name` is the request's host for a cluster's `auto_sni` / `auto_san_validation`.
-pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tls_name: Option<&str>) -> Result<UpstreamStream, UpstreamError> {
-    let s = &cluster.stats;
-    s.upstream_cx_total.inc();
-    match codec {
-        Codec::Http1 => s.upstream_cx_http1_total.inc(),
-        Codec::Http2 => s.upstream_cx_http2_total.inc(),
-        Codec::Tcp | Codec::Alpn => {}
-    }
-    s.upstream_cx_active.inc();
-    host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-    host.stats.cx_active.fetch_add(1, Ordering::Relaxed);
-    let start = Instant::now();
-    let connect_failed = |local: bool| {
-        s.upstream_cx_connect_fail.inc();
-        host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-        s.upstream_cx_destroy.inc();
-        if local { &s.upstream_cx_destroy_local } else { &s.upstream_cx_destroy_remote }.inc();
-        s.upstream_cx_active.dec();
-        host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
-    };
-    let stream = match tokio::time::timeout(cluster.config.connect_timeout, TcpStream::connect(host.address)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(source)) => {
-            connect_failed(false);
-            return Err(UpstreamError::ConnectFailure { addr: host.address, source });
-        }
-        Err(_) => {
-            s.upstream_cx_connect_timeout.inc();
-            connect_failed(true);
-            return Err(UpstreamError::ConnectTimeout);
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    let stream = match &cluster.tls {
-        None => UpstreamStream::Plain(stream),
-        // The handshake is part of connecting: a failure is a connect failure, as in Envoy.
-        Some(tls) => match tls.handshake(stream, tls_name).await {
-            Ok(tls) => UpstreamStream::Tls(Box::new(tls)),
-            Err(e) => {
-                connect_failed(true);
-                return Err(e);
-            }
-        },
-    };
-    s.upstream_cx_connect_ms.record(start.elapsed().as_millis() as u64);
-    if cluster.config.http.protocol == UpstreamProtocol::Auto && codec != Codec::Tcp {
-        // Envoy's ALPN pool counts each connection twice: as the TCP connection it opens, then
-        // as the HTTP connection it becomes.
-        s.upstream_cx_total.inc();
-        host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(stream)
-}
-
-/// An upstream connection's byte stream: plain TCP or TLS over it.
-pub enum UpstreamStream {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS (`transport_socket` on the cluster).
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl UpstreamStream {
-    /// The negotiated ALPN protocol, if any.
-    pub fn alpn(&self) -> Option<&[u8]> {
-        match self {
-            Self::Plain(_) => None,
-            Self::Tls(t) => t.get_ref().1.alpn_protocol(),
-        }
-    }
-}
-
-// === impl UpstreamStream ===
-
-impl AsyncRead for UpstreamStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for UpstreamStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, data),
-            Self::Tls(s) => Pin::new(s).poll_write(cx, data),
-        }
-    }
-
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Self::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Plain(s) => s.is_write_vectored(),
-            Self::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
-
 /// Connects to `host` and starts the HTTP/1 codec.
 async fn open(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot) -> Result<PooledConn, UpstreamError> {
     let tls_name = slot.key.2.clone();
@@ -649,6 +556,7 @@ async fn start(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot, stream: U
         state: AtomicU8::new(AWAITING_HEADERS),
         local_close: AtomicBool::new(false),
         aborted: AtomicBool::new(false),
+        abandoned: tokio::sync::Notify::new(),
         requests: AtomicU64::new(0),
         opened: Instant::now(),
         idle_since_ms: AtomicU64::new(0),
@@ -672,22 +580,24 @@ async fn start(cluster: Arc<Cluster>, host: Arc<Host>, slot: PoolSlot, stream: U
 }
 
 /// Runs a connection until it closes, then accounts for it.
-async fn drive(conn: Connection<TokioIo<CountedStream>, RequestBody>, shared: Arc<ConnShared>) {
+async fn drive(conn: Connection<TokioIo<CountedStream>, WatchedRequestBody>, shared: Arc<ConnShared>) {
     // A 101 response hands the connection over to the upgraded stream (WebSocket).
     let conn = conn.with_upgrades();
-    let result = match shared.cluster.config.http.idle_timeout {
-        None => conn.await,
-        Some(timeout) => {
-            tokio::pin!(conn);
-            tokio::select! {
-                r = &mut conn => r,
-                () = idle_expiry(&shared, timeout) => {
-                    shared.cluster.stats.upstream_cx_idle_timeout.inc();
-                    shared.local_close.store(true, Ordering::Release);
-                    Ok(())
-                }
-            }
+    let idle = async {
+        match shared.cluster.config.http.idle_timeout {
+            Some(timeout) => idle_expiry(&shared, timeout).await,
+            None => std::future::pending().await,
         }
+    };
+    // Dropping the codec closes the connection.
+    let result = tokio::select! {
+        r = conn => r,
+        () = idle => {
+            shared.cluster.stats.upstream_cx_idle_timeout.inc();
+            shared.local_close.store(true, Ordering::Release);
+            Ok(())
+        }
+        () = shared.abandoned.notified() => Ok(()),
     };
     // Let the request task see the response (and note `connection: close`) first.
     tokio::task::yield_now().await;
@@ -735,6 +645,8 @@ fn close_kind(result: &Result<(), hyper::Error>, state: u8, local_close: bool, a
     let kind = |local, with_active_rq, protocol_error| CloseKind { local, with_active_rq, protocol_error };
     match result {
         Err(e) if e.is_parse() || e.is_parse_status() => kind(true, true, true),
+        // The upstream cut the response body short.
+        _ if state == BODY_FAILED && !aborted => kind(false, true, true),
         // The upstream closed in the middle of a response body.
         Err(e) if e.is_incomplete_message() && state == READING_BODY && !aborted => kind(false, true, true),
         Err(_) if aborted => kind(true, true, false),
@@ -747,9 +659,15 @@ fn close_kind(result: &Result<(), hyper::Error>, state: u8, local_close: bool, a
     }
 }
 
-/// Final accounting of a connection that was established.
+/// Final accounting of a connection that was established. A connection that ended cleanly
+/// while its response body is still being read leaves the accounting to the body's end.
 fn finish(shared: &ConnShared, result: &Result<(), hyper::Error>, force_local: bool) {
-    let s = &shared.cluster.stats;
+    if result.is_ok()
+        && !force_local
+        && shared.state.compare_exchange(READING_BODY, CLOSED_IN_BODY, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    {
+        return;
+    }
     let state = shared.state.swap(CLOSED, Ordering::AcqRel);
     let mut kind = close_kind(
         result,
@@ -758,6 +676,12 @@ fn finish(shared: &ConnShared, result: &Result<(), hyper::Error>, force_local: b
         shared.aborted.load(Ordering::Acquire),
     );
     kind.local |= force_local;
+    account_close(shared, kind);
+}
+
+/// Counts a connection's close as `kind` and releases what it held.
+fn account_close(shared: &ConnShared, kind: CloseKind) {
+    let s = &shared.cluster.stats;
     s.upstream_cx_destroy.inc();
     if kind.local { &s.upstream_cx_destroy_local } else { &s.upstream_cx_destroy_remote }.inc();
     if kind.with_active_rq {
@@ -773,61 +697,6 @@ fn finish(shared: &ConnShared, result: &Result<(), hyper::Error>, force_local: b
     s.upstream_cx_active.dec();
     shared.host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
     drop(shared.slot.lock().unwrap_or_else(|e| e.into_inner()).take());
-}
-
-/// The upstream TCP stream, counting bytes into the cluster's stats as they flow.
-pub(crate) struct CountedStream {
-    pub(crate) stream: UpstreamStream,
-    pub(crate) cluster: Arc<Cluster>,
-}
-
-impl AsyncRead for CountedStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.stream).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            this.cluster.stats.upstream_cx_rx_bytes_total.add(n as u64);
-        }
-        r
-    }
-}
-
-impl AsyncWrite for CountedStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.stream).poll_write(cx, data);
-        if let Poll::Ready(Ok(n)) = r {
-            this.cluster.stats.upstream_cx_tx_bytes_total.add(n as u64);
-        }
-        r
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = r {
-            this.cluster.stats.upstream_cx_tx_bytes_total.add(n as u64);
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]

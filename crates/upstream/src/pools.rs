@@ -15,7 +15,8 @@ use crate::cluster::Cluster;
 use crate::error::SharedError;
 use crate::h2pool::Http2Pool;
 use crate::host::Host;
-use crate::pool::{connect_tcp, Codec, Http1Pool, Key, RequestBody};
+use crate::connect::{connect_tcp, Codec};
+use crate::pool::{Http1Pool, Key, RequestBody};
 use crate::UpstreamError;
 
 /// Whether a host of an `auto_config` cluster selected HTTP/2, once the worker's first

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::host::Host;
-use crate::pool::{connect_tcp, Codec, PendingGuard, UpstreamStream};
+use crate::connect::{connect_tcp, Codec, UpstreamStream};
+use crate::pool::PendingGuard;
 use crate::UpstreamError;
 
 /// An open upstream TCP connection carrying one session; it reads and writes the upstream's

@@ -45,8 +45,6 @@ pub fn account_retried(cluster: &Cluster, host: &Arc<Host>, outcome: &Attempt) {
             host.stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
         }
     }
-    cluster.release_request();
-    host.stats.rq_active.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Envoy's back-off before retry `n` (1-based): a random duration in

@@ -19,7 +19,7 @@ use super::grpc::{self, RequestBody};
 use super::Outcome;
 use crate::cluster::Cluster;
 use crate::host::Host;
-use crate::pool::UpstreamStream;
+use crate::connect::UpstreamStream;
 use crate::tls::UpstreamTlsConnector;
 
 /// Most bytes a TCP check buffers while looking for its `receive` payloads.

@@ -1,0 +1,210 @@
+//! What the streams of one downstream connection share with the connection's task: whether it
+//! closes because the server drains, how many of its streams are active, and who ended it and
+//! with how many streams active (noted when the close happens: the client's end of stream or
+//! an I/O error, or Legate shutting its side), which give Envoy's
+//! `downstream_cx_destroy_local`, `_remote` and their `_active_rq` counts.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::stats::HcmStats;
+
+/// The shared state of one downstream connection.
+#[derive(Debug, Default)]
+pub struct ConnectionState {
+    draining: AtomicBool,
+    drain_started: tokio::sync::Notify,
+    active_streams: AtomicU32,
+    /// The close was noted (the fields below are set).
+    closed: AtomicBool,
+    client_closed: AtomicBool,
+    active_at_close: AtomicU32,
+}
+
+// === impl ConnectionState ===
+
+impl ConnectionState {
+    /// Whether the connection already closes because the server drains.
+    pub fn closing(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Marks the connection as closing; `true` the first time (and then wakes
+    /// [`ConnectionState::wait`]).
+    pub fn close(&self) -> bool {
+        let first = !self.draining.swap(true, Ordering::Relaxed);
+        if first {
+            self.drain_started.notify_one();
+        }
+        first
+    }
+
+    /// Waits until the connection is marked as closing.
+    pub async fn wait(&self) {
+        self.drain_started.notified().await;
+    }
+
+    /// Counts a stream that started on the connection.
+    pub fn stream_started(&self) {
+        self.active_streams.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a stream that ended (answered or reset).
+    pub fn stream_ended(&self) {
+        let previous = self.active_streams.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(previous > 0, "a stream ended that never started");
+    }
+
+    /// Notes the close as it happens, once: by the client or by Legate.
+    fn note_close(&self, by_client: bool) {
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            self.client_closed.store(by_client, Ordering::Relaxed);
+            self.active_at_close.store(self.active_streams.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Accounts for the connection's close: by the client or by Legate (when no close was
+    /// noted, the connection ends now, Legate's doing), with streams still active or not.
+    pub fn count_close(&self, stats: &HcmStats) {
+        self.note_close(false);
+        let with_active = self.active_at_close.load(Ordering::Relaxed) > 0;
+        if self.client_closed.load(Ordering::Relaxed) {
+            stats.downstream_cx_destroy_remote.inc();
+            if with_active {
+                stats.downstream_cx_destroy_remote_active_rq.inc();
+            }
+        } else {
+            stats.downstream_cx_destroy_local.inc();
+            if with_active {
+                stats.downstream_cx_destroy_local_active_rq.inc();
+            }
+        }
+        if with_active {
+            stats.downstream_cx_destroy_active_rq.inc();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A downstream byte stream that notes in its [`ConnectionState`] when the client ends it:
+    /// an end of stream read, or an I/O error either way.
+    pub struct ClientCloseWatch<I> {
+        #[pin]
+        inner: I,
+        state: Arc<ConnectionState>,
+    }
+}
+
+impl<I> ClientCloseWatch<I> {
+    /// Watches `inner` for the connection whose state is `state`.
+    pub fn new(inner: I, state: Arc<ConnectionState>) -> Self {
+        Self { inner, state }
+    }
+}
+
+// === impl ClientCloseWatch ===
+
+impl<I> ClientCloseWatch<I> {
+    fn note<T>(state: &ConnectionState, r: &Poll<io::Result<T>>) {
+        if let Poll::Ready(Err(_)) = r {
+            state.note_close(true);
+        }
+    }
+}
+
+impl<I: AsyncRead> AsyncRead for ClientCloseWatch<I> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let r = this.inner.poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
+            this.state.note_close(true);
+        }
+        Self::note(this.state, &r);
+        r
+    }
+}
+
+impl<I: AsyncWrite> AsyncWrite for ClientCloseWatch<I> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let r = this.inner.poll_write(cx, buf);
+        Self::note(this.state, &r);
+        r
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let r = this.inner.poll_write_vectored(cx, bufs);
+        Self::note(this.state, &r);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let r = this.inner.poll_flush(cx);
+        Self::note(this.state, &r);
+        r
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        this.state.note_close(false);
+        this.inner.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use legate_stats::Store;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_client_end_of_stream_makes_the_close_remote() {
+        let (client, server) = tokio::io::duplex(64);
+        let state = Arc::new(ConnectionState::default());
+        let mut io = ClientCloseWatch::new(server, state.clone());
+        state.stream_started();
+        drop(client);
+        let mut buf = [0u8; 8];
+        assert_eq!(io.read(&mut buf).await.unwrap(), 0);
+        let stats = HcmStats::new(&Store::default(), "h", "listener.x.");
+        state.count_close(&stats);
+        assert_eq!(stats.downstream_cx_destroy_remote.value(), 1);
+        assert_eq!(stats.downstream_cx_destroy_remote_active_rq.value(), 1);
+        assert_eq!(stats.downstream_cx_destroy_active_rq.value(), 1);
+        assert_eq!(stats.downstream_cx_destroy_local.value(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_close_without_the_clients_end_is_local() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let state = Arc::new(ConnectionState::default());
+        let mut io = ClientCloseWatch::new(server, state.clone());
+        client.write_all(b"GET").await.unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(io.read(&mut buf).await.unwrap(), 3);
+        io.write_all(b"bye").await.unwrap();
+        state.stream_started();
+        state.stream_ended();
+        io.shutdown().await.unwrap();
+        // The client's end of stream after Legate's shutdown does not change who closed.
+        drop(client);
+        assert_eq!(io.read(&mut buf).await.unwrap(), 0);
+        let stats = HcmStats::new(&Store::default(), "h", "listener.x.");
+        state.count_close(&stats);
+        assert_eq!(stats.downstream_cx_destroy_local.value(), 1);
+        assert_eq!(stats.downstream_cx_destroy_remote.value(), 0);
+        assert_eq!(stats.downstream_cx_destroy_active_rq.value(), 0);
+    }
+}
