@@ -44,24 +44,17 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tl
     s.upstream_cx_active.inc();
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
     host.stats.cx_active.fetch_add(1, Ordering::Relaxed);
+    let mut opening = Opening { cluster, host, settled: false };
     let start = Instant::now();
-    let connect_failed = |local: bool| {
-        s.upstream_cx_connect_fail.inc();
-        host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-        s.upstream_cx_destroy.inc();
-        if local { &s.upstream_cx_destroy_local } else { &s.upstream_cx_destroy_remote }.inc();
-        s.upstream_cx_active.dec();
-        host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
-    };
     let stream = match tokio::time::timeout(cluster.config.connect_timeout, TcpStream::connect(host.address)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(source)) => {
-            connect_failed(false);
+            opening.failed(false);
             return Err(UpstreamError::ConnectFailure { addr: host.address, source });
         }
         Err(_) => {
             s.upstream_cx_connect_timeout.inc();
-            connect_failed(true);
+            opening.failed(true);
             return Err(UpstreamError::ConnectTimeout);
         }
     };
@@ -72,11 +65,12 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tl
         Some(tls) => match tls.handshake(stream, tls_name).await {
             Ok(tls) => UpstreamStream::Tls(Box::new(tls)),
             Err(e) => {
-                connect_failed(true);
+                opening.failed(true);
                 return Err(e);
             }
         },
     };
+    opening.settled = true;
     s.upstream_cx_connect_ms.record(start.elapsed().as_millis() as u64);
     if cluster.config.http.protocol == UpstreamProtocol::Auto && codec != Codec::Tcp {
         // Envoy's ALPN pool counts each connection twice: as the TCP connection it opens, then
@@ -85,6 +79,42 @@ pub(crate) async fn connect_tcp(cluster: &Cluster, host: &Host, codec: Codec, tl
         host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
     }
     Ok(stream)
+}
+
+/// A connection being opened, counted as active from the start. It ends as a connect failure,
+/// as a connection handed to its user (who then owns the `cx_active` count), or, when the
+/// opening is given up (its future dropped), as Legate's close: never left counted.
+struct Opening<'a> {
+    cluster: &'a Cluster,
+    host: &'a Host,
+    settled: bool,
+}
+
+impl Opening<'_> {
+    /// Counts a connect that failed (refused, timed out, TLS handshake), closed by Legate
+    /// (`local`) or by the upstream.
+    fn failed(&mut self, local: bool) {
+        self.cluster.stats.upstream_cx_connect_fail.inc();
+        self.host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+        self.closed(local);
+    }
+
+    fn closed(&mut self, local: bool) {
+        self.settled = true;
+        let s = &self.cluster.stats;
+        s.upstream_cx_destroy.inc();
+        if local { &s.upstream_cx_destroy_local } else { &s.upstream_cx_destroy_remote }.inc();
+        s.upstream_cx_active.dec();
+        self.host.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.closed(true);
+        }
+    }
 }
 
 /// An upstream connection's byte stream: plain TCP or TLS over it.
@@ -205,5 +235,47 @@ impl AsyncWrite for CountedStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use legate_config::model::DiscoveryType;
+    use legate_stats::Store;
+    use tokio::net::TcpSocket;
+
+    use super::*;
+    use crate::test_support::cluster_config;
+
+    #[tokio::test]
+    async fn an_opening_given_up_is_counted_closed_by_legate() {
+        // A listener whose backlog is full: further connects hang (until connect_timeout, 5 s).
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..3 {
+            fillers.push(tokio::spawn(TcpStream::connect(addr)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let store = Store::new();
+        let cfg = cluster_config("c", DiscoveryType::Static, &[("127.0.0.1", addr.port(), 1, 0)]);
+        let cluster = Cluster::new(0, &cfg, &store, store.counter("cluster_manager.cluster_updated")).unwrap();
+        let host = cluster.hosts().hosts[0].clone();
+        tokio::select! {
+            r = connect_tcp(&cluster, &host, Codec::Http1, None) => panic!("connected past a full backlog: {:?}", r.is_ok()),
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
+        let s = &cluster.stats;
+        assert_eq!(s.upstream_cx_total.value(), 1);
+        assert_eq!(s.upstream_cx_active.value(), 0, "a connection given up mid-connect stays counted");
+        assert_eq!(s.upstream_cx_destroy_local.value(), 1);
+        assert_eq!(s.upstream_cx_connect_fail.value(), 0);
+        assert_eq!(host.stats.cx_active.load(Ordering::Relaxed), 0);
+        drop(listener);
+        for f in fillers {
+            f.abort();
+        }
     }
 }

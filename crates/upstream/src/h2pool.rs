@@ -18,7 +18,7 @@ use crate::cluster::Cluster;
 use crate::error::SharedError;
 use crate::host::Host;
 use crate::connect::{connect_tcp, Codec, CountedStream, UpstreamStream};
-use crate::pool::{classify, Key, RequestBody};
+use crate::pool::{classify, Key, PendingGuard, RequestBody};
 use crate::UpstreamError;
 
 /// A connection being set up or established, shared by the requests waiting for it.
@@ -47,10 +47,8 @@ impl Http2Pool {
         // A connection found closed is replaced once; a second closed one fails the request.
         for _ in 0..2 {
             let slot = self.slot(&key);
-            let pending = !slot.initialized();
-            if pending && !cluster.admit_pending() {
-                return Err(UpstreamError::Overflow);
-            }
+            // Pending until the connection is there; a request dropped meanwhile is cancelled.
+            let pending = if slot.initialized() { None } else { Some(PendingGuard::admit(cluster)?) };
             // The connect runs as its own task: a request that goes away meanwhile must not cut
             // a connection off half-open (its accounting would never close).
             let conn = slot
@@ -63,8 +61,9 @@ impl Http2Pool {
                     }
                 })
                 .await;
-            if pending {
-                cluster.release_pending();
+            let was_pending = pending.is_some();
+            if let Some(mut p) = pending {
+                p.resolved = true;
             }
             let mut sender = match conn {
                 Ok(sender) if !sender.is_closed() => sender.clone(),
@@ -74,7 +73,7 @@ impl Http2Pool {
                 }
                 Err(e) => {
                     self.forget(&key, &slot);
-                    if pending {
+                    if was_pending {
                         cluster.stats.upstream_rq_pending_failure_eject.inc();
                     }
                     return Err(e.to_error());
@@ -299,6 +298,9 @@ mod tests {
         let req = http::Request::builder().uri("/").header("host", "c").body(body).unwrap();
         let gave_up = tokio::time::timeout(std::time::Duration::from_millis(30), pool.send(&cluster, &host, req, None)).await;
         assert!(gave_up.is_err(), "the request is still waiting for its connection");
+        // It stopped being pending when it went away (or the max_pending_requests slot leaks).
+        assert_eq!(cluster.stats.upstream_rq_pending_active.value(), 0);
+        assert_eq!(cluster.stats.upstream_rq_cancelled.value(), 1);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while cluster.stats.upstream_cx_active.value() != 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -263,10 +263,7 @@ impl Http1Pool {
             }
         }
         if pending.is_none() {
-            if !cluster.admit_pending() {
-                return Err(UpstreamError::Overflow);
-            }
-            *pending = Some(PendingGuard { cluster: cluster.clone(), resolved: false });
+            *pending = Some(PendingGuard::admit(cluster)?);
         }
         if cluster.connection_allowed() || host.live == 0 {
             host.live += 1;
@@ -320,6 +317,17 @@ pub(crate) struct PendingGuard {
     pub(crate) cluster: Arc<Cluster>,
     /// Whether the request left the queue with an outcome (otherwise it was cancelled).
     pub(crate) resolved: bool,
+}
+
+impl PendingGuard {
+    /// Admits a request that must wait for a connection, under `max_pending_requests`
+    /// (`Overflow` when the breaker is open); dropped unresolved, it counts as cancelled.
+    pub(crate) fn admit(cluster: &Arc<Cluster>) -> Result<Self, UpstreamError> {
+        if !cluster.admit_pending() {
+            return Err(UpstreamError::Overflow);
+        }
+        Ok(Self { cluster: cluster.clone(), resolved: false })
+    }
 }
 
 impl Drop for PendingGuard {

@@ -16,7 +16,7 @@ use crate::error::SharedError;
 use crate::h2pool::Http2Pool;
 use crate::host::Host;
 use crate::connect::{connect_tcp, Codec};
-use crate::pool::{Http1Pool, Key, RequestBody};
+use crate::pool::{Http1Pool, Key, PendingGuard, RequestBody};
 use crate::UpstreamError;
 
 /// Whether a host of an `auto_config` cluster selected HTTP/2, once the worker's first
@@ -67,13 +67,12 @@ impl UpstreamPools {
     /// the next request tries again.
     async fn negotiate(&self, cluster: &Arc<Cluster>, host: &Arc<Host>, key: Key) -> Result<bool, UpstreamError> {
         let cell = self.negotiated.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone();
-        let pending = !cell.initialized();
-        if pending && !cluster.admit_pending() {
-            return Err(UpstreamError::Overflow);
-        }
+        // Pending until the connection is there; a request dropped meanwhile is cancelled.
+        let pending = if cell.initialized() { None } else { Some(PendingGuard::admit(cluster)?) };
         let result = cell.get_or_init(|| self.open(cluster, host, &key)).await;
-        if pending {
-            cluster.release_pending();
+        let was_pending = pending.is_some();
+        if let Some(mut p) = pending {
+            p.resolved = true;
         }
         match result {
             Ok(http2) => Ok(*http2),
@@ -82,7 +81,7 @@ impl UpstreamPools {
                 if negotiated.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
                     negotiated.remove(&key);
                 }
-                if pending {
+                if was_pending {
                     cluster.stats.upstream_rq_pending_failure_eject.inc();
                 }
                 Err(e.to_error())

@@ -53,10 +53,7 @@ impl TcpConnection {
     /// attempt with [`UpstreamError::Overflow`] (`upstream_rq_pending_overflow`), as Envoy's
     /// TCP pool does.
     pub async fn connect(cluster: &Arc<Cluster>, host: &Arc<Host>) -> Result<Self, UpstreamError> {
-        if !cluster.admit_pending() {
-            return Err(UpstreamError::Overflow);
-        }
-        let mut pending = PendingGuard { cluster: cluster.clone(), resolved: false };
+        let mut pending = PendingGuard::admit(cluster)?;
         let slot = ConnectionSlot::new(cluster);
         let stream = match connect_tcp(cluster, host, Codec::Tcp, None).await {
             Ok(stream) => stream,

@@ -61,12 +61,8 @@ async fn tls_upstream(alpn: &[&str]) -> SocketAddr {
     addr
 }
 
-/// Sends two requests, one after the other, to an `auto_config` cluster of the upstream
-/// (`max_connections` 1, which the connection fills);
-/// returns the versions the upstream saw and `(upstream_cx_total, http1_total, http2_total)`
-/// (Envoy counts an `auto_config` connection twice in `upstream_cx_total`).
-async fn two_requests(alpn: &[&str]) -> (Vec<String>, (u64, u64, u64)) {
-    let addr = tls_upstream(alpn).await;
+/// An `auto_config` cluster over TLS (no verification set up) of the one host `addr`.
+fn auto_tls_cluster(addr: SocketAddr, thresholds: CircuitBreakerThresholds) -> (Arc<Cluster>, Store) {
     let store = Store::new();
     let mut cfg = crate::test_support::cluster_config("c", DiscoveryType::Static, &[("127.0.0.1", addr.port(), 1, 0)]);
     cfg.http.protocol = UpstreamProtocol::Auto;
@@ -77,8 +73,18 @@ async fn two_requests(alpn: &[&str]) -> (Vec<String>, (u64, u64, u64)) {
         alpn_protocols: Vec::new(),
         params: TlsParams::default(),
     });
-    cfg.circuit_breakers = CircuitBreakerThresholds { max_connections: 1, ..Default::default() };
+    cfg.circuit_breakers = thresholds;
     let cluster = Arc::new(Cluster::new(0, &cfg, &store, store.counter("cluster_manager.cluster_updated")).unwrap());
+    (cluster, store)
+}
+
+/// Sends two requests, one after the other, to an `auto_config` cluster of the upstream
+/// (`max_connections` 1, which the connection fills);
+/// returns the versions the upstream saw and `(upstream_cx_total, http1_total, http2_total)`
+/// (Envoy counts an `auto_config` connection twice in `upstream_cx_total`).
+async fn two_requests(alpn: &[&str]) -> (Vec<String>, (u64, u64, u64)) {
+    let addr = tls_upstream(alpn).await;
+    let (cluster, store) = auto_tls_cluster(addr, CircuitBreakerThresholds { max_connections: 1, ..Default::default() });
     let host = cluster.hosts().hosts[0].clone();
     let pools = UpstreamPools::new();
     let mut versions = Vec::new();
@@ -107,4 +113,28 @@ async fn an_upstream_selecting_http11_or_no_alpn_gets_http1_on_one_connection() 
     let http1 = vec!["HTTP/1.1".to_string(), "HTTP/1.1".to_string()];
     assert_eq!(two_requests(&["http/1.1"]).await, (http1.clone(), (2, 1, 0)));
     assert_eq!(two_requests(&[]).await, (http1, (2, 1, 0)));
+}
+
+#[tokio::test]
+async fn a_request_dropped_while_its_first_connection_opens_leaves_nothing_counted() {
+    // A TLS upstream that accepts and never answers the ClientHello.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut socks = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            socks.push(sock);
+        }
+    });
+    let (cluster, _store) = auto_tls_cluster(addr, CircuitBreakerThresholds::default());
+    let host = cluster.hosts().hosts[0].clone();
+    let pools = UpstreamPools::new();
+    let req = http::Request::builder().uri("/").header("host", "c").body(RequestBody::default()).unwrap();
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(100), pools.send(&cluster, &host, req, http::Version::HTTP_11)).await;
+    assert!(gave_up.is_err(), "the request is still waiting for its connection");
+    let s = &cluster.stats;
+    assert_eq!((s.upstream_rq_pending_active.value(), s.upstream_rq_cancelled.value()), (0, 1));
+    // The half-open connection was given up with the request: counted as closed by Legate.
+    assert_eq!((s.upstream_cx_active.value(), s.upstream_cx_destroy_local.value()), (0, 1));
+    held.abort();
 }
