@@ -325,6 +325,33 @@ class Pair:
                 p.close()
 
 
+def settled_stats(p, watched, busy):
+    """/stats once the `busy` gauges read 0 and nothing under the `watched` prefixes has changed
+    for 100 ms (an upstream connection may close just after its stream ends)."""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        s = p.stats()
+        if not any(s.get(k) for k in busy):
+            time.sleep(0.1)
+            again = p.stats()
+            if all(again.get(k) == v for k, v in s.items() if k.startswith(watched)):
+                return s
+        time.sleep(0.05)
+    return p.stats()
+
+
+def counted(p, action, watched, busy):
+    """The counters and gauges under the `watched` prefixes that `action(p)` changed, each
+    measured once settled (see settled_stats); bytes, times and membership are left out, as they
+    differ between the proxies by design."""
+    before = settled_stats(p, watched, busy)
+    action(p)
+    after = settled_stats(p, watched, busy)
+    return {k: after[k] - before.get(k, 0) for k in after
+            if k.startswith(watched) and after[k] != before.get(k, 0)
+            and "bytes" not in k and not k.endswith("_ms") and "membership" not in k}
+
+
 def show(label, e, l):
     """A failure message showing both sides."""
     return f"{label}\n  envoy : {e!r}\n  legate: {l!r}"

@@ -131,3 +131,22 @@ def test_calls_share_one_multiplexed_upstream_connection(gpair):
     e, l = gpair.both(run)
     assert e == (40, 1), show("Envoy (harness check)", e, None)
     assert l == e, show("(calls OK, upstream HTTP/2 connections)", e, l)
+
+
+def test_a_cancelled_stream_is_counted_as_a_reset(gpair):
+    """The client cancels a server stream after a few messages (RST_STREAM CANCEL): the proxy
+    resets the upstream stream and counts the reset both ways."""
+    def cancel(p):
+        with grpc.insecure_channel(f"127.0.0.1:{p.listener_port}") as ch:
+            stream = ch.unary_stream(f"/{SERVICE}/ServerStream")(b"1000000", timeout=20)
+            got = [next(stream) for _ in range(10)]
+            stream.cancel()
+            assert got[-1] == b"m9"
+    watched = ("http.ingress_grpc.", "cluster.grpc_backend.")
+    busy = ("http.ingress_grpc.downstream_cx_active", "http.ingress_grpc.downstream_rq_active",
+            "cluster.grpc_backend.upstream_rq_active")
+    # Legate has no HTTP/2 codec stats (cluster.<name>.http2.*; README, known differences).
+    e, l = gpair.both(lambda p: {k: v for k, v in harness.counted(p, cancel, watched, busy).items()
+                                 if ".http2." not in k})
+    assert e.get("http.ingress_grpc.downstream_rq_rx_reset") == 1, show("Envoy (harness check)", e, None)
+    assert l == e, show("cancelled server stream", e, l)

@@ -58,34 +58,14 @@ def reset_pair(make_pair, values, truncating):
     return make_pair(harness.load_template("front_proxy.yaml"), dict(values, ratings_port=truncating.port))
 
 
-def settle(p):
-    """/stats once no downstream connection, stream or upstream request is active and nothing
-    has changed for 100 ms (an upstream connection may close just after the stream ends)."""
+def counted(p, action):
+    """What `action(p)` changed in the watched counters and gauges. Legate closes at once where
+    Envoy delays the close of a reset HTTP/1 stream's connection by its delayed_close_timeout
+    (README, known differences): that counter is left out."""
     busy = (HCM + "downstream_cx_active", HCM + "downstream_rq_active", "cluster.films.upstream_rq_active",
             "cluster.slow.upstream_rq_active", "cluster.ratings.upstream_rq_active")
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        s = p.stats()
-        if not any(s.get(k) for k in busy):
-            time.sleep(0.1)
-            again = p.stats()
-            if all(again.get(k) == v for k, v in s.items() if k.startswith(WATCHED)):
-                return s
-        time.sleep(0.05)
-    return p.stats()
-
-
-def counted(p, action):
-    """The counters and gauges that `action(p)` changed, once everything has settled."""
-    before = settle(p)
-    action(p)
-    after = settle(p)
-    # Legate closes at once where Envoy delays the close of a reset HTTP/1 stream's connection
-    # by its delayed_close_timeout (README, known differences): that counter is left out.
-    return {k: after[k] - before.get(k, 0) for k in after
-            if k.startswith(WATCHED) and after[k] != before.get(k, 0)
-            and "bytes" not in k and not k.endswith("_ms") and "membership" not in k
-            and not k.endswith("delayed_close_timeout")}
+    changed = harness.counted(p, action, WATCHED, busy)
+    return {k: v for k, v in changed.items() if not k.endswith("delayed_close_timeout")}
 
 
 def request_then_leave(p, path, seconds):

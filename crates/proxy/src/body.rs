@@ -38,6 +38,29 @@ pub struct StreamGuard {
     reset_sent: bool,
 }
 
+/// The last upstream attempt of a stream.
+pub enum LastAttempt {
+    /// Still counted active (its admission ends with the stream).
+    Active(legate_upstream::ActiveRequest),
+    /// Never admitted (a retry that overflowed) or already ended (a deadline during a retry's
+    /// back-off): only its cluster and host remain to account on.
+    Ended {
+        /// The cluster.
+        cluster: std::sync::Arc<legate_upstream::Cluster>,
+        /// The host it was, or would have been, sent to.
+        host: std::sync::Arc<legate_upstream::Host>,
+    },
+}
+
+impl LastAttempt {
+    fn cluster_and_host(&self) -> (&legate_upstream::Cluster, &legate_upstream::Host) {
+        match self {
+            Self::Active(a) => (a.cluster(), a.host()),
+            Self::Ended { cluster, host } => (cluster, host),
+        }
+    }
+}
+
 /// Marks a response that must not be sent: the client went away mid-request, and the stream
 /// ends in a reset instead (its guard is dropped unended).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -46,13 +69,8 @@ pub struct ClientGone;
 
 /// Upstream accounting finished together with the stream.
 pub struct UpstreamCompletion {
-    /// Cluster to account on.
-    pub cluster: std::sync::Arc<legate_upstream::Cluster>,
-    /// Host that served the request.
-    pub host: std::sync::Arc<legate_upstream::Host>,
-    /// The request's admission, released with the stream (`None` when the last attempt was
-    /// never admitted: a retry that overflowed, or a deadline during a retry's back-off).
-    pub active: Option<legate_upstream::ActiveRequest>,
+    /// The last attempt, released with the stream.
+    pub attempt: LastAttempt,
     /// When the upstream request started.
     pub start: Instant,
     /// Whether the upstream response was successful (not 5xx).
@@ -98,10 +116,9 @@ impl Drop for StreamGuard {
         }
         self.stats.downstream_rq_time.record(ms_since(self.start));
         if let Some(up) = self.upstream.take() {
-            let s = &up.cluster.stats;
-            drop(up.active);
-            s.record_rq_time(ms_since(up.start), up.internal);
-            let counter = if up.success { &up.host.stats.rq_success } else { &up.host.stats.rq_error };
+            let (cluster, host) = up.attempt.cluster_and_host();
+            cluster.stats.record_rq_time(ms_since(up.start), up.internal);
+            let counter = if up.success { &host.stats.rq_success } else { &host.stats.rq_error };
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if let Some(mut log) = self.log.take() {

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use legate_config::model::{RetryPolicy, RouteAction};
 use legate_upstream::{LbContext, RequestBody, RequestResult, UpstreamBody, UpstreamError};
 
-use crate::body::{ms_since, BodyTimer, ProxyBody, StreamGuard, UpstreamCompletion};
+use crate::body::{ms_since, BodyTimer, LastAttempt, ProxyBody, StreamGuard, UpstreamCompletion};
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply, ResponseFlags};
@@ -358,8 +358,13 @@ pub async fn route_and_forward(
         Attempt::Timeout(expiry) => Err(expiry),
         Attempt::PerTryTimeout => Err(Expiry::Route),
     };
-    let mut completion =
-        |success| UpstreamCompletion { cluster: cluster.clone(), host: host.clone(), active: active.take(), start: up_start, success, internal };
+    let mut completion = |success| {
+        let attempt = match active.take() {
+            Some(admitted) => LastAttempt::Active(admitted),
+            None => LastAttempt::Ended { cluster: cluster.clone(), host: host.clone() },
+        };
+        UpstreamCompletion { attempt, start: up_start, success, internal }
+    };
     match result {
         Err(expiry @ (Expiry::Request | Expiry::MaxDuration)) => {
             guard.set_upstream(completion(false));

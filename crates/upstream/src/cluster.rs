@@ -393,6 +393,18 @@ pub struct ActiveRequest {
     host: Arc<Host>,
 }
 
+impl ActiveRequest {
+    /// The request's cluster.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The host the request went to.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+}
+
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
         self.cluster.stats.upstream_rq_active.dec();

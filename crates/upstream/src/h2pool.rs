@@ -85,11 +85,18 @@ impl Http2Pool {
                 self.forget(&key, &slot);
                 return Err(classify(e));
             }
-            return match sender.send_request(req).await {
-                Ok(resp) => Ok(resp.map(UpstreamBody::new)),
+            // Given up before the response headers (timeout, client gone), the stream is reset.
+            let mut waiting = ResetOnDrop(Some(cluster));
+            let sent = sender.send_request(req).await;
+            waiting.0 = None;
+            return match sent {
+                Ok(resp) => Ok(resp.map(|body| UpstreamBody::stream(body, cluster.clone()))),
                 Err(e) => {
                     if sender.is_closed() {
                         self.forget(&key, &slot);
+                    }
+                    if reset_by_upstream(&e) {
+                        cluster.stats.upstream_rq_rx_reset.inc();
                     }
                     Err(stream_error(e))
                 }
@@ -150,6 +157,22 @@ fn absolute_form(mut req: http::Request<RequestBody>) -> http::Request<RequestBo
 }
 
 /// Maps a failed HTTP/2 stream: a reset by the upstream reads like Envoy's stream reset.
+/// Counts `upstream_rq_tx_reset` when dropped armed: Legate resets a stream it gave up.
+struct ResetOnDrop<'a>(Option<&'a Arc<Cluster>>);
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(cluster) = self.0 {
+            cluster.stats.upstream_rq_tx_reset.inc();
+        }
+    }
+}
+
+/// Whether an HTTP/2 stream failed because the upstream reset it (RST_STREAM received).
+pub(crate) fn reset_by_upstream(e: &hyper::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.to_string().starts_with("stream error received"))
+}
+
 fn stream_error(e: hyper::Error) -> UpstreamError {
     let text = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
     if text.contains("stream error") || text.contains("REFUSED_STREAM") || text.contains("reset") {
