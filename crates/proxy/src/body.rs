@@ -368,3 +368,41 @@ fn record_frame(log: &mut LogRecord, result: &Poll<Option<Result<Frame<Bytes>, B
 }
 
 use std::future::Future as _;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_body_util::BodyExt;
+    use legate_stats::Store;
+
+    use super::*;
+
+    fn stream() -> (Arc<HcmStats>, Arc<ConnectionState>, StreamGuard) {
+        let stats = Arc::new(HcmStats::new(&Store::default(), "h", "listener.x."));
+        let connection = Arc::new(ConnectionState::default());
+        let guard = StreamGuard::new(stats.clone(), Instant::now(), None, connection.clone());
+        (stats, connection, guard)
+    }
+
+    #[tokio::test]
+    async fn a_body_sent_whole_ends_its_stream() {
+        let (stats, connection, guard) = stream();
+        let body = ProxyBody::full("x", Some(guard));
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "x");
+        connection.count_close(&stats);
+        assert_eq!(stats.downstream_cx_destroy_active_rq.value(), 0);
+        assert_eq!(stats.downstream_rq_rx_reset.value(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_unsent_is_a_reset_stream() {
+        let (stats, connection, guard) = stream();
+        let body = ProxyBody::full("x", Some(guard));
+        connection.count_close(&stats);
+        drop(body);
+        // The stream was still active when the connection closed, and it ended in a reset.
+        assert_eq!(stats.downstream_cx_destroy_active_rq.value(), 1);
+        assert_eq!(stats.downstream_rq_rx_reset.value(), 1);
+    }
+}

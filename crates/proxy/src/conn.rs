@@ -1,24 +1,20 @@
 //! Serving one downstream connection with the listener's codec.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
-use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use legate_config::model::CodecType;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::body::{ms_since, ClientGone, ProxyBody};
+use crate::body::ms_since;
 use crate::forwarding::Peer;
 use crate::conn_state::{ClientCloseWatch, ConnectionState};
 use crate::h1_guard::RequestGuard;
-use crate::idle::{ActiveStreams, CountedBody};
 use crate::hcm::Hcm;
 use crate::listener::{ListenerRuntime, TerminalFilter};
 use crate::sniff::{sniff, unsupported_http_version, Detected, NoCodec, Prefixed};
@@ -80,8 +76,8 @@ async fn serve_http<I>(
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
     // Shared with the streams: drain state, active streams, and who ends the connection.
-    let closing = Arc::new(ConnectionState::default());
-    let mut io = ClientCloseWatch::new(io, closing.clone());
+    let connection = Arc::new(ConnectionState::default());
+    let mut io = ClientCloseWatch::new(io, connection.clone());
     let cfg = &hcm.config;
     // The codec is created on the first bytes, as in Envoy.
     let (detected, head) = match sniff(&mut io, cfg.idle_timeout).await {
@@ -90,7 +86,7 @@ async fn serve_http<I>(
             if matches!(reason, NoCodec::IdleTimeout) {
                 stats.downstream_cx_idle_timeout.inc();
             }
-            return connection_closed(&stats, start, &closing);
+            return connection_closed(&stats, start, &connection);
         }
     };
     let detected = match (cfg.codec_type, alpn) {
@@ -102,7 +98,7 @@ async fn serve_http<I>(
     };
     if detected == Detected::Http1 && unsupported_http_version(&head) {
         reply_upgrade_required(&hcm, &mut io).await;
-        return connection_closed(&stats, start, &closing);
+        return connection_closed(&stats, start, &connection);
     }
     let io = Prefixed::new(head, io);
     // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
@@ -118,15 +114,14 @@ async fn serve_http<I>(
             // Request heads pass Envoy's framing rules before the codec reads them.
             let max_head = max_buf.max(cfg.max_request_headers_kb as usize * 1024 + 1024);
             let io = RequestGuard::new(io, max_head);
+            let service = {
+                let (hcm, connection) = (hcm.clone(), connection.clone());
+                service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, connection.clone()))
+            };
+            let conn = b.serve_connection(TokioIo::new(io), service).with_upgrades();
             let r = match cfg.idle_timeout {
-                None => {
-                    let service = {
-                        let (hcm, closing) = (hcm.clone(), closing.clone());
-                        service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, closing.clone()))
-                    };
-                    b.serve_connection(TokioIo::new(io), service).with_upgrades().await
-                }
-                Some(idle) => serve_http1_with_idle_timeout(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing.clone(), idle).await,
+                None => conn.await,
+                Some(idle) => serve_http1_with_idle_timeout(conn, &hcm, &connection, idle).await,
             };
             stats.downstream_cx_http1_active.dec();
             r
@@ -140,7 +135,7 @@ async fn serve_http<I>(
                 .max_concurrent_streams(cfg.http2.max_concurrent_streams)
                 .initial_stream_window_size(cfg.http2.initial_stream_window_size)
                 .initial_connection_window_size(cfg.http2.initial_connection_window_size);
-            let r = serve_http2(&b, TokioIo::new(io), hcm.clone(), worker, peer, closing.clone()).await;
+            let r = serve_http2(&b, TokioIo::new(io), hcm.clone(), worker, peer, connection.clone()).await;
             stats.downstream_cx_http2_active.dec();
             r
         }
@@ -156,22 +151,7 @@ async fn serve_http<I>(
         }
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }
-    connection_closed(&stats, start, &closing);
-}
-
-/// Handles `req`, counting its stream in `streams` until its response body is done (the
-/// connection's idle timeout waits for no stream to be active).
-fn handle_counted(
-    hcm: &Arc<Hcm>,
-    worker: &Arc<WorkerContext>,
-    peer: Peer,
-    req: Request<Incoming>,
-    closing: &Arc<ConnectionState>,
-    streams: &Arc<ActiveStreams>,
-) -> impl Future<Output = Result<Response<CountedBody<ProxyBody>>, ClientGone>> + Send + 'static {
-    let activity = streams.enter();
-    let response = hcm.clone().handle(worker.clone(), peer, req, closing.clone());
-    async move { Ok(response.await?.map(|body| CountedBody::new(body, activity))) }
+    connection_closed(&stats, start, &connection);
 }
 
 /// Envoy's HCM `drain_timeout` and `delayed_close_timeout` (their defaults; setting either is
@@ -183,61 +163,48 @@ const HTTP1_IDLE_DRAIN: Duration = Duration::from_secs(5 + 1);
 /// only part of its head arrived) closes then; otherwise the connection drains: a request
 /// still arriving is answered with `connection: close`, and the connection closes after the
 /// drain and delayed-close timeouts.
-async fn serve_http1_with_idle_timeout<I>(
-    builder: &hyper::server::conn::http1::Builder,
-    io: I,
-    hcm: Arc<Hcm>,
-    worker: Arc<WorkerContext>,
-    peer: Peer,
-    closing: Arc<ConnectionState>,
+async fn serve_http1_with_idle_timeout(
+    conn: impl std::future::Future<Output = hyper::Result<()>>,
+    hcm: &Hcm,
+    connection: &ConnectionState,
     idle: Duration,
-) -> hyper::Result<()>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let streams = Arc::new(ActiveStreams::default());
-    let drain = closing.clone();
-    let service = {
-        let (hcm, streams) = (hcm.clone(), streams.clone());
-        service_fn(move |req| handle_counted(&hcm, &worker, peer, req, &closing, &streams))
-    };
-    let conn = builder.serve_connection(io, service).with_upgrades();
+) -> hyper::Result<()> {
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => return r,
-        () = streams.idle_for(idle) => hcm.stats.downstream_cx_idle_timeout.inc(),
+        () = connection.idle_for(idle) => hcm.stats.downstream_cx_idle_timeout.inc(),
     }
-    if !streams.used() {
+    if !connection.used() {
         return Ok(());
     }
-    drain.close();
+    connection.close();
     tokio::time::timeout(HTTP1_IDLE_DRAIN, conn).await.unwrap_or(Ok(()))
 }
 
 /// Serves an HTTP/2 connection; with the HCM `idle_timeout`, a connection without active
 /// streams for that long is drained gracefully (GOAWAY) and counted in
-/// `downstream_cx_idle_timeout`; so is one that `closing` marks because the server drains.
+/// `downstream_cx_idle_timeout`; so is one that `connection` marks as closing because the
+/// server drains.
 async fn serve_http2<I>(
     builder: &hyper::server::conn::http2::Builder<TokioExecutor>,
     io: I,
     hcm: Arc<Hcm>,
     worker: Arc<WorkerContext>,
     peer: Peer,
-    closing: Arc<ConnectionState>,
+    connection: Arc<ConnectionState>,
 ) -> hyper::Result<()>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let streams = Arc::new(ActiveStreams::default());
     let service = {
-        let (hcm, streams, closing) = (hcm.clone(), streams.clone(), closing.clone());
-        service_fn(move |req| handle_counted(&hcm, &worker, peer, req, &closing, &streams))
+        let (hcm, connection) = (hcm.clone(), connection.clone());
+        service_fn(move |req| hcm.clone().handle(worker.clone(), peer, req, connection.clone()))
     };
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let idle = async {
         match hcm.config.idle_timeout {
-            Some(idle) => streams.idle_for(idle).await,
+            Some(idle) => connection.idle_for(idle).await,
             None => std::future::pending().await,
         }
     };
@@ -245,7 +212,7 @@ where
         r = conn.as_mut() => return r,
         () = idle => hcm.stats.downstream_cx_idle_timeout.inc(),
         // Draining: GOAWAY, then the streams in flight complete.
-        () = closing.wait() => {}
+        () = connection.wait() => {}
     }
     conn.as_mut().graceful_shutdown();
     conn.await

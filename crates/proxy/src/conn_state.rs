@@ -1,25 +1,36 @@
 //! What the streams of one downstream connection share with the connection's task: whether it
-//! closes because the server drains, how many of its streams are active, and who ended it and
-//! with how many streams active (noted when the close happens: the client's end of stream or
-//! an I/O error, or Legate shutting its side), which give Envoy's
+//! closes because the server drains; its active streams (from request headers until the
+//! response body has been sent or dropped), which the HCM `idle_timeout` waits on; and who
+//! ended it and with how many streams active (noted when the close happens: the client's end
+//! of stream or an I/O error, or Legate shutting its side), which give Envoy's
 //! `downstream_cx_destroy_local`, `_remote` and their `_active_rq` counts.
+//!
+//! The idle timer is lazy: streams only count themselves in and out (and note when the last
+//! one ended); the timer is not moved per stream, but set again when it fires early.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 
 use crate::stats::HcmStats;
 
 /// The shared state of one downstream connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConnectionState {
     draining: AtomicBool,
     drain_started: tokio::sync::Notify,
     active_streams: AtomicU32,
+    /// Whether any stream has started on the connection.
+    used: AtomicBool,
+    /// When the connection last had no stream left, in µs since `origin`.
+    idle_since_us: AtomicU64,
+    origin: Instant,
     /// The close was noted (the fields below are set).
     closed: AtomicBool,
     client_closed: AtomicBool,
@@ -27,6 +38,23 @@ pub struct ConnectionState {
 }
 
 // === impl ConnectionState ===
+
+impl Default for ConnectionState {
+    /// A connection that opened now, without streams.
+    fn default() -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            drain_started: tokio::sync::Notify::new(),
+            active_streams: AtomicU32::new(0),
+            used: AtomicBool::new(false),
+            idle_since_us: AtomicU64::new(0),
+            origin: Instant::now(),
+            closed: AtomicBool::new(false),
+            client_closed: AtomicBool::new(false),
+            active_at_close: AtomicU32::new(0),
+        }
+    }
+}
 
 impl ConnectionState {
     /// Whether the connection already closes because the server drains.
@@ -52,12 +80,38 @@ impl ConnectionState {
     /// Counts a stream that started on the connection.
     pub fn stream_started(&self) {
         self.active_streams.fetch_add(1, Ordering::Relaxed);
+        self.used.store(true, Ordering::Relaxed);
     }
 
     /// Counts a stream that ended (answered or reset).
     pub fn stream_ended(&self) {
-        let previous = self.active_streams.fetch_sub(1, Ordering::Relaxed);
+        // Noted before the count falls, so that a zero count is never read with an older time.
+        self.idle_since_us.store(micros(self.origin.elapsed()), Ordering::Relaxed);
+        let previous = self.active_streams.fetch_sub(1, Ordering::Release);
         debug_assert!(previous > 0, "a stream ended that never started");
+    }
+
+    /// Whether any stream has started on the connection.
+    pub fn used(&self) -> bool {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the connection has had no active stream for `idle`.
+    pub async fn idle_for(&self, idle: Duration) {
+        let mut deadline = self.origin + idle;
+        loop {
+            tokio::time::sleep_until(deadline).await;
+            let now = Instant::now();
+            if self.active_streams.load(Ordering::Acquire) != 0 {
+                deadline = now + idle;
+                continue;
+            }
+            let due = self.origin + Duration::from_micros(self.idle_since_us.load(Ordering::Relaxed)) + idle;
+            if due <= now {
+                return;
+            }
+            deadline = due;
+        }
     }
 
     /// Notes the close as it happens, once: by the client or by Legate.
@@ -88,6 +142,10 @@ impl ConnectionState {
             stats.downstream_cx_destroy_active_rq.inc();
         }
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 pin_project_lite::pin_project! {
@@ -168,6 +226,25 @@ mod tests {
     use super::*;
     use legate_stats::Store;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_only_without_streams_for_the_whole_period() {
+        let state = Arc::new(ConnectionState::default());
+        let start = Instant::now();
+        state.stream_started();
+        let s = state.clone();
+        let waiter = tokio::spawn(async move { s.idle_for(Duration::from_millis(100)).await });
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(!waiter.is_finished(), "a stream is active");
+        state.stream_ended();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A new stream within the period restarts it.
+        state.stream_started();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        state.stream_ended();
+        waiter.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(410));
+    }
 
     #[tokio::test]
     async fn a_client_end_of_stream_makes_the_close_remote() {

@@ -10,7 +10,6 @@ pub mod drain;
 pub mod forwarding;
 pub mod grpc;
 pub mod h1_guard;
-pub mod idle;
 pub mod hcm;
 pub mod listener;
 pub mod local_reply;
