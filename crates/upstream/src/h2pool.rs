@@ -61,9 +61,8 @@ impl Http2Pool {
                     }
                 })
                 .await;
-            let was_pending = pending.is_some();
-            if let Some(mut p) = pending {
-                p.resolved = true;
+            if let Some(p) = pending {
+                p.settle(conn.is_ok());
             }
             let mut sender = match conn {
                 Ok(sender) if !sender.is_closed() => sender.clone(),
@@ -73,9 +72,6 @@ impl Http2Pool {
                 }
                 Err(e) => {
                     self.forget(&key, &slot);
-                    if was_pending {
-                        cluster.stats.upstream_rq_pending_failure_eject.inc();
-                    }
                     return Err(e.to_error());
                 }
             };

@@ -204,17 +204,17 @@ impl Http1Pool {
                 Step::Ready(conn) => (conn, false),
                 Step::Connect(slot) => match self.connect(cluster, host, key.clone(), slot).await {
                     Ok(conn) => (conn, true),
-                    Err(e) => return Err(pending_failed(cluster, &mut pending, e)),
+                    Err(e) => return Err(pending_failed(&mut pending, e)),
                 },
                 Step::Wait(rx) => match rx.await {
                     Ok(Handoff::Conn(conn)) => (conn, false),
-                    Ok(Handoff::Failed(e)) => return Err(pending_failed(cluster, &mut pending, e.to_error())),
+                    Ok(Handoff::Failed(e)) => return Err(pending_failed(&mut pending, e.to_error())),
                     // A connection closed: look again.
                     Ok(Handoff::Retry) | Err(_) => continue,
                 },
             };
-            if let Some(mut p) = pending.take() {
-                p.resolved = true;
+            if let Some(p) = pending.take() {
+                p.settle(true);
             }
             count();
             match dispatch(&self.conns, key.clone(), conn, req).await {
@@ -296,11 +296,10 @@ impl Http1Pool {
 
 /// Ends a pending request whose connection could not be opened
 /// (`upstream_rq_pending_failure_eject`); returns its error.
-fn pending_failed(cluster: &Cluster, pending: &mut Option<PendingGuard>, e: UpstreamError) -> UpstreamError {
-    if let Some(p) = pending.as_mut() {
-        p.resolved = true;
+fn pending_failed(pending: &mut Option<PendingGuard>, e: UpstreamError) -> UpstreamError {
+    if let Some(p) = pending.take() {
+        p.settle(false);
     }
-    cluster.stats.upstream_rq_pending_failure_eject.inc();
     e
 }
 
@@ -315,9 +314,9 @@ impl Drop for Http1Pool {
 
 /// Ends a pending request's accounting; a request dropped while pending is `cancelled`.
 pub(crate) struct PendingGuard {
-    pub(crate) cluster: Arc<Cluster>,
+    cluster: Arc<Cluster>,
     /// Whether the request left the queue with an outcome (otherwise it was cancelled).
-    pub(crate) resolved: bool,
+    resolved: bool,
 }
 
 impl PendingGuard {
@@ -328,6 +327,15 @@ impl PendingGuard {
             return Err(UpstreamError::Overflow);
         }
         Ok(Self { cluster: cluster.clone(), resolved: false })
+    }
+
+    /// The wait ended with the connection `opened`, or failing
+    /// (`upstream_rq_pending_failure_eject`).
+    pub(crate) fn settle(mut self, opened: bool) {
+        self.resolved = true;
+        if !opened {
+            self.cluster.stats.upstream_rq_pending_failure_eject.inc();
+        }
     }
 }
 

@@ -70,9 +70,8 @@ impl UpstreamPools {
         // Pending until the connection is there; a request dropped meanwhile is cancelled.
         let pending = if cell.initialized() { None } else { Some(PendingGuard::admit(cluster)?) };
         let result = cell.get_or_init(|| self.open(cluster, host, &key)).await;
-        let was_pending = pending.is_some();
-        if let Some(mut p) = pending {
-            p.resolved = true;
+        if let Some(p) = pending {
+            p.settle(result.is_ok());
         }
         match result {
             Ok(http2) => Ok(*http2),
@@ -80,9 +79,6 @@ impl UpstreamPools {
                 let mut negotiated = self.negotiated.lock().unwrap_or_else(|e| e.into_inner());
                 if negotiated.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
                     negotiated.remove(&key);
-                }
-                if was_pending {
-                    cluster.stats.upstream_rq_pending_failure_eject.inc();
                 }
                 Err(e.to_error())
             }

@@ -53,18 +53,11 @@ impl TcpConnection {
     /// attempt with [`UpstreamError::Overflow`] (`upstream_rq_pending_overflow`), as Envoy's
     /// TCP pool does.
     pub async fn connect(cluster: &Arc<Cluster>, host: &Arc<Host>) -> Result<Self, UpstreamError> {
-        let mut pending = PendingGuard::admit(cluster)?;
+        let pending = PendingGuard::admit(cluster)?;
         let slot = ConnectionSlot::new(cluster);
-        let stream = match connect_tcp(cluster, host, Codec::Tcp, None).await {
-            Ok(stream) => stream,
-            Err(e) => {
-                pending.resolved = true;
-                cluster.stats.upstream_rq_pending_failure_eject.inc();
-                return Err(e);
-            }
-        };
-        pending.resolved = true;
-        drop(pending);
+        let connected = connect_tcp(cluster, host, Codec::Tcp, None).await;
+        pending.settle(connected.is_ok());
+        let stream = connected?;
         let mut accounting = CloseAccounting {
             _slot: slot,
             cluster: cluster.clone(),
