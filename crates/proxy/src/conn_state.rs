@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use legate_upstream::timer::WokenSleep;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
@@ -98,19 +99,21 @@ impl ConnectionState {
 
     /// Resolves once the connection has had no active stream for `idle`.
     pub async fn idle_for(&self, idle: Duration) {
-        let mut deadline = self.origin + idle;
+        // Polled on every wake of the connection's task: a `WokenSleep` looks at its timer
+        // only once the timer has fired.
+        let mut timer = WokenSleep::until(self.origin + idle);
         loop {
-            tokio::time::sleep_until(deadline).await;
+            (&mut timer).await;
             let now = Instant::now();
             if self.active_streams.load(Ordering::Acquire) != 0 {
-                deadline = now + idle;
+                timer.reset(now + idle);
                 continue;
             }
             let due = self.origin + Duration::from_micros(self.idle_since_us.load(Ordering::Relaxed)) + idle;
             if due <= now {
                 return;
             }
-            deadline = due;
+            timer.reset(due);
         }
     }
 

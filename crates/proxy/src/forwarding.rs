@@ -100,6 +100,38 @@ pub struct Classified {
     pub edge: bool,
 }
 
+/// Which of the names header mutation looks at a request carries, from one pass over its
+/// names (cheaper than a hashed lookup of each).
+#[derive(Debug, Clone, Copy, Default)]
+struct PresentNames {
+    /// A hop-by-hop header (`connection`, `upgrade`, `keep-alive`, `proxy-connection`,
+    /// `transfer-encoding`, `te`).
+    hop_by_hop: bool,
+    /// An `x-envoy-*` header.
+    envoy: bool,
+    /// `x-forwarded-for`.
+    xff: bool,
+    /// `x-forwarded-proto`.
+    xfp: bool,
+    /// `x-request-id`.
+    request_id: bool,
+}
+
+impl PresentNames {
+    fn of(headers: &HeaderMap) -> Self {
+        let mut p = Self::default();
+        for name in headers.keys() {
+            let n = name.as_str();
+            p.envoy |= n.starts_with("x-envoy-");
+            p.hop_by_hop |= matches!(n, "connection" | "upgrade" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te");
+            p.xff |= *name == names::XFF;
+            p.xfp |= *name == names::XFP;
+            p.request_id |= *name == names::REQUEST_ID;
+        }
+        p
+    }
+}
+
 impl ForwardingPolicy {
     fn is_internal(&self, ip: IpAddr) -> bool {
         self.internal.cidr_ranges.iter().any(|r| r.contains(ip))
@@ -107,18 +139,15 @@ impl ForwardingPolicy {
 
     /// Applies Envoy's request header mutations in place.
     pub fn mutate(&self, headers: &mut HeaderMap, peer: &Peer) -> Classified {
-        // One pass over the names decides which removals are needed at all: most requests carry
-        // neither hop-by-hop nor x-envoy-* headers.
-        let (mut hop_by_hop, mut envoy) = (false, false);
-        for name in headers.keys() {
-            let n = name.as_str();
-            envoy |= n.starts_with("x-envoy-");
-            hop_by_hop |= matches!(n, "connection" | "upgrade" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te");
-        }
-        if hop_by_hop {
+        // One pass over the names decides which removals and lookups are needed at all: most
+        // requests carry neither hop-by-hop nor x-envoy-* headers, nor x-forwarded-*.
+        let mut present = PresentNames::of(headers);
+        if present.hop_by_hop {
             remove_hop_by_hop(headers);
+            // `connection` may have nominated any of the others.
+            present = PresentNames::of(headers);
         }
-        if envoy {
+        if present.envoy {
             headers.remove(&names::ENVOY_INTERNAL);
         }
 
@@ -126,30 +155,29 @@ impl ForwardingPolicy {
         let final_remote: Option<IpAddr>;
         let single_xff: bool;
         if self.use_remote_address {
-            single_xff = !headers.contains_key(&names::XFF);
+            single_xff = !present.xff;
             let mut trusted = None;
-            if self.xff_num_trusted_hops > 0 {
+            if self.xff_num_trusted_hops > 0 && present.xff {
                 trusted = last_xff_address(headers, self.xff_num_trusted_hops - 1).0;
             }
             final_remote = Some(trusted.unwrap_or(peer.remote.ip()));
             let appended = if peer.remote.ip().is_loopback() { self.local_address } else { peer.remote.ip() };
-            append_xff(headers, appended);
+            append_xff(headers, appended, present.xff);
             headers.insert(names::XFP, HeaderValue::from_static(proto));
         } else {
-            let (addr, single) = last_xff_address(headers, self.xff_num_trusted_hops);
+            let (addr, single) = if present.xff { last_xff_address(headers, self.xff_num_trusted_hops) } else { (None, false) };
             final_remote = addr;
             single_xff = single;
-        }
-        if !headers.contains_key(&names::XFP) {
-            headers.insert(names::XFP, HeaderValue::from_static(proto));
+            if !present.xfp {
+                headers.insert(names::XFP, HeaderValue::from_static(proto));
+            }
         }
         let internal = single_xff && final_remote.is_some_and(|ip| self.is_internal(ip));
         let client = final_remote.unwrap_or(peer.remote.ip());
         let edge = !internal && self.use_remote_address;
         if internal {
             headers.insert(names::ENVOY_INTERNAL, HeaderValue::from_static("true"));
-        } else if envoy && headers.keys().any(|k| k.as_str().starts_with("x-envoy-")) {
-            // (One pass over the names first: most requests carry no x-envoy-* header at all.)
+        } else if present.envoy && headers.keys().any(|k| k.as_str().starts_with("x-envoy-")) {
             if edge {
                 for h in EDGE_STRIPPED {
                     headers.remove(h);
@@ -164,8 +192,7 @@ impl ForwardingPolicy {
                 headers.insert(names::ENVOY_EXTERNAL_ADDRESS, v);
             }
         }
-        if self.generate_request_id
-            && ((edge && !self.preserve_external_request_id) || !headers.contains_key(&names::REQUEST_ID))
+        if self.generate_request_id && ((edge && !self.preserve_external_request_id) || !present.request_id)
         {
             headers.insert(names::REQUEST_ID, new_request_id());
         }
@@ -234,10 +261,12 @@ pub fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(s).expect("a UUID is a valid header value")
 }
 
-/// Appends `ip` to x-forwarded-for (`a, b`), creating it if absent.
-fn append_xff(headers: &mut HeaderMap, ip: IpAddr) {
+/// Appends `ip` to x-forwarded-for (`a, b`), creating it if absent (`present` says whether
+/// the request has one).
+fn append_xff(headers: &mut HeaderMap, ip: IpAddr, present: bool) {
     let ip = ip.to_string();
-    let joined = match headers.get(&names::XFF).and_then(|v| v.to_str().ok()) {
+    let existing = if present { headers.get(&names::XFF).and_then(|v| v.to_str().ok()) } else { None };
+    let joined = match existing {
         Some(existing) if !existing.is_empty() => format!("{existing},{ip}"),
         _ => ip,
     };
@@ -262,19 +291,28 @@ fn last_xff_address(headers: &HeaderMap, skip: u32) -> (Option<IpAddr>, bool) {
     (candidate.parse().ok(), single)
 }
 
-/// Removes hop-by-hop headers from an upstream response before it goes downstream.
+/// Hop-by-hop headers of responses.
+const RESPONSE_HOP_BY_HOP: [HeaderName; 5] = [
+    http::header::CONNECTION,
+    http::header::TRANSFER_ENCODING,
+    names::KEEP_ALIVE,
+    names::PROXY_CONNECTION,
+    http::header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers from an upstream response before it goes downstream. One pass
+/// over the names finds those present (usually `connection` alone, or none); only those are
+/// removed.
 pub fn clean_response_headers(headers: &mut HeaderMap) {
-    let hop_by_hop = headers.keys().any(|n| {
-        matches!(n.as_str(), "connection" | "transfer-encoding" | "keep-alive" | "proxy-connection" | "upgrade")
-    });
-    if !hop_by_hop {
-        return;
+    let mut present = [false; 5];
+    for name in headers.keys() {
+        if let Some(i) = RESPONSE_HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+        }
     }
-    headers.remove(http::header::CONNECTION);
-    headers.remove(http::header::TRANSFER_ENCODING);
-    headers.remove(&names::KEEP_ALIVE);
-    headers.remove(&names::PROXY_CONNECTION);
-    headers.remove(http::header::UPGRADE);
+    for (name, _) in RESPONSE_HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
+        headers.remove(name);
+    }
 }
 
 /// Parses a header as a u64 (for x-envoy-upstream-rq-timeout-ms).
@@ -391,5 +429,38 @@ mod tests {
         let c = p.mutate(&mut h, &peer("192.0.2.1:1"));
         assert_eq!(c.client, "10.0.0.2".parse::<IpAddr>().unwrap());
         assert_eq!(h["x-forwarded-for"], "198.51.100.7, 10.0.0.2,192.0.2.1");
+    }
+
+    #[test]
+    fn headers_nominated_by_connection_are_gone_before_they_are_read() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("x-forwarded-for, x-request-id, x-forwarded-proto"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.9"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-request-id", HeaderValue::from_static("from-the-client"));
+        let c = policy(false, &["10.0.0.0/8"]).mutate(&mut h, &peer("192.0.2.1:1"));
+        assert_eq!(c.client, "192.0.2.1".parse::<IpAddr>().unwrap(), "the nominated XFF was not read");
+        assert!(!c.internal);
+        assert!(!h.contains_key("x-forwarded-for"));
+        assert_eq!(h["x-forwarded-proto"], "http", "set again after its removal");
+        assert_ne!(h["x-request-id"], "from-the-client", "generated again after its removal");
+    }
+
+    #[test]
+    fn response_hop_by_hop_headers_are_removed_and_the_rest_kept() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [("connection", "keep-alive"), ("keep-alive", "timeout=5"), ("content-length", "5"), ("server", "nginx")] {
+            h.insert(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        clean_response_headers(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "server"]);
+        let mut h = HeaderMap::new();
+        for n in ["transfer-encoding", "proxy-connection", "upgrade"] {
+            h.insert(HeaderName::from_static(n), HeaderValue::from_static("x"));
+        }
+        clean_response_headers(&mut h);
+        assert!(h.is_empty(), "{h:?}");
     }
 }

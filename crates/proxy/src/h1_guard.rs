@@ -270,9 +270,10 @@ enum Checked {
 
 /// Checks a request head with Envoy 1.40's codec rules.
 fn check_head(head: &[u8]) -> Checked {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(head) {
+    // Left uninitialized: the parser writes the headers it finds (4 KiB not cleared per head).
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(head, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Checked::Partial,
         // Too many headers for the guard: the codec judges (and answers 431).

@@ -6,6 +6,7 @@ pub mod body;
 pub mod chain;
 pub mod conn;
 pub mod conn_state;
+pub mod decimal;
 pub mod drain;
 pub mod forwarding;
 pub mod grpc;

@@ -76,7 +76,7 @@ pub fn text_reply(status: StatusCode, body: String, guard: Option<StreamGuard>) 
     if len > 0 {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     }
-    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(CONTENT_LENGTH, crate::decimal::decimal_value(len as u64));
     resp
 }
 

@@ -12,6 +12,7 @@ use legate_config::model::{RetryPolicy, RouteAction};
 use legate_upstream::{LbContext, RequestBody, RequestResult, UpstreamBody, UpstreamError};
 
 use crate::body::{ms_since, BodyTimer, LastAttempt, ProxyBody, StreamGuard, UpstreamCompletion};
+use crate::decimal::decimal_value;
 use crate::forwarding::{clean_response_headers, header_u64, names, Classified, Peer};
 use crate::hcm::Hcm;
 use crate::local_reply::{local_reply, text_reply, ResponseFlags};
@@ -180,24 +181,38 @@ pub async fn route_and_forward(
     let mut timeout = timeouts::route_timeout(forward);
     let max_duration = timeouts::max_stream_duration(hcm.config.max_stream_duration, forward.max_stream_duration, &mut parts.headers);
     let grpc = crate::grpc::is_grpc(&parts.headers);
-    if ctx.classified.internal {
-        if let Some(ms) = header_u64(&parts.headers, &names::UPSTREAM_RQ_TIMEOUT) {
-            timeout = if ms == 0 { None } else { Some(Duration::from_millis(ms)) };
+    // One pass over the names: most requests carry neither x-envoy-* headers nor `expect`, and
+    // each removal is a hashed lookup.
+    let (envoy_headers, expect) = parts
+        .headers
+        .keys()
+        .fold((false, false), |(envoy, expect), k| (envoy || k.as_str().starts_with("x-envoy-"), expect || *k == EXPECT));
+    if envoy_headers {
+        if ctx.classified.internal {
+            if let Some(ms) = header_u64(&parts.headers, &names::UPSTREAM_RQ_TIMEOUT) {
+                timeout = if ms == 0 { None } else { Some(Duration::from_millis(ms)) };
+            }
         }
+        parts.headers.remove(&names::UPSTREAM_RQ_TIMEOUT);
     }
-    parts.headers.remove(&names::UPSTREAM_RQ_TIMEOUT);
     // The per-try timeout bounds every attempt, the first included, body or not: the policy's,
     // or x-envoy-upstream-rq-per-try-timeout-ms; ignored when not below the route timeout.
-    let per_try = per_try_timeout(forward.retry_policy.as_ref(), &mut parts.headers, timeout);
+    let per_try = per_try_timeout(forward.retry_policy.as_ref(), envoy_headers.then_some(&mut parts.headers), timeout);
     if let Some(t) = per_try.or(timeout) {
-        parts.headers.insert(names::EXPECTED_RQ_TIMEOUT, HeaderValue::from(t.as_millis() as u64));
+        parts.headers.insert(names::EXPECTED_RQ_TIMEOUT, decimal_value(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)));
     }
-    let mut retry = RetryState::new(forward.retry_policy.as_ref(), &mut parts.headers, request_retriable);
+    // The retry headers are all x-envoy-*: without them or a policy, nothing is retried.
+    let mut retry = match envoy_headers || forward.retry_policy.is_some() {
+        true => RetryState::new(forward.retry_policy.as_ref(), &mut parts.headers, request_retriable),
+        false => None,
+    };
     if forward.attempt_count.request {
-        parts.headers.insert(ATTEMPT_COUNT, HeaderValue::from(1u32));
+        parts.headers.insert(ATTEMPT_COUNT, decimal_value(1));
     }
     // 100-continue is answered by our codec; the upstream sees a plain request.
-    parts.headers.remove(EXPECT);
+    if expect {
+        parts.headers.remove(EXPECT);
+    }
     if new_path.is_some() || parts.uri.authority().is_some() {
         let path = new_path.as_deref().unwrap_or(&ctx.path_and_query);
         let Ok(uri) = path.parse::<Uri>() else {
@@ -316,7 +331,7 @@ pub async fn route_and_forward(
             let mut headers = headers.clone();
             matched.apply_host_rewrite(&mut headers, &host.hostname);
             if forward.attempt_count.request {
-                headers.insert(ATTEMPT_COUNT, HeaderValue::from(retries + 1));
+                headers.insert(ATTEMPT_COUNT, decimal_value(u64::from(retries) + 1));
             }
             let body = match &replay {
                 None => RequestBody::default(),
@@ -459,9 +474,9 @@ pub async fn route_and_forward(
                 rparts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
                 rparts.headers.insert(http::header::UPGRADE, protocol);
             }
-            rparts.headers.insert(names::UPSTREAM_SERVICE_TIME, HeaderValue::from(ms_since(up_start)));
+            rparts.headers.insert(names::UPSTREAM_SERVICE_TIME, decimal_value(ms_since(up_start)));
             if forward.attempt_count.response {
-                rparts.headers.insert(ATTEMPT_COUNT, HeaderValue::from(attempts));
+                rparts.headers.insert(ATTEMPT_COUNT, decimal_value(u64::from(attempts)));
             }
             let response_ctx = FormatContext { upstream_remote: Some(host.address), ..format_ctx };
             matched.apply_response_mutations(&mut rparts.headers, &response_ctx, &request_headers_for_response);
@@ -518,11 +533,13 @@ fn next_host(cluster: &legate_upstream::Cluster, hash: Option<u64>, policy: &Ret
     Some(pick)
 }
 
-/// The per-try timeout of a request: `x-envoy-upstream-rq-per-try-timeout-ms` (consumed), else
-/// the retry policy's; none when it is not below the route timeout, as in Envoy.
-fn per_try_timeout(policy: Option<&RetryPolicy>, headers: &mut http::HeaderMap, route: Option<Duration>) -> Option<Duration> {
+/// The per-try timeout of a request: `x-envoy-upstream-rq-per-try-timeout-ms` (consumed from
+/// `headers`, given when the request has x-envoy-* headers), else the retry policy's; none when
+/// it is not below the route timeout, as in Envoy.
+fn per_try_timeout(policy: Option<&RetryPolicy>, headers: Option<&mut http::HeaderMap>, route: Option<Duration>) -> Option<Duration> {
     let mut per_try = policy.and_then(|p| p.per_try_timeout);
-    if let Some(ms) = headers.remove(RetryHeaders::PER_TRY_TIMEOUT).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok()) {
+    let header = headers.and_then(|h| h.remove(RetryHeaders::PER_TRY_TIMEOUT));
+    if let Some(ms) = header.and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok()) {
         per_try = (ms > 0).then(|| Duration::from_millis(ms));
     }
     per_try.filter(|p| route.is_none_or(|r| *p < r))

@@ -91,7 +91,9 @@ pub fn idle_timeout(hcm_idle: Option<Duration>, route_idle: Option<Duration>) ->
 pub fn max_stream_duration(hcm_limit: Option<Duration>, route: Option<MaxStreamDuration>, headers: &mut HeaderMap) -> Option<Duration> {
     let limits = route;
     let header_max = limits.and_then(|l| l.grpc_timeout_header_max);
-    let limit = match (header_max, parse_grpc_timeout(headers)) {
+    // `grpc-timeout` is read only when the route takes it into account.
+    let asked = header_max.and_then(|_| parse_grpc_timeout(headers));
+    let limit = match (header_max, asked) {
         (Some(max), Some(asked)) => {
             let mut limit = if !max.is_zero() && asked > max { max } else { asked };
             if let Some(offset) = limits.and_then(|l| l.grpc_timeout_header_offset).filter(|_| !limit.is_zero()) {

@@ -351,6 +351,12 @@ impl Cluster {
         if let Some(d) = &self.outlier {
             d.stats.count_ejected(&set);
         }
+        for gone in self.hosts.load().hosts.iter().filter(|h| !set.contains(h)) {
+            gone.set_member(false);
+        }
+        for host in &set.hosts {
+            host.set_member(true);
+        }
         self.hosts.store(set);
         self.lb.store(Arc::new(lb));
     }

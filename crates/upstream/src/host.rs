@@ -1,7 +1,7 @@
 //! Hosts and immutable host-set snapshots.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Per-host counters, as Envoy's `/clusters` shows them.
@@ -43,6 +43,9 @@ pub struct Host {
     flags: AtomicU32,
     /// Outlier detection counters.
     pub(crate) outlier: crate::outlier::HostMonitor,
+    /// Whether the host is in its cluster's current membership: cleared when a membership
+    /// without it is published, so that its idle connections are not reused.
+    member: AtomicBool,
 }
 
 impl Host {
@@ -57,7 +60,17 @@ impl Host {
 
     /// A new host with zeroed stats and no health flag.
     pub fn new(address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Self {
-        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default(), flags: AtomicU32::new(0), outlier: crate::outlier::HostMonitor::new() }
+        Self { address, hostname, weight: weight.max(1), priority, stats: HostStats::default(), flags: AtomicU32::new(0), outlier: crate::outlier::HostMonitor::new(), member: AtomicBool::new(true) }
+    }
+
+    /// Whether the host is in its cluster's current membership.
+    pub(crate) fn is_member(&self) -> bool {
+        self.member.load(Ordering::Acquire)
+    }
+
+    /// Records whether the host is in the membership its cluster publishes.
+    pub(crate) fn set_member(&self, member: bool) {
+        self.member.store(member, Ordering::Release);
     }
 
     /// Envoy's health flags for `/clusters` (`healthy` when empty).

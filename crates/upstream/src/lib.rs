@@ -22,6 +22,7 @@ mod pools;
 mod stats;
 mod tcp;
 pub mod string_match;
+pub mod timer;
 pub mod tls;
 
 pub use body::UpstreamBody;

@@ -34,6 +34,7 @@ use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
 use crate::host::Host;
+use crate::timer::WokenSleep;
 use crate::UpstreamError;
 
 /// Boxed error of request bodies.
@@ -487,7 +488,7 @@ async fn when_ready(mut sender: SendRequest<WatchedRequestBody>, shared: Arc<Con
 
 /// Parks a connection ready for its next request, unless its host left the cluster.
 fn reuse(sender: SendRequest<WatchedRequestBody>, shared: Arc<ConnShared>, conns: &Weak<ConnMap>, key: Key) {
-    if !shared.cluster.hosts().contains(&shared.host) {
+    if !shared.host.is_member() {
         shared.local_close.store(true, Ordering::Release);
         return;
     }
@@ -515,17 +516,18 @@ fn park(conns: &Weak<ConnMap>, key: Key, mut conn: PooledConn) {
     host.idle.push(conn);
 }
 
-/// Whether the upstream announced it closes the connection after this response.
+/// Whether the upstream announced it closes the connection after this response: `connection:
+/// close`, or HTTP/1.0 without `keep-alive` (one pass over the `connection` tokens).
 fn upstream_closes<B>(resp: &http::Response<B>) -> bool {
-    let has = |token: &str| {
-        resp.headers()
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
-    has("close") || (resp.version() == http::Version::HTTP_10 && !has("keep-alive"))
+    let (mut close, mut keep_alive) = (false, false);
+    for value in resp.headers().get_all(http::header::CONNECTION) {
+        for token in value.as_bytes().split(|b| *b == b',') {
+            let token = token.trim_ascii();
+            close |= token.eq_ignore_ascii_case(b"close");
+            keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+    close || (resp.version() == http::Version::HTTP_10 && !keep_alive)
 }
 
 /// Rewrites the request target to origin form (`/path?query`).
@@ -637,18 +639,20 @@ async fn drive(conn: Connection<TokioIo<CountedStream>, WatchedRequestBody>, sha
 /// The timer is lazy: it is not moved each time the connection comes free; when it fires, it
 /// is set again for `timeout` after the connection last came free (or from now, while busy).
 async fn idle_expiry(shared: &ConnShared, timeout: Duration) {
-    let mut deadline = Instant::now() + timeout;
+    // Polled on every wake of the connection's task: a `WokenSleep` looks at its timer only
+    // once the timer has fired.
+    let mut timer = WokenSleep::until(Instant::now() + timeout);
     loop {
-        tokio::time::sleep_until(deadline).await;
+        (&mut timer).await;
         let now = Instant::now();
         if shared.state.load(Ordering::Acquire) != IDLE {
-            deadline = now + timeout;
+            timer.reset(now + timeout);
             continue;
         }
         let generation = shared.idle_generation.load(Ordering::Acquire);
         let due = shared.opened + Duration::from_millis(shared.idle_since_ms.load(Ordering::Acquire)) + timeout;
         if due > now {
-            deadline = due;
+            timer.reset(due);
             continue;
         }
         if shared.idle_generation.load(Ordering::Acquire) == generation
@@ -656,7 +660,7 @@ async fn idle_expiry(shared: &ConnShared, timeout: Duration) {
         {
             return;
         }
-        deadline = now + timeout;
+        timer.reset(now + timeout);
     }
 }
 

@@ -137,3 +137,17 @@ fn logical_dns_has_one_host_following_the_first_address() {
     assert_eq!((c.stats.update_failure.value(), addresses(&c).len()), (1, 1));
     assert_eq!(c.stats.max_host_weight.value(), 0, "Envoy leaves it unset for LOGICAL_DNS");
 }
+
+#[test]
+fn hosts_that_leave_the_membership_are_no_longer_members() {
+    let cfg = cluster_config("d", DiscoveryType::StrictDns, &[("svc.test", 8080, 1, 0)]);
+    let (c, _store) = build(&cfg);
+    c.apply_resolution(0, answer(&["10.0.0.1", "10.0.0.2"], 30));
+    let (first, second) = (c.hosts().hosts[0].clone(), c.hosts().hosts[1].clone());
+    assert!(first.is_member() && second.is_member());
+    c.apply_resolution(0, answer(&["10.0.0.2", "10.0.0.3"], 30));
+    assert!(!first.is_member(), "10.0.0.1 left");
+    assert!(second.is_member(), "10.0.0.2 stayed, with its identity");
+    assert!(Arc::ptr_eq(&second, &c.hosts().hosts[0]));
+    assert!(c.hosts().hosts.iter().all(|h| h.is_member()));
+}

@@ -202,3 +202,20 @@ fn close_kinds_follow_envoys_destroy_counters() {
     // `connection: close` honoured after the response.
     assert_eq!(close_kind(&Ok(()), READING_BODY, true, false), kind(true, false, false));
 }
+
+#[test]
+fn upstream_closes_on_a_close_token_or_http10_without_keep_alive() {
+    use http::Version;
+    let resp = |version, connection: Option<&str>| {
+        let mut b = http::Response::builder().version(version);
+        if let Some(c) = connection {
+            b = b.header("connection", c);
+        }
+        b.body(()).unwrap()
+    };
+    assert!(!upstream_closes(&resp(Version::HTTP_11, None)));
+    assert!(!upstream_closes(&resp(Version::HTTP_11, Some("keep-alive"))));
+    assert!(upstream_closes(&resp(Version::HTTP_11, Some("Keep-Alive, Close"))));
+    assert!(upstream_closes(&resp(Version::HTTP_10, None)));
+    assert!(!upstream_closes(&resp(Version::HTTP_10, Some(" Keep-Alive "))));
+}
