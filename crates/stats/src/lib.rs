@@ -19,7 +19,7 @@ pub mod tags;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 pub use histogram::{Histogram, HistogramUnit};
 pub use prometheus::{render_prometheus, render_prometheus_with, PrometheusError};
@@ -143,17 +143,48 @@ impl Metric {
     }
 }
 
-/// A registered stat: its flat name, tag-extracted name and tags.
+/// A registered stat: its flat name, and its tag-extracted name and tags. Those are extracted on
+/// first use: only the Prometheus output needs them, and the extractors' regexes are then built
+/// at the first scrape rather than at start-up, for every stat registered.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Envoy flat name.
     pub name: String,
-    /// Name with tag values removed (`cluster.upstream_rq_total`).
-    pub tag_extracted_name: String,
-    /// Extracted tags in Envoy's order.
-    pub tags: Vec<(String, String)>,
+    tagged: OnceLock<Tagged>,
     /// The stat.
     pub metric: Metric,
+}
+
+/// A stat name split by Envoy's tag extractors.
+#[derive(Debug, Clone)]
+struct Tagged {
+    name: String,
+    tags: Vec<(String, String)>,
+}
+
+// === impl Entry ===
+
+impl Entry {
+    fn new(name: &str, metric: Metric) -> Self {
+        Self { name: name.to_string(), tagged: OnceLock::new(), metric }
+    }
+
+    /// Name with tag values removed (`cluster.upstream_rq_total`).
+    pub fn tag_extracted_name(&self) -> &str {
+        &self.tagged().name
+    }
+
+    /// Extracted tags in Envoy's order.
+    pub fn tags(&self) -> &[(String, String)] {
+        &self.tagged().tags
+    }
+
+    fn tagged(&self) -> &Tagged {
+        self.tagged.get_or_init(|| {
+            let (name, tags) = tags::extract(&self.name);
+            Tagged { name, tags }
+        })
+    }
 }
 
 /// The stats store.
@@ -179,15 +210,7 @@ impl Store {
         }
         let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
         map.entry(name.to_string())
-            .or_insert_with(|| {
-                let (tag_extracted_name, tags) = tags::extract(name);
-                Arc::new(Entry {
-                    name: name.to_string(),
-                    tag_extracted_name,
-                    tags,
-                    metric: make(),
-                })
-            })
+            .or_insert_with(|| Arc::new(Entry::new(name, make())))
             .metric
             .clone()
     }
@@ -314,5 +337,17 @@ mod tests {
         s.gauge("a.b", GaugeMode::Accumulate).set(5);
         assert_eq!(s.counter("a.b").value(), 1);
         assert_eq!(s.entries().len(), 1);
+    }
+
+    #[test]
+    fn tags_are_extracted_when_first_asked_for() {
+        let store = Store::new();
+        store.counter("cluster.backend.upstream_rq_total").inc();
+        let entries = store.shared_entries();
+        let entry = &entries[0];
+        assert!(entry.tagged.get().is_none(), "not at registration");
+        assert_eq!(entry.tag_extracted_name(), "cluster.upstream_rq_total");
+        assert_eq!(entry.tags(), [("envoy.cluster_name".to_string(), "backend".to_string())]);
+        assert!(entry.tagged.get().is_some());
     }
 }

@@ -120,7 +120,7 @@ pub fn render_prometheus_with(store: &Store, q: &StatsQuery) -> Result<String, P
             };
             if kind == section {
                 groups
-                    .entry(GroupKey(e.tag_extracted_name.clone()))
+                    .entry(GroupKey(e.tag_extracted_name().to_string()))
                     .or_default()
                     .push(e);
             }
@@ -136,7 +136,7 @@ pub fn render_prometheus_with(store: &Store, q: &StatsQuery) -> Result<String, P
             writeln!(out, "# TYPE {name} {type_name}").ok();
             members.sort_by(|a, b| cmp_stat_names(&a.name, &b.name));
             for e in members {
-                let tags = labels(&e.tags);
+                let tags = labels(e.tags());
                 match &e.metric {
                     Metric::Counter(c) => writeln!(out, "{name}{{{tags}}} {}", c.value())
                         .map_err(drop)
