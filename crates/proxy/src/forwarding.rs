@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use legate_config::model::InternalAddressConfig;
+use legate_upstream::headers::header_tokens;
 
 /// Header names Envoy strips or sets, pre-built.
 pub mod names {
@@ -229,12 +230,8 @@ pub fn machine_local_address() -> IpAddr {
 /// Removes the hop-by-hop request headers and those the `Connection` header nominates, as
 /// Envoy's HTTP/1 codec does; `te: trailers` is the one `te` value that is forwarded.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let nominated: Vec<HeaderName> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().to_ascii_lowercase().as_bytes()).ok())
+    let nominated: Vec<HeaderName> = header_tokens(headers, &http::header::CONNECTION)
+        .filter_map(|token| HeaderName::from_bytes(token.to_ascii_lowercase().as_bytes()).ok())
         .filter(|name| *name != http::header::TE)
         .collect();
     for name in nominated {

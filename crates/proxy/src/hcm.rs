@@ -12,6 +12,7 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use legate_config::model::{HttpConnectionManager, ServerHeaderTransformation};
 use legate_stats::Store;
+use legate_upstream::headers::header_tokens;
 use legate_upstream::ClusterManager;
 
 use crate::access_log::{AccessLogs, WriterError};
@@ -221,13 +222,8 @@ impl Hcm {
         if self.config.upgrade_types.is_empty() || parts.version != http::Version::HTTP_11 {
             return None;
         }
-        let connection_upgrade = parts
-            .headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        let connection_upgrade =
+            header_tokens(&parts.headers, &http::header::CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"));
         let protocol = parts.headers.get(http::header::UPGRADE)?;
         let name = protocol.to_str().ok()?.trim().to_ascii_lowercase();
         (connection_upgrade && self.config.upgrade_types.contains(&name)).then(|| protocol.clone())

@@ -21,6 +21,7 @@ mod pool;
 mod pools;
 mod stats;
 mod tcp;
+pub mod headers;
 pub mod string_match;
 pub mod timer;
 pub mod tls;

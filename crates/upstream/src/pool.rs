@@ -33,6 +33,7 @@ use crate::connect::{connect_tcp, Codec, CountedStream, UpstreamStream};
 use crate::breakers::ConnectionSlot;
 use crate::cluster::Cluster;
 use crate::error::SharedError;
+use crate::headers::header_tokens;
 use crate::host::Host;
 use crate::timer::WokenSleep;
 use crate::UpstreamError;
@@ -520,12 +521,9 @@ fn park(conns: &Weak<ConnMap>, key: Key, mut conn: PooledConn) {
 /// close`, or HTTP/1.0 without `keep-alive` (one pass over the `connection` tokens).
 fn upstream_closes<B>(resp: &http::Response<B>) -> bool {
     let (mut close, mut keep_alive) = (false, false);
-    for value in resp.headers().get_all(http::header::CONNECTION) {
-        for token in value.as_bytes().split(|b| *b == b',') {
-            let token = token.trim_ascii();
-            close |= token.eq_ignore_ascii_case(b"close");
-            keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-        }
+    for token in header_tokens(resp.headers(), &http::header::CONNECTION) {
+        close |= token.eq_ignore_ascii_case("close");
+        keep_alive |= token.eq_ignore_ascii_case("keep-alive");
     }
     close || (resp.version() == http::Version::HTTP_10 && !keep_alive)
 }
