@@ -60,11 +60,6 @@ impl WokenSleep {
         self.sleep.as_mut().reset(deadline);
         self.registered = false;
     }
-
-    /// When the sleep ends.
-    pub fn deadline(&self) -> Instant {
-        self.sleep.deadline()
-    }
 }
 
 impl Future for WokenSleep {
@@ -100,7 +95,6 @@ mod tests {
         (&mut sleep).await;
         assert_eq!(Instant::now() - start, Duration::from_secs(5));
         sleep.reset(Instant::now() + Duration::from_secs(2));
-        assert_eq!(sleep.deadline(), start + Duration::from_secs(7));
         (&mut sleep).await;
         assert_eq!(Instant::now() - start, Duration::from_secs(7));
     }
