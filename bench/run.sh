@@ -115,15 +115,15 @@ HAPROXY
   local idle_rss; idle_rss=$(rss_kb "$pid")
   taskset -c 1 wrk -t1 -c32 -d"${WARMUP}s" "http://127.0.0.1:$lport/" > "$work/$name.warmup" 2>&1
 
-  local before after out load_rss wrk_pid
-  before=$(cpu_ticks "$pid")
+  local before after user_before user_after out load_rss wrk_pid
+  before=$(cpu_ticks "$pid"); user_before=$(user_ticks "$pid")
   taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$lport/" > "$work/$name.wrk" 2>&1 &
   wrk_pid=$!; pids+=("$wrk_pid")
   sleep "$(awk -v d="$DURATION" 'BEGIN {print d / 2}')"
   load_rss=$(rss_kb "$pid")   # RSS under load: sampled half-way through the measured run
   wait "$wrk_pid" || { echo "bench: wrk failed against $name" >&2; cat "$work/$name.wrk" >&2; exit 1; }
   forget_pid "$wrk_pid"
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_ticks "$pid"); user_after=$(user_ticks "$pid")
   out=$(cat "$work/$name.wrk")
   kill "$pid"; wait "$pid" 2>/dev/null || true; forget_pid "$pid"
   printf '%s\n' "$out" > "bench/results/wrk-$name-$round.txt"
@@ -141,7 +141,7 @@ HAPROXY
   [ "$non2xx" = 0 ] || echo "bench: WARNING $name answered $non2xx non-2xx/3xx responses (of $reqs)" >&2
   [ "$warm_non2xx" = 0 ] || echo "bench: WARNING $name answered $warm_non2xx non-2xx/3xx during warm-up" >&2
   [ "$sockerr" = none ] || echo "bench: WARNING $name: $sockerr" >&2
-  echo "$name $rps $(( after - before )) $tck $reqs $p99 $idle_rss $load_rss $non2xx $sockerr" >> "$work/rows"
+  echo "$name $rps $(( after - before )) $tck $reqs $p99 $idle_rss $load_rss $non2xx $sockerr $(( user_after - user_before ))" >> "$work/rows"
   echo "bench: $name round $round done: $rps req/s" >&2
 }
 

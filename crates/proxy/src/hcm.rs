@@ -88,109 +88,118 @@ impl Hcm {
     /// the connection's shared state (closed after this response when the server drains; the
     /// stream counts among its active ones). A client
     /// that went away mid-request gets no response: the error resets the stream.
-    pub async fn handle(
+    ///
+    /// A function returning an `async move` block rather than an `async fn`, so that the
+    /// future's state holds one copy of each argument, not two (see [`router::route_and_forward`]).
+    pub fn handle(
         self: Arc<Self>,
         worker: Arc<crate::worker::WorkerContext>,
         peer: Peer,
         req: Request<Incoming>,
         connection: Arc<ConnectionState>,
-    ) -> Result<Response<ProxyBody>, ClientGone> {
-        let start = Instant::now();
-        let stats = &self.stats;
-        stats.downstream_rq_total.inc();
-        match req.version() {
-            Version::HTTP_2 => stats.downstream_rq_http2_total.inc(),
-            _ => stats.downstream_rq_http1_total.inc(),
-        }
-        let max_header_bytes = self.config.max_request_headers_kb as usize * 1024;
-        if let Some(rejection) = check_header_size(&req, max_header_bytes) {
-            stats.downstream_rq_too_large.inc();
-            return Ok(self.reject(rejection, &req, start, &peer));
-        }
-        if let Some(rejection) = crate::h1_guard::refused(&req).or_else(|| check_http1(&req)) {
-            stats.downstream_cx_protocol_error.inc();
-            return Ok(self.reject(rejection, &req, start, &peer));
-        }
-        let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
-        let guard = StreamGuard::new(stats.clone(), start, log, connection.clone());
-        let grpc = crate::grpc::is_grpc(req.headers());
-        let version = req.version();
-        // Boxed: the routing future is large, and the codec moves the request future around
-        // (HTTP/2 spawns it as a task); a box keeps those moves to a pointer.
-        let mut resp = Box::pin(self.process(&worker, peer, req, guard)).await;
-        if resp.extensions().get::<ClientGone>().is_some() {
-            // The codec resets the stream (HTTP/1: closes the connection) without an answer.
-            return Err(ClientGone);
-        }
-        if grpc && resp.status() != StatusCode::OK {
-            resp = crate::grpc::to_grpc_reply(resp);
-        }
-        self.finish_headers(&mut resp);
-        // Envoy's drain close: HTTP/1 responses get `connection: close`, HTTP/2 connections a
-        // GOAWAY (sent by the connection task); counted once per connection.
-        if !connection.closing() && worker.drain.drain_close() && connection.close() {
-            stats.downstream_cx_drain_close.inc();
-        }
-        if connection.closing() && version != Version::HTTP_2 {
-            resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        if self.access_logs.is_some() {
-            let (parts, mut body) = resp.into_parts();
-            if let Some(log) = body.log() {
-                log.capture_response(parts.status.as_u16(), &parts.headers);
+    ) -> impl std::future::Future<Output = Result<Response<ProxyBody>, ClientGone>> {
+        async move {
+            let start = Instant::now();
+            let stats = &self.stats;
+            stats.downstream_rq_total.inc();
+            match req.version() {
+                Version::HTTP_2 => stats.downstream_rq_http2_total.inc(),
+                _ => stats.downstream_rq_http1_total.inc(),
             }
-            resp = Response::from_parts(parts, body);
+            let max_header_bytes = self.config.max_request_headers_kb as usize * 1024;
+            if let Some(rejection) = check_header_size(&req, max_header_bytes) {
+                stats.downstream_rq_too_large.inc();
+                return Ok(self.reject(rejection, &req, start, &peer));
+            }
+            if let Some(rejection) = crate::h1_guard::refused(&req).or_else(|| check_http1(&req)) {
+                stats.downstream_cx_protocol_error.inc();
+                return Ok(self.reject(rejection, &req, start, &peer));
+            }
+            let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
+            let guard = StreamGuard::new(stats.clone(), start, log, connection.clone());
+            let grpc = crate::grpc::is_grpc(req.headers());
+            let version = req.version();
+            // Boxed: the routing future is large, and the codec moves the request future around
+            // (HTTP/2 spawns it as a task); a box keeps those moves to a pointer.
+            let mut resp = Box::pin(self.process(&worker, peer, req, guard)).await;
+            if resp.extensions().get::<ClientGone>().is_some() {
+                // The codec resets the stream (HTTP/1: closes the connection) without an answer.
+                return Err(ClientGone);
+            }
+            if grpc && resp.status() != StatusCode::OK {
+                resp = crate::grpc::to_grpc_reply(resp);
+            }
+            self.finish_headers(&mut resp);
+            // Envoy's drain close: HTTP/1 responses get `connection: close`, HTTP/2 connections a
+            // GOAWAY (sent by the connection task); counted once per connection.
+            if !connection.closing() && worker.drain.drain_close() && connection.close() {
+                stats.downstream_cx_drain_close.inc();
+            }
+            if connection.closing() && version != Version::HTTP_2 {
+                resp.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            if self.access_logs.is_some() {
+                let (parts, mut body) = resp.into_parts();
+                if let Some(log) = body.log() {
+                    log.capture_response(parts.status.as_u16(), &parts.headers);
+                }
+                resp = Response::from_parts(parts, body);
+            }
+            stats.record_response(resp.status().as_u16());
+            Ok(resp)
         }
-        stats.record_response(resp.status().as_u16());
-        Ok(resp)
     }
 
-    async fn process(
-        &self,
-        worker: &crate::worker::WorkerContext,
+    /// Routes and forwards a request that passed validation (an `async move` block, as
+    /// [`Hcm::handle`]).
+    fn process<'a>(
+        &'a self,
+        worker: &'a crate::worker::WorkerContext,
         peer: Peer,
         req: Request<Incoming>,
         mut guard: StreamGuard,
-    ) -> Response<ProxyBody> {
-        let (mut parts, body) = req.into_parts();
-        // Absolute-form targets route by their authority, which replaces Host (as Envoy does).
-        if let Some(authority) = parts.uri.authority() {
-            if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
-                parts.headers.insert(HOST, v);
-            }
-        }
-        let path_and_query = match parts.uri.path_and_query() {
-            Some(pq) if pq.as_str().starts_with('/') => pq.as_str().to_string(),
-            _ if parts.method == http::Method::OPTIONS && parts.uri.path() == "*" => "*".to_string(),
-            _ => {
-                self.stats.downstream_rq_non_relative_path.inc();
-                if let Some(log) = guard.log() {
-                    log.capture_request(&parts.method, parts.uri.path(), &parts.headers, http_body::Body::is_end_stream(&body));
-                    log.fail(None, "absolute_path_rejected");
+    ) -> impl std::future::Future<Output = Response<ProxyBody>> + 'a {
+        async move {
+            let (mut parts, body) = req.into_parts();
+            // Absolute-form targets route by their authority, which replaces Host (as Envoy does).
+            if let Some(authority) = parts.uri.authority() {
+                if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
+                    parts.headers.insert(HOST, v);
                 }
-                return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
             }
-        };
-        let upgrade = self.allowed_upgrade(&parts);
-        let classified = self.forwarding.mutate(&mut parts.headers, &peer);
-        // An allowed upgrade keeps the headers the hop-by-hop removal just took.
-        if let Some(protocol) = &upgrade {
-            parts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(http::header::UPGRADE, protocol.clone());
+            let path_and_query = match parts.uri.path_and_query() {
+                Some(pq) if pq.as_str().starts_with('/') => pq.as_str().to_string(),
+                _ if parts.method == http::Method::OPTIONS && parts.uri.path() == "*" => "*".to_string(),
+                _ => {
+                    self.stats.downstream_rq_non_relative_path.inc();
+                    if let Some(log) = guard.log() {
+                        log.capture_request(&parts.method, parts.uri.path(), &parts.headers, http_body::Body::is_end_stream(&body));
+                        log.fail(None, "absolute_path_rejected");
+                    }
+                    return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
+                }
+            };
+            let upgrade = self.allowed_upgrade(&parts);
+            let classified = self.forwarding.mutate(&mut parts.headers, &peer);
+            // An allowed upgrade keeps the headers the hop-by-hop removal just took.
+            if let Some(protocol) = &upgrade {
+                parts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(http::header::UPGRADE, protocol.clone());
+            }
+            if let Some(log) = guard.log() {
+                log.capture_request(&parts.method, &path_and_query, &parts.headers, http_body::Body::is_end_stream(&body));
+            }
+            let ctx = RouteContext {
+                hcm: self,
+                worker,
+                peer,
+                classified,
+                path_and_query,
+                upgrade: upgrade.is_some(),
+                start: Instant::now(),
+            };
+            router::route_and_forward(ctx, parts, body, guard).await
         }
-        if let Some(log) = guard.log() {
-            log.capture_request(&parts.method, &path_and_query, &parts.headers, http_body::Body::is_end_stream(&body));
-        }
-        let ctx = RouteContext {
-            hcm: self,
-            worker,
-            peer,
-            classified,
-            path_and_query,
-            upgrade: upgrade.is_some(),
-            start: Instant::now(),
-        };
-        router::route_and_forward(ctx, parts, body, guard).await
     }
 
     /// Answers a request that failed validation and closes the connection; the access log

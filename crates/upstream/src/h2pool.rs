@@ -35,70 +35,75 @@ pub struct Http2Pool {
 impl Http2Pool {
     /// Sends `req` to `host` over the worker's HTTP/2 connection to it, opening one if needed.
     /// `upstream_rq_total` and the host's `rq_total` count once a connection is assigned.
-    pub async fn send(
-        &self,
-        cluster: &Arc<Cluster>,
-        host: &Arc<Host>,
+    ///
+    /// An `async move` block rather than an `async fn`: its state holds one copy of the
+    /// request, not two.
+    pub fn send<'a>(
+        &'a self,
+        cluster: &'a Arc<Cluster>,
+        host: &'a Arc<Host>,
         req: http::Request<RequestBody>,
         tls_name: Option<Arc<str>>,
-    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
-        let req = absolute_form(req);
-        let key = (cluster.index, host.address, tls_name);
-        // A connection found closed is replaced once; a second closed one fails the request.
-        for _ in 0..2 {
-            let slot = self.slot(&key);
-            // Pending until the connection is there; a request dropped meanwhile is cancelled.
-            let pending = if slot.initialized() { None } else { Some(PendingGuard::admit(cluster)?) };
-            // The connect runs as its own task: a request that goes away meanwhile must not cut
-            // a connection off half-open (its accounting would never close).
-            let conn = slot
-                .get_or_init(|| {
-                    let task = tokio::spawn(connect(cluster.clone(), host.clone(), key.2.clone()));
-                    async move {
-                        task.await.unwrap_or_else(|e| {
-                            Err(SharedError::new(&UpstreamError::Reset { detail: format!("connect task ended: {e}") }))
-                        })
-                    }
-                })
-                .await;
-            if let Some(p) = pending {
-                p.settle(conn.is_ok());
-            }
-            let mut sender = match conn {
-                Ok(sender) if !sender.is_closed() => sender.clone(),
-                Ok(_) => {
-                    self.forget(&key, &slot);
-                    continue;
+    ) -> impl std::future::Future<Output = Result<http::Response<UpstreamBody>, UpstreamError>> + 'a {
+        async move {
+            let req = absolute_form(req);
+            let key = (cluster.index, host.address, tls_name);
+            // A connection found closed is replaced once; a second closed one fails the request.
+            for _ in 0..2 {
+                let slot = self.slot(&key);
+                // Pending until the connection is there; a request dropped meanwhile is cancelled.
+                let pending = if slot.initialized() { None } else { Some(PendingGuard::admit(cluster)?) };
+                // The connect runs as its own task: a request that goes away meanwhile must not cut
+                // a connection off half-open (its accounting would never close).
+                let conn = slot
+                    .get_or_init(|| {
+                        let task = tokio::spawn(connect(cluster.clone(), host.clone(), key.2.clone()));
+                        async move {
+                            task.await.unwrap_or_else(|e| {
+                                Err(SharedError::new(&UpstreamError::Reset { detail: format!("connect task ended: {e}") }))
+                            })
+                        }
+                    })
+                    .await;
+                if let Some(p) = pending {
+                    p.settle(conn.is_ok());
                 }
-                Err(e) => {
-                    self.forget(&key, &slot);
-                    return Err(e.to_error());
-                }
-            };
-            cluster.stats.upstream_rq_total.inc();
-            host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = sender.ready().await {
-                self.forget(&key, &slot);
-                return Err(classify(e));
-            }
-            // Given up before the response headers (timeout, client gone), the stream is reset.
-            let mut waiting = ResetOnDrop(Some(cluster));
-            let sent = sender.send_request(req).await;
-            waiting.0 = None;
-            return match sent {
-                Ok(resp) => Ok(resp.map(|body| UpstreamBody::stream(body, cluster.clone()))),
-                Err(e) => {
-                    if sender.is_closed() {
+                let mut sender = match conn {
+                    Ok(sender) if !sender.is_closed() => sender.clone(),
+                    Ok(_) => {
                         self.forget(&key, &slot);
+                        continue;
                     }
-                    if reset_by_upstream(&e) {
-                        cluster.stats.upstream_rq_rx_reset.inc();
+                    Err(e) => {
+                        self.forget(&key, &slot);
+                        return Err(e.to_error());
                     }
-                    Err(stream_error(e))
+                };
+                cluster.stats.upstream_rq_total.inc();
+                host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = sender.ready().await {
+                    self.forget(&key, &slot);
+                    return Err(classify(e));
                 }
-            };
+                // Given up before the response headers (timeout, client gone), the stream is reset.
+                let mut waiting = ResetOnDrop(Some(cluster));
+                let sent = sender.send_request(req).await;
+                waiting.0 = None;
+                return match sent {
+                    Ok(resp) => Ok(resp.map(|body| UpstreamBody::stream(body, cluster.clone()))),
+                    Err(e) => {
+                        if sender.is_closed() {
+                            self.forget(&key, &slot);
+                        }
+                        if reset_by_upstream(&e) {
+                            cluster.stats.upstream_rq_rx_reset.inc();
+                        }
+                        Err(stream_error(e))
+                    }
+                };
+            }
+            Err(UpstreamError::Reset { detail: "HTTP/2 connection closed before the request was sent".into() })
         }
-        Err(UpstreamError::Reset { detail: "HTTP/2 connection closed before the request was sent".into() })
     }
 
     /// Adds `stream`, connected for an `auto_config` cluster whose upstream selected `h2` and

@@ -182,50 +182,55 @@ impl Http1Pool {
     /// when the request is written to a connection, as Envoy does; `upstream_rq_active` is the
     /// caller's, since it lasts until the response body ends. `tls_name` is the request's host
     /// when the cluster derives TLS options from it.
-    pub async fn send(
-        &self,
-        cluster: &Arc<Cluster>,
-        host: &Arc<Host>,
+    ///
+    /// An `async move` block rather than an `async fn`: its state holds one copy of the
+    /// request, not two.
+    pub fn send<'a>(
+        &'a self,
+        cluster: &'a Arc<Cluster>,
+        host: &'a Arc<Host>,
         mut req: http::Request<RequestBody>,
         tls_name: Option<Arc<str>>,
-    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
-        origin_form(&mut req);
-        let key = (cluster.index, host.address, tls_name);
-        // The request counts once, when a connection is assigned to it (a connect failure
-        // counts neither `upstream_rq_total` nor the host's `rq_total`, as in Envoy).
-        let mut counted = false;
-        let mut count = || {
-            if !std::mem::replace(&mut counted, true) {
-                cluster.stats.upstream_rq_total.inc();
-                host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
-            }
-        };
-        let mut pending = None;
-        loop {
-            let (conn, fresh) = match self.step(cluster, &key, &mut pending)? {
-                Step::Ready(conn) => (conn, false),
-                Step::Connect(slot) => match self.connect(cluster, host, key.clone(), slot).await {
-                    Ok(conn) => (conn, true),
-                    Err(e) => return Err(pending_failed(&mut pending, e)),
-                },
-                Step::Wait(rx) => match rx.await {
-                    Ok(Handoff::Conn(conn)) => (conn, false),
-                    Ok(Handoff::Failed(e)) => return Err(pending_failed(&mut pending, e.to_error())),
-                    // A connection closed: look again.
-                    Ok(Handoff::Retry) | Err(_) => continue,
-                },
-            };
-            if let Some(p) = pending.take() {
-                p.settle(true);
-            }
-            count();
-            match dispatch(&self.conns, key.clone(), conn, req).await {
-                Ok(result) => return result,
-                Err(_) if fresh => {
-                    return Err(UpstreamError::Reset { detail: "new connection closed before the request was sent".into() })
+    ) -> impl std::future::Future<Output = Result<http::Response<UpstreamBody>, UpstreamError>> + 'a {
+        async move {
+            origin_form(&mut req);
+            let key = (cluster.index, host.address, tls_name);
+            // The request counts once, when a connection is assigned to it (a connect failure
+            // counts neither `upstream_rq_total` nor the host's `rq_total`, as in Envoy).
+            let mut counted = false;
+            let mut count = || {
+                if !std::mem::replace(&mut counted, true) {
+                    cluster.stats.upstream_rq_total.inc();
+                    host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
                 }
-                // The idle connection was closed before the request could be written.
-                Err(unsent) => req = unsent,
+            };
+            let mut pending = None;
+            loop {
+                let (conn, fresh) = match self.step(cluster, &key, &mut pending)? {
+                    Step::Ready(conn) => (conn, false),
+                    Step::Connect(slot) => match self.connect(cluster, host, key.clone(), slot).await {
+                        Ok(conn) => (conn, true),
+                        Err(e) => return Err(pending_failed(&mut pending, e)),
+                    },
+                    Step::Wait(rx) => match rx.await {
+                        Ok(Handoff::Conn(conn)) => (conn, false),
+                        Ok(Handoff::Failed(e)) => return Err(pending_failed(&mut pending, e.to_error())),
+                        // A connection closed: look again.
+                        Ok(Handoff::Retry) | Err(_) => continue,
+                    },
+                };
+                if let Some(p) = pending.take() {
+                    p.settle(true);
+                }
+                count();
+                match dispatch(&self.conns, key.clone(), conn, req).await {
+                    Ok(result) => return result,
+                    Err(_) if fresh => {
+                        return Err(UpstreamError::Reset { detail: "new connection closed before the request was sent".into() })
+                    }
+                    // The idle connection was closed before the request could be written.
+                    Err(unsent) => req = unsent,
+                }
             }
         }
     }

@@ -40,24 +40,46 @@ impl UpstreamPools {
 
     /// Sends `req` to `host` with the protocol the cluster speaks (`downstream` is the
     /// downstream request's version, for `use_downstream_protocol_config`).
-    pub async fn send(
-        &self,
-        cluster: &Arc<Cluster>,
-        host: &Arc<Host>,
+    ///
+    /// A function returning an `async move` block rather than an `async fn`, so that the
+    /// future's state holds one copy of the request, not two (it is moved whole with every
+    /// request).
+    pub fn send<'a>(
+        &'a self,
+        cluster: &'a Arc<Cluster>,
+        host: &'a Arc<Host>,
         req: http::Request<RequestBody>,
         downstream: http::Version,
-    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
-        let tls_name = cluster.tls.as_ref().filter(|t| t.uses_request_host()).and_then(|_| request_host(&req));
-        let http2 = match cluster.config.http.protocol {
-            UpstreamProtocol::Http1 => false,
-            UpstreamProtocol::Http2 => true,
-            UpstreamProtocol::UseDownstream => downstream == http::Version::HTTP_2,
-            UpstreamProtocol::Auto => self.negotiate(cluster, host, (cluster.index, host.address, tls_name.clone())).await?,
-        };
-        if http2 {
-            self.http2.send(cluster, host, req, tls_name).await
-        } else {
-            self.http1.send(cluster, host, req, tls_name).await
+    ) -> impl std::future::Future<Output = Result<http::Response<UpstreamBody>, UpstreamError>> + 'a {
+        async move {
+            let tls_name = cluster.tls.as_ref().filter(|t| t.uses_request_host()).and_then(|_| request_host(&req));
+            let http2 = match cluster.config.http.protocol {
+                UpstreamProtocol::Http1 => false,
+                UpstreamProtocol::Http2 => true,
+                UpstreamProtocol::UseDownstream => downstream == http::Version::HTTP_2,
+                UpstreamProtocol::Auto => {
+                    let key = (cluster.index, host.address, tls_name.clone());
+                    match self.negotiated_protocol(&key) {
+                        Some(http2) => http2,
+                        // Boxed: the wait for a first connection is a large future, which would
+                        // otherwise enlarge every request's.
+                        None => Box::pin(self.negotiate(cluster, host, key)).await?,
+                    }
+                }
+            };
+            if http2 {
+                self.http2.send(cluster, host, req, tls_name).await
+            } else {
+                self.http1.send(cluster, host, req, tls_name).await
+            }
+        }
+    }
+
+    /// Whether `key`'s host selected HTTP/2, once known.
+    fn negotiated_protocol(&self, key: &Key) -> Option<bool> {
+        match self.negotiated.lock().unwrap_or_else(|e| e.into_inner()).get(key)?.get()? {
+            Ok(http2) => Some(*http2),
+            Err(_) => None,
         }
     }
 
