@@ -41,32 +41,33 @@ NGINX
 taskset -c 1 "$NGINX" -p "$work/upstream" -c "$work/upstream.conf" >"$work/upstream.log" 2>&1 &
 pids+=("$!"); wait_http "http://127.0.0.1:$upstream_port/" "$!" upstream
 
-# measure PID NAME SCENARIO -- h2load args...: appends "name scenario done cpu_ticks" to rows.
+# measure PID NAME SCENARIO -- h2load args...: appends "name scenario done cpu_ticks user_ticks"
+# to rows.
 measure() {
   local pid=$1 name=$2 scenario=$3; shift 4
-  local before after out done_n
-  before=$(cpu_ticks "$pid")
+  local before after user_before user_after out done_n
+  before=$(cpu_ticks "$pid"); user_before=$(user_ticks "$pid")
   out=$(taskset -c 1 h2load "$@" 2>&1) || { echo "bench: h2load failed ($name $scenario):" >&2; echo "$out" >&2; exit 1; }
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_ticks "$pid"); user_after=$(user_ticks "$pid")
   done_n=$(awk '/^requests:/ {for (i=1;i<=NF;i++) if ($i=="succeeded,") print $(i-1)}' <<<"$out")
   [ -n "$done_n" ] && [ "$done_n" -gt 0 ] || { echo "bench: no successful requests ($name $scenario):" >&2; echo "$out" >&2; exit 1; }
-  echo "$name $scenario $done_n $(( after - before ))" >> "$work/rows"
+  echo "$name $scenario $done_n $(( after - before )) $(( user_after - user_before ))" >> "$work/rows"
   echo "bench: $name $scenario: $done_n requests" >&2
 }
 
 # measure_handshakes PID NAME URL: HANDSHAKES connections of one request each (h2load gives each
 # of its -c clients one connection; -n = -c makes that one request per connection).
 measure_handshakes() {
-  local pid=$1 name=$2 url=$3 before after total=0 n out i
-  before=$(cpu_ticks "$pid")
+  local pid=$1 name=$2 url=$3 before after user_before user_after total=0 n out i
+  before=$(cpu_ticks "$pid"); user_before=$(user_ticks "$pid")
   for i in $(seq $(( HANDSHAKES / 100 ))); do
     out=$(taskset -c 1 h2load --h1 -c 100 -n 100 "$url" 2>&1) || { echo "bench: h2load failed ($name handshake):" >&2; echo "$out" >&2; exit 1; }
     n=$(awk '/^requests:/ {for (i=1;i<=NF;i++) if ($i=="succeeded,") print $(i-1)}' <<<"$out")
     total=$(( total + ${n:-0} ))
   done
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_ticks "$pid"); user_after=$(user_ticks "$pid")
   [ "$total" -gt 0 ] || { echo "bench: no successful handshakes ($name)" >&2; exit 1; }
-  echo "$name handshake $total $(( after - before ))" >> "$work/rows"
+  echo "$name handshake $total $(( after - before )) $(( user_after - user_before ))" >> "$work/rows"
   echo "bench: $name handshake: $total connections" >&2
 }
 
@@ -95,13 +96,15 @@ import sys
 tck, rows = int(sys.argv[1]), sys.argv[2]
 data = {}
 for line in open(rows):
-    name, scenario, done, ticks = line.split()
-    data[(name, scenario)] = int(ticks) / tck * 1e6 / int(done)
-print(f"{'scenario':<10} {'legate µs':>10} {'envoy µs':>10} {'ratio':>7}")
+    name, scenario, done, ticks, user_ticks = line.split()
+    per = 1e6 / tck / int(done)
+    data[(name, scenario)] = (int(ticks) * per, int(user_ticks) * per)
+print(f"{'scenario':<10} {'legate µs':>10} {'(user)':>7} {'envoy µs':>10} {'(user)':>7} {'ratio':>7} {'(user)':>7}")
 for s in ["https-h1", "https-h2", "h2c", "handshake"]:
     l, e = data.get(("legate", s)), data.get(("envoy", s))
-    if l and e:
-        print(f"{s:<10} {l:>10.1f} {e:>10.1f} {l / e:>7.3f}")
-print("(µs of proxy CPU per request; handshake: per new TLS connection with one request)")
+    if l and e and e[0] and e[1]:
+        print(f"{s:<10} {l[0]:>10.1f} {l[1]:>7.1f} {e[0]:>10.1f} {e[1]:>7.1f} {l[0] / e[0]:>7.3f} {l[1] / e[1]:>7.3f}")
+print("(µs of proxy CPU per request, total and user space; handshake: per new TLS connection with one")
+print(" request; the rest of each total is kernel time, mostly the loopback TCP path)")
 PY
 } | tee bench/results/protocols-latest.txt
