@@ -211,17 +211,20 @@ pub fn route_and_forward<'a>(
         if expect {
             parts.headers.remove(EXPECT);
         }
-        // The upstream request's target: the rewritten path, or the received one in origin form
+        // The upstream request's target in origin form: the rewritten path, or the received one
         // (an absolute-form or HTTP/2 target keeps its path and query, already parsed).
-        let received = parts.uri.path_and_query().filter(|pq| new_path.is_none() && pq.as_str() == ctx.path_and_query);
-        if let Some(pq) = received.filter(|_| parts.uri.authority().is_some()).cloned() {
-            parts.uri = Uri::from(pq);
-        } else if new_path.is_some() || parts.uri.authority().is_some() {
-            let path = new_path.as_deref().unwrap_or(&ctx.path_and_query);
-            let Ok(uri) = path.parse::<Uri>() else {
-                return local_reply(StatusCode::BAD_REQUEST, "Bad Request", Some(guard));
+        if new_path.is_some() || parts.uri.authority().is_some() {
+            let received = parts.uri.path_and_query().filter(|pq| new_path.is_none() && pq.as_str() == ctx.path_and_query);
+            parts.uri = match received.cloned() {
+                Some(pq) => Uri::from(pq),
+                None => {
+                    let path = new_path.as_deref().unwrap_or(&ctx.path_and_query);
+                    let Ok(uri) = path.parse::<Uri>() else {
+                        return local_reply(StatusCode::BAD_REQUEST, "Bad Request", Some(guard));
+                    };
+                    uri
+                }
             };
-            parts.uri = uri;
         }
         if let Some(log) = guard.log() {
             log.capture_request(&parts.method, new_path.as_deref().unwrap_or(&ctx.path_and_query), &parts.headers, false);

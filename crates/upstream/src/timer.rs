@@ -1,5 +1,5 @@
-//! A timer for tasks that poll it on every wake beside other futures (a connection's idle timer
-//! next to its codec, a request's deadline next to its upstream exchange).
+//! A timer for tasks that poll it on every wake beside other futures: a connection's idle timer
+//! next to its codec (the downstream connection's and the upstream pool's).
 
 use std::future::Future;
 use std::pin::Pin;
