@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Legate vs Envoy side by side on one bootstrap (bench/front-proxy.yaml): HTTP/1.1 keep-alive GETs
 # through each proxy to an nginx upstream. Each proxy runs with --concurrency 1 pinned to core 0;
-# wrk (1 thread, 32 connections) and the upstream nginx run on core 1. Reports throughput, proxy
-# CPU µs per request (utime+stime from /proc/PID/stat), p99 latency, idle and loaded RSS, and the
-# Legate/Envoy ratios.
+# wrk (1 thread, CONNS connections, 32 by default) and the upstream nginx run on core 1. Reports
+# throughput, proxy CPU µs per request (utime+stime from /proc/PID/stat), p99 latency, idle and
+# loaded RSS, and the Legate/Envoy ratios.
 #
-#   bench/run.sh [--with-nginx] [--with-haproxy]     DURATION=10 (seconds per measured run), ROUNDS=1
+#   bench/run.sh [--with-nginx] [--with-haproxy]     DURATION=10 (seconds per measured run), ROUNDS=1,
+#                                                    CONNS=32 (wrk connections)
 #
 # --with-nginx / --with-haproxy also measure nginx (proxy_pass + upstream keepalive, one process)
 # and haproxy (nbthread 1, http-reuse always) as reverse proxies, for reference.
@@ -18,13 +19,14 @@ for arg in "$@"; do
   case $arg in
     --with-nginx) WITH_NGINX=1 ;;
     --with-haproxy) WITH_HAPROXY=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-1}
+CONNS=${CONNS:-32}
 WARMUP=2
 LEGATE=${LEGATE_BIN:-target/release/legate}
 ENVOY=${ENVOY_BIN:-.venv/bin/envoy}
@@ -113,11 +115,11 @@ HAPROXY
   wait_http "$ready_url" "$pid" "$name"
   sleep 1
   local idle_rss; idle_rss=$(rss_kb "$pid")
-  taskset -c 1 wrk -t1 -c32 -d"${WARMUP}s" "http://127.0.0.1:$lport/" > "$work/$name.warmup" 2>&1
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$lport/" > "$work/$name.warmup" 2>&1
 
   local before after user_before user_after out load_rss wrk_pid
   before=$(cpu_ticks "$pid"); user_before=$(user_ticks "$pid")
-  taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$lport/" > "$work/$name.wrk" 2>&1 &
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$lport/" > "$work/$name.wrk" 2>&1 &
   wrk_pid=$!; pids+=("$wrk_pid")
   sleep "$(awk -v d="$DURATION" 'BEGIN {print d / 2}')"
   load_rss=$(rss_kb "$pid")   # RSS under load: sampled half-way through the measured run
@@ -154,7 +156,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 {
-  echo "# $(date -u +%FT%TZ) DURATION=${DURATION}s ROUNDS=$ROUNDS wrk -t1 -c32 (core 1), proxy --concurrency 1 (core 0)"
+  echo "# $(date -u +%FT%TZ) DURATION=${DURATION}s ROUNDS=$ROUNDS wrk -t1 -c$CONNS (core 1), proxy --concurrency 1 (core 0)"
   echo "# legate $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo +dirty); $("$ENVOY" --version 2>/dev/null | grep -o '1\.[0-9]*\.[0-9]*' | head -1 | sed 's/^/envoy /')"
   python3 bench/summarize.py < "$work/rows"
 } | tee bench/results/latest.txt

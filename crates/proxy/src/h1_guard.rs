@@ -119,7 +119,7 @@ impl RequestScanner {
 
     /// Follows the body bytes at the start of `data` (everything when passing through); returns
     /// how many bytes the codec may see as they are. Stops at the start of the next head.
-    pub fn consume_body(&mut self, data: &[u8]) -> usize {
+    fn consume_body(&mut self, data: &[u8]) -> usize {
         let mut used = 0;
         while used < data.len() {
             let rest = &data[used..];
@@ -143,6 +143,28 @@ impl RequestScanner {
             }
         }
         used
+    }
+
+    /// How many leading bytes of `data` the codec may read where they lie: body bytes and the
+    /// whole heads accepted among them, up to a head that is partial or refused, which
+    /// [`RequestScanner::feed`] takes from there. A request that arrives whole in one read (as
+    /// most do) is then never copied out of the codec's buffer and back.
+    pub fn accept_in_place(&mut self, data: &[u8]) -> usize {
+        let mut kept = 0;
+        loop {
+            kept += self.consume_body(&data[kept..]);
+            let rest = &data[kept..];
+            if rest.is_empty() || self.state != State::Head || !self.head.is_empty() || !ends_head(rest) {
+                return kept;
+            }
+            match check_head(rest) {
+                Checked::Accepted(len, framing) => {
+                    kept += len;
+                    self.state = State::after_head(framing);
+                }
+                Checked::Partial | Checked::Refused(_) => return kept,
+            }
+        }
     }
 
     /// Feeds received bytes; what the codec may see now is appended to `out`. Returns the
@@ -343,7 +365,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for RequestGuard<I> {
                 }
                 continue;
             }
-            let kept = this.scanner.consume_body(&buf.filled()[before..]);
+            let kept = this.scanner.accept_in_place(&buf.filled()[before..]);
             if kept < received {
                 if let Some(rejection) = this.scanner.feed(&buf.filled()[before + kept..], &mut this.ready) {
                     this.ready.extend_from_slice(stand_in(rejection).as_bytes());

@@ -248,6 +248,8 @@ pub fn route_and_forward<'a>(
         let limits = StreamLimits::new(stream_deadlines(progress.clone()), timeout, timeouts::idle_timeout(hcm.config.stream_idle_timeout, forward.idle_timeout));
         let upstream_body: RequestBody = match guard.log() {
             Some(log) => log.track_request_body(body).map_err(on_error).boxed_unsync(),
+            // A request without a body sends an empty one: no allocation, nothing to poll.
+            None if http_body::Body::is_end_stream(&body) => RequestBody::default(),
             None => body.map_err(on_error).boxed_unsync(),
         };
         let cstats = &cluster.stats;

@@ -1,12 +1,16 @@
 use super::*;
 
 /// Feeds `input` in pieces of `step` bytes; returns what the codec saw and the first rejection.
-fn scan(input: &[u8], step: usize) -> (Vec<u8>, Option<u16>) {
+/// With `in_place`, each piece first goes through [`RequestScanner::accept_in_place`] and only
+/// the rest through `feed`, as [`RequestGuard`] reads.
+fn scan_with(input: &[u8], step: usize, in_place: bool) -> (Vec<u8>, Option<u16>) {
     let mut scanner = RequestScanner::new(64 * 1024);
     let mut out = BytesMut::new();
     let mut refused = None;
     for piece in input.chunks(step) {
-        if let Some(r) = scanner.feed(piece, &mut out) {
+        let kept = if in_place { scanner.accept_in_place(piece) } else { 0 };
+        out.extend_from_slice(&piece[..kept]);
+        if let Some(r) = scanner.feed(&piece[kept..], &mut out) {
             refused.get_or_insert(r.status.as_u16());
         }
     }
@@ -14,8 +18,14 @@ fn scan(input: &[u8], step: usize) -> (Vec<u8>, Option<u16>) {
     (out.to_vec(), refused)
 }
 
+/// [`scan_with`] through `feed` alone.
+fn scan(input: &[u8], step: usize) -> (Vec<u8>, Option<u16>) {
+    scan_with(input, step, false)
+}
+
+/// Every read size, through `feed` alone and through `accept_in_place` first.
 fn every_split(input: &[u8]) -> impl Iterator<Item = (Vec<u8>, Option<u16>)> + '_ {
-    (1..=input.len()).map(move |step| scan(input, step))
+    (1..=input.len()).flat_map(move |step| [scan_with(input, step, false), scan_with(input, step, true)])
 }
 
 const GET: &[u8] = b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n";
@@ -42,6 +52,25 @@ fn a_refused_head_is_withheld_after_the_valid_ones() {
 }
 
 #[test]
+fn whole_heads_and_their_bodies_stay_in_place() {
+    let length = b"PUT /l HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc";
+    let mut scanner = RequestScanner::new(64 * 1024);
+    let input = [GET, &length[..], GET].concat();
+    assert_eq!(scanner.accept_in_place(&input), input.len());
+    // A partial head stops it: feed collects it.
+    let mut scanner = RequestScanner::new(64 * 1024);
+    assert_eq!(scanner.accept_in_place(&[GET, &GET[..10]].concat()), GET.len());
+    let mut out = BytesMut::new();
+    assert_eq!(scanner.feed(&GET[..10], &mut out).map(|r| r.status), None);
+    assert!(out.is_empty());
+    // So does a refused head: feed refuses it.
+    let bad = b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nab";
+    let mut scanner = RequestScanner::new(64 * 1024);
+    assert_eq!(scanner.accept_in_place(&[GET, &bad[..]].concat()), GET.len());
+    assert_eq!(scanner.feed(bad, &mut out).map(|r| r.status.as_u16()), Some(400));
+}
+
+#[test]
 fn envoys_framing_rules() {
     let cases: [(&[u8], u16); 5] = [
         (b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", 400),
@@ -51,7 +80,9 @@ fn envoys_framing_rules() {
         (b"BLAH\r\n\r\n", 400),
     ];
     for (input, status) in cases {
-        assert_eq!(scan(input, input.len()), (Vec::new(), Some(status)), "{}", String::from_utf8_lossy(input));
+        for in_place in [false, true] {
+            assert_eq!(scan_with(input, input.len(), in_place), (Vec::new(), Some(status)), "{}", String::from_utf8_lossy(input));
+        }
     }
 }
 
@@ -94,6 +125,7 @@ async fn a_refused_head_becomes_the_last_request_the_codec_reads() {
 fn a_client_cannot_send_the_stand_in_method() {
     let forged = format!("{REFUSED_METHOD} /1 HTTP/1.1\r\nhost: x\r\n\r\n");
     assert_eq!(scan(forged.as_bytes(), 7), (Vec::new(), Some(400)));
+    assert_eq!(scan_with(forged.as_bytes(), forged.len(), true), (Vec::new(), Some(400)));
 }
 
 #[tokio::test]
