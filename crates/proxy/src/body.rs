@@ -15,6 +15,7 @@ use crate::conn_state::ConnectionState;
 use crate::local_reply::ResponseFlags;
 use crate::stats::HcmStats;
 use crate::timeouts::{Expiry, StreamDeadlines};
+use crate::timer_slot::TimerSlot;
 
 /// `%RESPONSE_CODE_DETAILS%` of a stream the client cut off.
 const DOWNSTREAM_REMOTE_DISCONNECT: &str = "downstream_remote_disconnect";
@@ -97,6 +98,11 @@ impl StreamGuard {
         self.log.as_deref_mut()
     }
 
+    /// The spare timer of the stream's connection.
+    pub fn timers(&self) -> &TimerSlot {
+        self.connection.timers()
+    }
+
     /// Attaches upstream accounting.
     pub fn set_upstream(&mut self, completion: UpstreamCompletion) {
         self.upstream = Some(completion);
@@ -114,10 +120,12 @@ impl Drop for StreamGuard {
         if self.reset_sent {
             self.stats.downstream_rq_tx_reset.inc();
         }
-        self.stats.downstream_rq_time.record(ms_since(self.start));
+        // One clock read for both durations.
+        let now = Instant::now();
+        self.stats.downstream_rq_time.record(ms_between(self.start, now));
         if let Some(up) = self.upstream.take() {
             let (cluster, host) = up.attempt.cluster_and_host();
-            cluster.stats.record_rq_time(ms_since(up.start), up.internal);
+            cluster.stats.record_rq_time(ms_between(up.start, now), up.internal);
             let counter = if up.success { &host.stats.rq_success } else { &host.stats.rq_error };
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -136,7 +144,12 @@ impl Drop for StreamGuard {
 
 /// Milliseconds elapsed since `start`, saturating.
 pub fn ms_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    ms_between(start, Instant::now())
+}
+
+/// Milliseconds from `start` to `end` (0 if `end` is earlier), saturating.
+fn ms_between(start: Instant, end: Instant) -> u64 {
+    u64::try_from(end.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
 }
 
 pin_project_lite::pin_project! {
@@ -148,7 +161,10 @@ pin_project_lite::pin_project! {
     }
     impl PinnedDrop for ProxyBody {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            if let Some(guard) = this.guard.as_ref() {
+                give_back_timer(this.kind.as_mut(), guard);
+            }
             let at_end = match &*this.kind {
                 Kind::Full { data } => data.is_none(),
                 Kind::Upstream { body, .. } => body.is_end_stream(),
@@ -157,6 +173,15 @@ pin_project_lite::pin_project! {
             if let (true, Some(guard)) = (at_end, this.guard.as_mut()) {
                 guard.ended = true;
             }
+        }
+    }
+}
+
+/// Hands the timer of an upstream body back to its connection, for the next stream.
+fn give_back_timer(kind: Pin<&mut Kind>, guard: &StreamGuard) {
+    if let KindProj::Upstream { timer, .. } = kind.project() {
+        if let Some(timer) = timer.take() {
+            guard.timers().give_back(timer.sleep);
         }
     }
 }
@@ -198,7 +223,8 @@ pub struct BodyTimer {
 
 impl BodyTimer {
     /// Re-arms `sleep` for a body cut off at `deadline`, after `idle` without data (counted in
-    /// the given `downstream_rq_idle_timeout` counter) or at the `stream`'s deadlines.
+    /// the given `downstream_rq_idle_timeout` counter) or at the `stream`'s deadlines; a sleep
+    /// that ends earlier than the first of them is kept as it is.
     pub fn new(
         mut sleep: Pin<Box<Sleep>>,
         deadline: Option<Instant>,
@@ -207,7 +233,12 @@ impl BodyTimer {
     ) -> Self {
         let now = Instant::now();
         if let Some(next) = Self::next_due(deadline, idle.as_ref().map(|(d, _)| now + *d), &stream) {
-            sleep.as_mut().reset(next.into());
+            // A sleep set for an earlier moment (the route deadline itself, usually) is left as it
+            // is: `poll_expired` sets it again when it ends before a limit has passed.
+            let next = tokio::time::Instant::from_std(next);
+            if sleep.deadline() > next {
+                sleep.as_mut().reset(next);
+            }
         }
         Self { sleep, deadline, idle, stream, last_activity: now }
     }
@@ -291,8 +322,8 @@ impl Body for ProxyBody {
     type Error = BodyError;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.project();
-        let result = match this.kind.project() {
+        let mut this = self.project();
+        let result = match this.kind.as_mut().project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             KindProj::Upstream { body, timer } => match body.poll_frame(cx) {
                 Poll::Ready(r) => {
@@ -313,6 +344,7 @@ impl Body for ProxyBody {
         match &result {
             Poll::Ready(None) => {
                 if let Some(mut guard) = this.guard.take() {
+                    give_back_timer(this.kind.as_mut(), &guard);
                     guard.ended = true;
                 }
             }

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::stats::HcmStats;
+use crate::timer_slot::TimerSlot;
 
 /// The shared state of one downstream connection.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ pub struct ConnectionState {
     closed: AtomicBool,
     client_closed: AtomicBool,
     active_at_close: AtomicU32,
+    /// The spare timer of the connection's streams.
+    timers: TimerSlot,
 }
 
 // === impl ConnectionState ===
@@ -53,6 +56,7 @@ impl Default for ConnectionState {
             closed: AtomicBool::new(false),
             client_closed: AtomicBool::new(false),
             active_at_close: AtomicU32::new(0),
+            timers: TimerSlot::default(),
         }
     }
 }
@@ -76,6 +80,11 @@ impl ConnectionState {
     /// Waits until the connection is marked as closing.
     pub async fn wait(&self) {
         self.drain_started.notified().await;
+    }
+
+    /// The spare timer of the connection's streams.
+    pub fn timers(&self) -> &TimerSlot {
+        &self.timers
     }
 
     /// Counts a stream that started on the connection.

@@ -121,7 +121,7 @@ impl Hcm {
             let version = req.version();
             // Boxed: the routing future is large, and the codec moves the request future around
             // (HTTP/2 spawns it as a task); a box keeps those moves to a pointer.
-            let mut resp = Box::pin(self.process(&worker, peer, req, guard)).await;
+            let mut resp = Box::pin(self.process(&worker, peer, req, guard, start)).await;
             if resp.extensions().get::<ClientGone>().is_some() {
                 // The codec resets the stream (HTTP/1: closes the connection) without an answer.
                 return Err(ClientGone);
@@ -150,14 +150,15 @@ impl Hcm {
         }
     }
 
-    /// Routes and forwards a request that passed validation (an `async move` block, as
-    /// [`Hcm::handle`]).
+    /// Routes and forwards a request that passed validation, received at `start` (an `async
+    /// move` block, as [`Hcm::handle`]).
     fn process<'a>(
         &'a self,
         worker: &'a crate::worker::WorkerContext,
         peer: Peer,
         req: Request<Incoming>,
         mut guard: StreamGuard,
+        start: Instant,
     ) -> impl std::future::Future<Output = Response<ProxyBody>> + 'a {
         async move {
             let (mut parts, body) = req.into_parts();
@@ -196,7 +197,7 @@ impl Hcm {
                 classified,
                 path_and_query,
                 upgrade: upgrade.is_some(),
-                start: Instant::now(),
+                start,
             };
             router::route_and_forward(ctx, parts, body, guard).await
         }

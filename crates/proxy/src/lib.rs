@@ -21,6 +21,7 @@ pub mod sniff;
 pub mod stats;
 pub mod tcp_proxy;
 pub mod timeouts;
+pub mod timer_slot;
 pub mod tls;
 pub mod upgrade;
 pub mod validate;

@@ -35,7 +35,7 @@ pub struct RouteContext<'a> {
     pub path_and_query: String,
     /// Whether this is an HTTP/1.1 upgrade (WebSocket...) that `upgrade_configs` allows.
     pub upgrade: bool,
-    /// When routing began.
+    /// When the request was received (its stream's deadlines count from then).
     pub start: Instant,
 }
 
@@ -239,13 +239,16 @@ pub fn route_and_forward<'a>(
             if matched.response_mutations_read_request() { parts.headers.clone() } else { http::HeaderMap::new() };
         // The progress also records a body the codec rejects (bad chunk size...): that is the
         // client's fault, 400 rather than 503.
-        let (body, progress) = TrackedBody::new(body);
+        // One clock read: the request body's progress and the upstream request's limits count from
+        // the same instant.
+        let now = tokio::time::Instant::now();
+        let (body, progress) = TrackedBody::new(body, now);
         let on_error = |e: hyper::Error| -> legate_upstream::BoxError { e.into() };
         let stream_deadlines = |progress| {
             let start = tokio::time::Instant::from_std(ctx.start);
             StreamDeadlines::new(start, hcm.config.request_timeout, max_duration, progress, stats.clone())
         };
-        let limits = StreamLimits::new(stream_deadlines(progress.clone()), timeout, timeouts::idle_timeout(hcm.config.stream_idle_timeout, forward.idle_timeout));
+        let limits = StreamLimits::new(stream_deadlines(progress.clone()), timeout, timeouts::idle_timeout(hcm.config.stream_idle_timeout, forward.idle_timeout), now);
         let upstream_body: RequestBody = match guard.log() {
             Some(log) => log.track_request_body(body).map_err(on_error).boxed_unsync(),
             // A request without a body sends an empty one: no allocation, nothing to poll.
@@ -283,7 +286,7 @@ pub fn route_and_forward<'a>(
         // the connection manager's deadlines: one timer serves the header wait of every attempt and,
         // re-armed, the body.
         let idle = limits.idle();
-        let mut timer = limits.timer();
+        let mut timer = limits.timer(guard.timers());
         // The attempt's future is large: pinned in place, not moved into `await_attempt`.
         let mut outcome = {
             let send = std::pin::pin!(ctx.worker.pool.send(&cluster, &host, upstream_req, downstream_version));

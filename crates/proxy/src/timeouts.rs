@@ -32,6 +32,7 @@ use tokio::time::{Instant, Sleep};
 use crate::body::{ProxyBody, StreamGuard};
 use crate::local_reply::local_reply;
 use crate::stats::HcmStats;
+use crate::timer_slot::TimerSlot;
 
 /// The `grpc-timeout` request header.
 static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
@@ -180,10 +181,11 @@ pub struct RequestProgress {
 }
 
 impl RequestProgress {
-    /// Progress of a request whose body is already complete (`complete`) or still to come.
-    pub fn new(complete: bool) -> Arc<Self> {
+    /// Progress, from `origin` on, of a request whose body is already complete (`complete`) or
+    /// still to come.
+    pub fn new(origin: Instant, complete: bool) -> Arc<Self> {
         Arc::new(Self {
-            origin: Instant::now(),
+            origin,
             complete: AtomicBool::new(complete),
             failed: AtomicBool::new(false),
             client_gone: AtomicBool::new(false),
@@ -244,9 +246,10 @@ pin_project_lite::pin_project! {
 }
 
 impl<B: Body> TrackedBody<B> {
-    /// Wraps `inner`; the returned progress is complete already for an empty body.
-    pub fn new(inner: B) -> (Self, Arc<RequestProgress>) {
-        let progress = RequestProgress::new(inner.is_end_stream());
+    /// Wraps `inner`, whose progress counts from `now`; the returned progress is complete
+    /// already for an empty body.
+    pub fn new(inner: B, now: Instant) -> (Self, Arc<RequestProgress>) {
+        let progress = RequestProgress::new(now, inner.is_end_stream());
         (Self { inner, progress: progress.clone() }, progress)
     }
 }
@@ -391,9 +394,8 @@ pub struct StreamLimits {
 }
 
 impl StreamLimits {
-    /// Limits of a stream whose upstream request starts now.
-    pub fn new(stream: StreamDeadlines, route_timeout: Option<Duration>, idle: Option<Duration>) -> Self {
-        let now = Instant::now();
+    /// Limits of a stream whose upstream request starts `now`.
+    pub fn new(stream: StreamDeadlines, route_timeout: Option<Duration>, idle: Option<Duration>, now: Instant) -> Self {
         Self { stream, route: route_timeout.map(|d| now + d), idle, upstream_start: now }
     }
 
@@ -413,15 +415,17 @@ impl StreamLimits {
         self.stream.candidates().chain(route).chain(idle)
     }
 
-    /// A timer set for the first deadline; `None` without any.
-    pub fn timer(&self) -> Option<Pin<Box<Sleep>>> {
+    /// A timer taken from `timers` that ends by the first deadline (perhaps before it: see
+    /// [`StreamLimits::expiry`]); `None` without any deadline.
+    pub fn timer(&self, timers: &TimerSlot) -> Option<Pin<Box<Sleep>>> {
         let due = self.candidates().map(|(d, _)| d).min()?;
-        Some(Box::pin(tokio::time::sleep_until(due)))
+        Some(timers.sleep_by(due, self.upstream_start))
     }
 
     /// Waits on `timer` until a deadline has really passed (the request timeout is moot once the
-    /// request is complete, and request data moves the idle deadline) and says which; the
-    /// connection manager's expiries are counted in their stats.
+    /// request is complete, request data moves the idle deadline, and the timer may be set for
+    /// a moment before the first deadline) and says which; the connection manager's expiries are
+    /// counted in their stats.
     pub async fn expiry(&self, timer: &mut Pin<Box<Sleep>>) -> Expiry {
         loop {
             timer.as_mut().await;
@@ -529,10 +533,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn request_timeout_is_moot_once_the_request_is_complete() {
         let stats = stats();
-        let progress = RequestProgress::new(false);
+        let progress = RequestProgress::new(Instant::now(), false);
         let stream = StreamDeadlines::new(Instant::now(), Some(ms(100)), Some(ms(500)), progress.clone(), stats.clone());
-        let limits = StreamLimits::new(stream, Some(ms(300)), None);
-        let mut timer = limits.timer().unwrap();
+        let limits = StreamLimits::new(stream, Some(ms(300)), None, Instant::now());
+        let mut timer = limits.timer(&TimerSlot::default()).unwrap();
         progress.complete.store(true, Ordering::Relaxed);
         let start = Instant::now();
         assert_eq!(limits.expiry(&mut timer).await, Expiry::Route);
@@ -544,10 +548,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn incomplete_request_times_out_first() {
         let stats = stats();
-        let progress = RequestProgress::new(false);
+        let progress = RequestProgress::new(Instant::now(), false);
         let stream = StreamDeadlines::new(Instant::now(), Some(ms(100)), Some(ms(50)), progress.clone(), stats.clone());
-        let limits = StreamLimits::new(stream, Some(ms(300)), Some(ms(20)));
-        let mut timer = limits.timer().unwrap();
+        let limits = StreamLimits::new(stream, Some(ms(300)), Some(ms(20)), Instant::now());
+        let mut timer = limits.timer(&TimerSlot::default()).unwrap();
         // Request data every 10 ms keeps the idle timeout away; the duration limit ends it.
         let feed = async {
             loop {
@@ -565,10 +569,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_without_request_data() {
-        let progress = RequestProgress::new(false);
+        let progress = RequestProgress::new(Instant::now(), false);
         let stream = StreamDeadlines::new(Instant::now(), Some(ms(100)), None, progress, stats());
-        let limits = StreamLimits::new(stream, None, Some(ms(20)));
-        let mut timer = limits.timer().unwrap();
+        let limits = StreamLimits::new(stream, None, Some(ms(20)), Instant::now());
+        let mut timer = limits.timer(&TimerSlot::default()).unwrap();
         assert_eq!(limits.expiry(&mut timer).await, Expiry::Idle);
     }
 }

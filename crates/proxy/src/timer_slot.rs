@@ -1,0 +1,128 @@
+//! A connection's spare stream timer.
+//!
+//! tokio files a sleep in its timer wheel when the sleep is first polled, and takes it out again,
+//! under the time driver's lock, when the sleep is dropped. The streams of a keep-alive connection
+//! follow one another with the same timeouts, so the timer of each stream, handed back when the
+//! stream ends, serves the next one without an allocation, a filing or a removal.
+//!
+//! Invariant: a sleep from [`TimerSlot::sleep_by`] ends at the deadline asked for, or earlier,
+//! never later. Its owner, finding no deadline passed when it ends, sets it again (as
+//! `StreamLimits::expiry` and `BodyTimer` do for every early end). A spare set for a moment still
+//! to come, and not after the new deadline, is therefore left as it is: a connection that keeps
+//! serving sees its timer end early about once per timeout, instead of resetting it per stream.
+
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use tokio::time::{Instant, Sleep};
+
+/// Holds at most one spare sleep of a connection's streams.
+#[derive(Debug, Default)]
+pub struct TimerSlot {
+    spare: Mutex<Option<Pin<Box<Sleep>>>>,
+}
+
+// === impl TimerSlot ===
+
+impl TimerSlot {
+    /// A sleep that ends at `due` or earlier (see the module's invariant): the spare one, as it
+    /// is when it is set for a moment after `now` and not after `due`, else reset to `due`; a new
+    /// one without a spare.
+    pub fn sleep_by(&self, due: Instant, now: Instant) -> Pin<Box<Sleep>> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match spare {
+            Some(mut sleep) => {
+                let set_for = sleep.deadline();
+                if set_for <= now || set_for > due {
+                    sleep.as_mut().reset(due);
+                }
+                debug_assert!(sleep.deadline() <= due, "a stream timer must not end after its deadline");
+                sleep
+            }
+            None => Box::pin(tokio::time::sleep_until(due)),
+        }
+    }
+
+    /// Keeps `sleep` for the connection's next stream; with a spare already kept, it is dropped.
+    pub fn give_back(&self, sleep: Pin<Box<Sleep>>) {
+        let refused = {
+            let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+            match *spare {
+                None => {
+                    *spare = Some(sleep);
+                    None
+                }
+                Some(_) => Some(sleep),
+            }
+        };
+        // Dropped outside the lock: dropping a sleep takes the time driver's lock.
+        drop(refused);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn address(sleep: &Pin<Box<Sleep>>) -> *const Sleep {
+        &**sleep
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_set_before_the_deadline_is_reused_as_it_is() {
+        let slot = TimerSlot::default();
+        let start = Instant::now();
+        let mut first = slot.sleep_by(start + ms(10), start);
+        // Filed in the wheel, as a stream's timer is once the stream waits.
+        assert!(futures_util::poll!(first.as_mut()).is_pending());
+        let first_address = address(&first);
+        slot.give_back(first);
+
+        // A later deadline: the same sleep, still set for the earlier moment; it ends there and
+        // its owner sets it again.
+        let mut second = slot.sleep_by(start + ms(50), start);
+        assert_eq!(address(&second), first_address);
+        assert_eq!(second.deadline(), start + ms(10));
+        second.as_mut().await;
+        assert_eq!(start.elapsed(), ms(10));
+        slot.give_back(second);
+
+        // A spare whose moment has passed is reset: it ends at the new deadline.
+        let now = Instant::now();
+        let third = slot.sleep_by(now + ms(5), now);
+        assert_eq!(address(&third), first_address);
+        third.await;
+        assert_eq!(now.elapsed(), ms(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_set_after_the_deadline_is_reset_to_it() {
+        let slot = TimerSlot::default();
+        let start = Instant::now();
+        let mut first = slot.sleep_by(start + ms(100), start);
+        assert!(futures_util::poll!(first.as_mut()).is_pending());
+        slot.give_back(first);
+        slot.sleep_by(start + ms(20), start).await;
+        assert_eq!(start.elapsed(), ms(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_spare_at_most() {
+        let slot = TimerSlot::default();
+        let now = Instant::now();
+        let due = now + ms(10);
+        let (a, b) = (slot.sleep_by(due, now), slot.sleep_by(due, now));
+        let a_address = address(&a);
+        slot.give_back(a);
+        slot.give_back(b);
+        let c = slot.sleep_by(due, now);
+        assert_eq!(address(&c), a_address, "the first given back is kept");
+        let d = slot.sleep_by(due, now);
+        assert_ne!(address(&d), a_address, "the second was dropped: a new sleep");
+    }
+}
