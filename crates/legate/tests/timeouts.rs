@@ -179,3 +179,57 @@ fn idle_http2_connections_are_drained_with_goaway() {
     assert!(idle >= Duration::from_millis(350) && idle < Duration::from_millis(1500), "{idle:?}");
     legate.wait_stat("http.ingress_http.downstream_cx_idle_timeout", 1);
 }
+
+/// An upstream that answers its first request at once and never answers any later one.
+fn answers_once_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let answered = answered.clone();
+            thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                loop {
+                    let mut head = String::new();
+                    while !head.ends_with("\r\n\r\n") {
+                        if r.read_line(&mut head).unwrap_or(0) == 0 {
+                            return;
+                        }
+                    }
+                    if answered.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        // Stalls, holding the connection, until Legate gives up on it.
+                        let _ = r.read(&mut [0; 1]);
+                        return;
+                    }
+                    let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_keep_alive_connections_later_request_times_out_at_its_own_deadline() {
+    // Route /b has a 0.5 s timeout. The first request's timer is kept for the second, still set
+    // for the first's deadline, which comes 0.3 s into the second's wait: not its timeout.
+    let a = Upstream::start("alpha");
+    let legate = Legate::start(&two_cluster_config(a.addr, answers_once_upstream()), &[]);
+    let s = TcpStream::connect(legate.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(b"GET /b/1 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let first = read_response(&mut r).unwrap();
+    assert_eq!((first.status, first.text()), (200, "ok".to_string()));
+    thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    w.write_all(b"GET /b/2 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let second = read_response(&mut r).unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!((second.status, second.text()), (504, "upstream request timeout".to_string()));
+    assert!(elapsed >= Duration::from_millis(480) && elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert_eq!(legate.stat("cluster.b.upstream_rq_timeout"), Some(1));
+}

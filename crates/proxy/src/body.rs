@@ -98,7 +98,7 @@ impl StreamGuard {
         self.log.as_deref_mut()
     }
 
-    /// The spare timer of the stream's connection.
+    /// The spare timers of the stream's connection.
     pub fn timers(&self) -> &TimerSlot {
         self.connection.timers()
     }
@@ -177,7 +177,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// Hands the timer of an upstream body back to its connection, for the next stream.
+/// Hands the timer of an upstream body back to its connection, for a later stream.
 fn give_back_timer(kind: Pin<&mut Kind>, guard: &StreamGuard) {
     if let KindProj::Upstream { timer, .. } = kind.project() {
         if let Some(timer) = timer.take() {

@@ -37,7 +37,7 @@ pub struct ConnectionState {
     closed: AtomicBool,
     client_closed: AtomicBool,
     active_at_close: AtomicU32,
-    /// The spare timer of the connection's streams.
+    /// The spare timers of the connection's streams.
     timers: TimerSlot,
 }
 
@@ -82,7 +82,7 @@ impl ConnectionState {
         self.drain_started.notified().await;
     }
 
-    /// The spare timer of the connection's streams.
+    /// The spare timers of the connection's streams.
     pub fn timers(&self) -> &TimerSlot {
         &self.timers
     }

@@ -568,6 +568,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_spare_timer_set_early_does_not_end_the_wait_early() {
+        let timers = TimerSlot::default();
+        let start = Instant::now();
+        let mut spare = timers.sleep_by(start + ms(50), start);
+        assert!(futures_util::poll!(spare.as_mut()).is_pending());
+        timers.give_back(spare);
+        let stream = StreamDeadlines::new(start, None, None, RequestProgress::new(start, true), stats());
+        let limits = StreamLimits::new(stream, Some(ms(300)), None, start);
+        let mut timer = limits.timer(&timers).unwrap();
+        assert_eq!(timer.deadline(), start + ms(50), "the spare, as it was set");
+        assert_eq!(limits.expiry(&mut timer).await, Expiry::Route);
+        assert_eq!(start.elapsed(), ms(300));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn idle_without_request_data() {
         let progress = RequestProgress::new(Instant::now(), false);
         let stream = StreamDeadlines::new(Instant::now(), Some(ms(100)), None, progress, stats());
