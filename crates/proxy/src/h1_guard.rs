@@ -147,8 +147,8 @@ impl RequestScanner {
 
     /// How many leading bytes of `data` the codec may read where they lie: body bytes and the
     /// whole heads accepted among them, up to a head that is partial or refused, which
-    /// [`RequestScanner::feed`] takes from there. A request that arrives whole in one read (as
-    /// most do) is then never copied out of the codec's buffer and back.
+    /// [`RequestScanner::feed`] collects and judges from there. A request that arrives whole in
+    /// one read (as most do) is then never copied out of the codec's buffer and back.
     pub fn accept_in_place(&mut self, data: &[u8]) -> usize {
         let mut kept = 0;
         loop {
@@ -171,31 +171,13 @@ impl RequestScanner {
     /// rejection of a refused head (after which nothing more is released).
     pub fn feed(&mut self, mut data: &[u8], out: &mut BytesMut) -> Option<Rejection> {
         while !data.is_empty() {
-            let n = self.consume_body(data);
-            out.extend_from_slice(&data[..n]);
-            data = &data[n..];
+            // Body bytes and whole heads accepted where they lie go out as they are.
+            let kept = self.accept_in_place(data);
+            out.extend_from_slice(&data[..kept]);
+            data = &data[kept..];
             match self.state {
                 _ if data.is_empty() => {}
                 State::Refused => return None,
-                // A whole head in one read, as is usual, is checked where it lies.
-                State::Head if self.head.is_empty() && ends_head(data) => match check_head(data) {
-                    Checked::Accepted(len, framing) => {
-                        out.extend_from_slice(&data[..len]);
-                        data = &data[len..];
-                        self.state = State::after_head(framing);
-                    }
-                    Checked::Refused(rejection) => {
-                        self.state = State::Refused;
-                        return Some(rejection);
-                    }
-                    Checked::Partial => {
-                        self.head.extend_from_slice(data);
-                        data = &[];
-                        if self.head.len() > self.max_head {
-                            self.pass_through(out);
-                        }
-                    }
-                },
                 State::Head => {
                     let searched = self.head.len().saturating_sub(3);
                     self.head.extend_from_slice(data);
@@ -225,8 +207,8 @@ impl RequestScanner {
                         }
                     }
                 }
-                // consume_body stops only at a head or a refusal.
-                _ => debug_assert!(false, "consume_body stopped in {:?}", self.state),
+                // accept_in_place stops only at a head it could not accept, or a refusal.
+                _ => debug_assert!(false, "accept_in_place stopped in {:?}", self.state),
             }
         }
         None

@@ -237,11 +237,11 @@ pub fn route_and_forward<'a>(
         // Response mutations may read request headers (%REQ()%); keep them only when needed.
         let request_headers_for_response =
             if matched.response_mutations_read_request() { parts.headers.clone() } else { http::HeaderMap::new() };
-        // The progress also records a body the codec rejects (bad chunk size...): that is the
-        // client's fault, 400 rather than 503.
         // One clock read: the request body's progress and the upstream request's limits count from
         // the same instant.
         let now = tokio::time::Instant::now();
+        // The progress also records a body the codec rejects (bad chunk size...): that is the
+        // client's fault, 400 rather than 503.
         let (body, progress) = TrackedBody::new(body, now);
         let on_error = |e: hyper::Error| -> legate_upstream::BoxError { e.into() };
         let stream_deadlines = |progress| {

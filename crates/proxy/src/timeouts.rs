@@ -569,11 +569,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_spare_timer_set_early_does_not_end_the_wait_early() {
-        let timers = TimerSlot::default();
         let start = Instant::now();
-        let mut spare = timers.sleep_by(start + ms(50), start);
-        assert!(futures_util::poll!(spare.as_mut()).is_pending());
-        timers.give_back(spare);
+        let (timers, _) = TimerSlot::with_filed_spare(start + ms(50), start).await;
         let stream = StreamDeadlines::new(start, None, None, RequestProgress::new(start, true), stats());
         let limits = StreamLimits::new(stream, Some(ms(300)), None, start);
         let mut timer = limits.timer(&timers).unwrap();

@@ -65,6 +65,20 @@ impl TimerSlot {
 }
 
 #[cfg(test)]
+impl TimerSlot {
+    /// A slot with one spare, filed in the wheel for `due` as a stream's timer is once the
+    /// stream has waited; with the spare's address.
+    pub(crate) async fn with_filed_spare(due: Instant, now: Instant) -> (Self, *const Sleep) {
+        let slot = Self::default();
+        let mut sleep = slot.sleep_by(due, now);
+        assert!(futures_util::poll!(sleep.as_mut()).is_pending(), "a spare due later than now");
+        let address: *const Sleep = &*sleep;
+        slot.give_back(sleep);
+        (slot, address)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -79,13 +93,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_spare_set_before_the_deadline_is_reused_as_it_is() {
-        let slot = TimerSlot::default();
         let start = Instant::now();
-        let mut first = slot.sleep_by(start + ms(10), start);
-        // Filed in the wheel, as a stream's timer is once the stream waits.
-        assert!(futures_util::poll!(first.as_mut()).is_pending());
-        let first_address = address(&first);
-        slot.give_back(first);
+        let (slot, first_address) = TimerSlot::with_filed_spare(start + ms(10), start).await;
 
         // A later deadline: the same sleep, still set for the earlier moment; it ends there and
         // its owner sets it again.
@@ -106,11 +115,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_spare_set_after_the_deadline_is_reset_to_it() {
-        let slot = TimerSlot::default();
         let start = Instant::now();
-        let mut first = slot.sleep_by(start + ms(100), start);
-        assert!(futures_util::poll!(first.as_mut()).is_pending());
-        slot.give_back(first);
+        let (slot, _) = TimerSlot::with_filed_spare(start + ms(100), start).await;
         slot.sleep_by(start + ms(20), start).await;
         assert_eq!(start.elapsed(), ms(20));
     }
