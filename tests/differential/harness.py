@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 
+from upstreams import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
@@ -34,11 +36,6 @@ IO_TIMEOUT = 10  # seconds; default for every downstream socket
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load_template(name):
@@ -207,26 +204,36 @@ def request_bytes(method, path, host="example.com", headers=(), body=b"", versio
 class Proxy:
     """One proxy process (real Envoy or Legate) serving a rendered bootstrap template."""
 
+    # Starts with fresh ports when a port picked free was taken before the proxy bound it.
+    BIND_ATTEMPTS = 3
+
     def __init__(self, kind, template, values, extra_args=()):
         self.kind = kind
         self.binary = ENVOY_BIN if kind == "envoy" else LEGATE_BIN
+        for attempt in range(1, self.BIND_ATTEMPTS + 1):
+            try:
+                self._start(template, values, extra_args)
+                return
+            except Exception as e:
+                lost_port = isinstance(e, RuntimeError) and "Address already in use" in self.log_tail()
+                self.close()
+                if not lost_port or attempt == self.BIND_ATTEMPTS:
+                    raise
+
+    def _start(self, template, values, extra_args):
         self.listener_port = free_port()
         self.admin_port = free_port()
         self.config = render(template, dict(values, listener_port=self.listener_port, admin_port=self.admin_port))
-        fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix=f"diff-{kind}-")
+        fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix=f"diff-{self.kind}-")
         with os.fdopen(fd, "w") as f:
             f.write(self.config)
         args = [self.binary, "-c", self.config_path, "--concurrency", "1", "-l", "warning",
                 "--use-dynamic-base-id", *extra_args]
         # Logs go to a file, never a pipe: a chatty proxy must not block on a full pipe.
-        self.log = tempfile.TemporaryFile(prefix=f"diff-{kind}-log-")
+        self.log = tempfile.TemporaryFile(prefix=f"diff-{self.kind}-log-")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         self.pid = self.proc.pid
-        try:
-            self._wait_ready(READY_TIMEOUT)
-        except Exception:
-            self.close()
-            raise
+        self._wait_ready(READY_TIMEOUT)
 
     @property
     def listener_stat(self):

@@ -12,17 +12,12 @@ import time
 import pytest
 
 import harness
+from upstreams import free_port
 from conftest import check_binaries
 from harness import show
 from test_cli import validate
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

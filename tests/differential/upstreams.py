@@ -41,11 +41,39 @@ def pattern_bytes(n):
     return (block * (n // 251 + 1))[:n]
 
 
+def _ephemeral_low():
+    """The first port of the kernel's ephemeral range (source ports of outgoing connections)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports below the ephemeral range: the kernel never hands them out as source ports, so a
+# connection made by anyone on the machine between our pick and the proxy's bind cannot take one.
+# Each pick is a new port of this process; a port that does not bind is skipped.
+_PICKABLE = list(range(10240, max(10241, _ephemeral_low())))
+random.shuffle(_PICKABLE)
+_picked = set()
+_pick_lock = threading.Lock()
+
+
 def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
-    """A port that was free on `host` a moment ago."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port that was free on `host` a moment ago, never handed out before by this process."""
+    with _pick_lock:
+        while _PICKABLE:
+            port = _PICKABLE.pop()
+            if port in _picked:
+                continue
+            with socket.socket(socket.AF_INET, kind) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _picked.add(port)
+            return port
+    raise RuntimeError("no free port left below the ephemeral range")
 
 
 def closed_port():

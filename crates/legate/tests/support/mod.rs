@@ -11,9 +11,36 @@ use std::thread;
 pub mod pki;
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released).
+/// The first port this test process hands out; ports below it are never picked.
+const FIRST_PICKABLE_PORT: u16 = 10240;
+
+/// The next port `free_port` tries, as an offset from `FIRST_PICKABLE_PORT` (0: not yet seeded).
+static NEXT_PORT_OFFSET: AtomicUsize = AtomicUsize::new(0);
+
+/// The first port of the kernel's ephemeral range, the source ports of outgoing connections.
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// A free loopback port (bound then released), never handed out before by this process and
+/// below the kernel's ephemeral range: no outgoing connection on the machine can take it as its
+/// source port between the pick and the bind of the process it is meant for, and no two tests
+/// running at once get the same one. Each test process starts at a place set by its PID.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let span = usize::from(ephemeral_low().saturating_sub(FIRST_PICKABLE_PORT).max(1024));
+    let seed = 1 + (std::process::id() as usize * 7919) % span;
+    let _ = NEXT_PORT_OFFSET.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..span {
+        let offset = NEXT_PORT_OFFSET.fetch_add(1, Ordering::Relaxed) % span;
+        let port = FIRST_PICKABLE_PORT + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range");
 }
 
 /// A running legate process, killed on drop.
@@ -55,7 +82,20 @@ pub fn run_legate(args: &[&str]) -> (i32, String, String) {
 impl Legate {
     /// Starts legate with `config` (placeholders `{listener_port}` and `{admin_port}` are
     /// substituted) and waits until admin /ready answers 200.
+    ///
+    /// A process that exits before it is ready (a picked port taken before it was bound) is
+    /// started again on fresh ports, up to three times.
     pub fn start(config: &str, extra_args: &[&str]) -> Legate {
+        for _ in 1..3 {
+            if let Some(legate) = Self::try_start(config, extra_args) {
+                return legate;
+            }
+        }
+        Self::try_start(config, extra_args).expect("legate exited before it was ready (its stderr is above)")
+    }
+
+    /// One start of `start`: `None` when the process exits before it is ready.
+    fn try_start(config: &str, extra_args: &[&str]) -> Option<Legate> {
         let listener_port = free_port();
         let admin_port = free_port();
         let config = config
@@ -71,7 +111,7 @@ impl Legate {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let legate = Legate {
+        let mut legate = Legate {
             child,
             admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
             listener: SocketAddr::from(([127, 0, 0, 1], listener_port)),
@@ -81,8 +121,11 @@ impl Legate {
         loop {
             if let Ok(resp) = try_request(legate.admin, "GET /ready HTTP/1.1\r\nhost: a\r\n\r\n") {
                 if resp.status == 200 {
-                    return legate;
+                    return Some(legate);
                 }
+            }
+            if legate.child.try_wait().ok().flatten().is_some() {
+                return None;
             }
             assert!(Instant::now() < deadline, "legate did not become ready");
             thread::sleep(Duration::from_millis(20));
