@@ -31,13 +31,35 @@ fail() { printf '[verify] FAIL: %s\n' "$*" >&2; FAILED=1; exit 1; }
 PASSED=0 FAILED=0
 ok() { PASSED=$((PASSED + 1)); log "ok: $*"; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$(date +%s.%N)"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# free_ports N: N distinct TCP ports, free on every address a moment ago, below the kernel's
+# ephemeral range (no outgoing connection on the machine can take one as its source port before
+# compose publishes it).
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+candidates = list(range(10240, max(low, 20480)))
+random.shuffle(candidates)
+found = []
+for port in candidates:
+    with socket.socket() as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            continue
+    found.append(port)
+    if len(found) == int(sys.argv[1]):
+        break
+print(*found)
+PY
+}
 
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
-export FRONT_PROXY_HTTP_PORT=${FRONT_PROXY_HTTP_PORT:-$(free_port)}
-export FRONT_PROXY_HTTPS_PORT=${FRONT_PROXY_HTTPS_PORT:-$(free_port)}
-export FRONT_PROXY_ADMIN_PORT=${FRONT_PROXY_ADMIN_PORT:-$(free_port)}
-export PROMETHEUS_PORT=${PROMETHEUS_PORT:-$(free_port)}
+read -r port_1 port_2 port_3 port_4 <<< "$(free_ports 4)"
+export FRONT_PROXY_HTTP_PORT=${FRONT_PROXY_HTTP_PORT:-$port_1}
+export FRONT_PROXY_HTTPS_PORT=${FRONT_PROXY_HTTPS_PORT:-$port_2}
+export FRONT_PROXY_ADMIN_PORT=${FRONT_PROXY_ADMIN_PORT:-$port_3}
+export PROMETHEUS_PORT=${PROMETHEUS_PORT:-$port_4}
 HTTP=http://127.0.0.1:$FRONT_PROXY_HTTP_PORT
 ADMIN=http://127.0.0.1:$FRONT_PROXY_ADMIN_PORT
 PROM=http://127.0.0.1:$PROMETHEUS_PORT

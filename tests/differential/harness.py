@@ -211,11 +211,13 @@ class Proxy:
         self.kind = kind
         self.binary = ENVOY_BIN if kind == "envoy" else LEGATE_BIN
         for attempt in range(1, self.BIND_ATTEMPTS + 1):
+            self.proc = self.log = self.config_path = None
             try:
                 self._start(template, values, extra_args)
                 return
             except Exception as e:
-                lost_port = isinstance(e, RuntimeError) and "Address already in use" in self.log_tail()
+                lost_port = self.proc is not None and isinstance(e, RuntimeError) \
+                    and "Address already in use" in self.log_tail()
                 self.close()
                 if not lost_port or attempt == self.BIND_ATTEMPTS:
                     raise
@@ -294,17 +296,20 @@ class Proxy:
         return self.request("GET", path, host, headers)
 
     def close(self):
-        """Stops exactly the process this object started (by its PID), then removes its files."""
-        if self.proc.poll() is None:
+        """Stops exactly the process this object started (by its PID), then removes its files
+        (of a start that failed part-way, those it made)."""
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
-        self.log.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.config_path)
+        if self.log is not None:
+            self.log.close()
+        if self.config_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.config_path)
 
 
 class Pair:
