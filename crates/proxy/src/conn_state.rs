@@ -163,17 +163,35 @@ fn micros(d: Duration) -> u64 {
 pin_project_lite::pin_project! {
     /// A downstream byte stream that notes in its [`ConnectionState`] when the client ends it:
     /// an end of stream read, or an I/O error either way.
+    ///
+    /// The client's end as read (end of stream or a read error) reaches the codec one scheduler
+    /// round late: the streams that frames read just before it ended (an HTTP/2 RST_STREAM) are
+    /// woken already, and end first. Envoy ends such a stream as it reads the frame, so it is
+    /// not active when the connection closes, and is not counted in `_active_rq`.
     pub struct ClientCloseWatch<I> {
         #[pin]
         inner: I,
         state: Arc<ConnectionState>,
+        end: ReadEnd,
     }
+}
+
+/// Where a [`ClientCloseWatch`] is with the client's end of its stream.
+#[derive(Debug)]
+enum ReadEnd {
+    /// Not read yet.
+    Open,
+    /// Read, and held back for one scheduler round: `Some` is a read error, `None` the end of
+    /// stream.
+    Held(Option<io::Error>),
+    /// Handed to the codec.
+    Delivered,
 }
 
 impl<I> ClientCloseWatch<I> {
     /// Watches `inner` for the connection whose state is `state`.
     pub fn new(inner: I, state: Arc<ConnectionState>) -> Self {
-        Self { inner, state }
+        Self { inner, state, end: ReadEnd::Open }
     }
 }
 
@@ -190,12 +208,32 @@ impl<I> ClientCloseWatch<I> {
 impl<I: AsyncRead> AsyncRead for ClientCloseWatch<I> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
+        match std::mem::replace(this.end, ReadEnd::Delivered) {
+            ReadEnd::Held(error) => {
+                this.state.note_close(true);
+                return Poll::Ready(error.map_or(Ok(()), Err));
+            }
+            other => *this.end = other,
+        }
         let before = buf.filled().len();
         let r = this.inner.poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
-            this.state.note_close(true);
+        let ended = match &r {
+            Poll::Ready(Ok(())) => buf.filled().len() == before && buf.remaining() > 0,
+            Poll::Ready(Err(_)) => true,
+            Poll::Pending => false,
+        };
+        if ended && matches!(this.end, ReadEnd::Open) {
+            *this.end = ReadEnd::Held(match r {
+                Poll::Ready(Err(e)) => Some(e),
+                _ => None,
+            });
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         Self::note(this.state, &r);
+        if ended {
+            this.state.note_close(true);
+        }
         r
     }
 }
@@ -273,6 +311,54 @@ mod tests {
         assert_eq!(stats.downstream_cx_destroy_remote_active_rq.value(), 1);
         assert_eq!(stats.downstream_cx_destroy_active_rq.value(), 1);
         assert_eq!(stats.downstream_cx_destroy_local.value(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_just_before_the_clients_end_is_not_active_at_the_close() {
+        let (client, server) = tokio::io::duplex(64);
+        let state = Arc::new(ConnectionState::default());
+        let mut io = ClientCloseWatch::new(server, state.clone());
+        state.stream_started();
+        // The stream's own task, woken by what the codec read just before the end (an HTTP/2
+        // RST_STREAM), has not run yet when the end is read.
+        let (woken, wait) = tokio::sync::oneshot::channel::<()>();
+        let s = state.clone();
+        let stream = tokio::spawn(async move {
+            let _ = wait.await;
+            s.stream_ended();
+        });
+        tokio::task::yield_now().await;
+        drop(client);
+        woken.send(()).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(io.read(&mut buf).await.unwrap(), 0);
+        assert!(stream.is_finished());
+        let stats = HcmStats::new(&Store::default(), "h", "listener.x.");
+        state.count_close(&stats);
+        assert_eq!(stats.downstream_cx_destroy_remote.value(), 1);
+        assert_eq!(stats.downstream_cx_destroy_active_rq.value(), 0);
+    }
+
+    /// A byte stream whose every read fails as a reset connection does.
+    struct ResetRead;
+
+    impl AsyncRead for ResetRead {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_error_reaches_the_codec_and_makes_the_close_remote() {
+        let state = Arc::new(ConnectionState::default());
+        let mut io = ClientCloseWatch::new(ResetRead, state.clone());
+        state.stream_started();
+        let mut buf = [0u8; 8];
+        assert_eq!(io.read(&mut buf).await.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+        let stats = HcmStats::new(&Store::default(), "h", "listener.x.");
+        state.count_close(&stats);
+        assert_eq!(stats.downstream_cx_destroy_remote.value(), 1);
+        assert_eq!(stats.downstream_cx_destroy_remote_active_rq.value(), 1);
     }
 
     #[tokio::test]
