@@ -223,13 +223,25 @@ def test_grpc_not_serving_ejects_at_once_and_serving_readmits(grpc_setup, status
 
 
 
+def timeouts_counted(p, cluster, within=3.0):
+    """(at least 3 health check failures, each also a network failure) of `cluster`, read until
+    both hold or `within` seconds pass: the two counters are not read at one instant, and a check
+    may time out between the two reads."""
+    deadline = time.time() + within
+    while True:
+        s = p.stats()
+        failure, network = (s[f"cluster.{cluster}.health_check.{n}"] for n in ("failure", "network_failure"))
+        if (failure >= 3 and failure == network) or time.time() > deadline:
+            return failure >= 3, failure == network
+        time.sleep(0.05)
+
+
 def test_grpc_timeouts_are_network_failures_on_one_kept_connection(grpc_setup):
     pair, _, _, silent = grpc_setup
     e, l = wait_flags(pair, "grpc_silent", silent.port, "/failed_active_hc/active_hc_timeout")
     assert e == l == "/failed_active_hc/active_hc_timeout", show("timed out", e, l)
     time.sleep(1)
-    e, l = pair.both(lambda p: (lambda s: (s["failure"] >= 3, s["failure"] == s["network_failure"]))(
-        {n: p.stats()[f"cluster.grpc_silent.health_check.{n}"] for n in ("failure", "network_failure")}))
+    e, l = pair.both(lambda p: timeouts_counted(p, "grpc_silent"))
     assert e == l == (True, True), show("several timeouts, all network failures", e, l)
     # A timed-out gRPC check resets its stream and keeps the connection: one per proxy.
     assert silent.accepted == 2, silent.accepted
