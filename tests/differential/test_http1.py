@@ -209,14 +209,16 @@ def test_malformed_pipelined_behind_a_request_in_flight(pair):
 
 
 def test_client_half_close_after_a_request(pair):
-    """The client sends a complete request, then shuts down its sending side."""
+    """The client sends a complete request, then shuts down its sending side: the end is read
+    before the (delayed) response comes, which ends the stream without an answer."""
     def run(p):
         with p.connect() as c:
-            c.send(request_bytes("GET", "/films/half-close", close=False))
+            c.send(request_bytes("GET", "/films/half-close", headers=[("x-echo-delay-ms", "300")], close=False))
             c.sock.shutdown(socket.SHUT_WR)
             try:
                 return c.read_response().status
             except (EOFError, ConnectionResetError):
                 return None
     e, l = pair.both(run)
+    assert e is None, show("Envoy (harness check)", e, None)
     assert l == e, show("response after the client's half-close", e, l)
