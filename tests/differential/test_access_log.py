@@ -99,6 +99,13 @@ def wait_lines(path, n, timeout=5.0):
         time.sleep(0.02)
 
 
+def wait_logged(p, base, n):
+    """Waits until `p` has written `n` lines past `base` to its unfiltered logs (the default and
+    custom formats, which each proxy flushes on its own)."""
+    for kind in ("default", "custom"):
+        wait_lines(log_path(p, kind), base[(p.kind, kind)] + n)
+
+
 def mask(line, proxy):
     line = TIME.sub("TIME", line)
     line = UUID.sub("UUID", line)
@@ -124,7 +131,7 @@ def logs(make_pair, values):
     for i, (_, method, path, headers, body) in enumerate(REQUESTS):
         for p in pair:
             p.request(method, path, headers=headers, body=body)
-            wait_lines(log_path(p, "default"), base[(p.kind, "default")] + i + 1)
+            wait_logged(p, base, i + 1)
     # The filtered JSON log may trail the others by one flush.
     time.sleep(0.3)
     out = {}
@@ -270,7 +277,7 @@ def rejected_logs(make_pair, values):
     for i, (_, raw) in enumerate(REJECTED):
         for p in pair:
             p.raw(raw)
-            wait_lines(log_path(p, "default"), base[(p.kind, "default")] + i + 1)
+            wait_logged(p, base, i + 1)
     out = {}
     for p in pair:
         out[p.kind] = {kind: read_lines(log_path(p, kind))[base[(p.kind, kind)]:] for kind in ("default", "custom")}
