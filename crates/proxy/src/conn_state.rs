@@ -208,12 +208,11 @@ impl<I> ClientCloseWatch<I> {
 impl<I: AsyncRead> AsyncRead for ClientCloseWatch<I> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
-        match std::mem::replace(this.end, ReadEnd::Delivered) {
-            ReadEnd::Held(error) => {
-                this.state.note_close(true);
-                return Poll::Ready(error.map_or(Ok(()), Err));
-            }
-            other => *this.end = other,
+        if let ReadEnd::Held(error) = this.end {
+            let error = error.take();
+            *this.end = ReadEnd::Delivered;
+            this.state.note_close(true);
+            return Poll::Ready(error.map_or(Ok(()), Err));
         }
         let before = buf.filled().len();
         let r = this.inner.poll_read(cx, buf);
