@@ -36,8 +36,6 @@ IO_TIMEOUT = 10  # seconds; default for every downstream socket
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
-
-
 def load_template(name):
     """Text of tests/differential/configs/<name>."""
     with open(os.path.join(CONFIGS, name)) as f:

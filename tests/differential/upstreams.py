@@ -52,10 +52,10 @@ def _ephemeral_low():
 
 # Ports below the ephemeral range: the kernel never hands them out as source ports, so a
 # connection made by anyone on the machine between our pick and the proxy's bind cannot take one.
-# Each pick is a new port of this process; a port that does not bind is skipped.
+# Each pick takes a port off the shuffled list, so none is handed out twice by this process; a
+# port that does not bind is skipped.
 _PICKABLE = list(range(10240, max(10241, _ephemeral_low())))
 random.shuffle(_PICKABLE)
-_picked = set()
 _pick_lock = threading.Lock()
 
 
@@ -64,14 +64,11 @@ def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
     with _pick_lock:
         while _PICKABLE:
             port = _PICKABLE.pop()
-            if port in _picked:
-                continue
             with socket.socket(socket.AF_INET, kind) as s:
                 try:
                     s.bind((host, port))
                 except OSError:
                     continue
-            _picked.add(port)
             return port
     raise RuntimeError("no free port left below the ephemeral range")
 

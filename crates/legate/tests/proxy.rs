@@ -50,10 +50,7 @@ fn upstream_receives_forwarding_headers_and_timeout_hint() {
 fn keep_alive_requests_reuse_one_upstream_connection() {
     let a = Upstream::start("alpha");
     let legate = Legate::start(&two_cluster_config(a.addr, a.addr), &["--concurrency", "1"]);
-    let s = TcpStream::connect(legate.listener).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
+    let (mut w, mut r) = keep_alive(legate.listener);
     for i in 0..20 {
         w.write_all(format!("GET /a/{i} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).unwrap();
         let resp = read_response(&mut r).unwrap();
@@ -223,10 +220,7 @@ fn idle_connections_are_closed_or_drained_after_idle_timeout() {
     assert!(start.elapsed() >= Duration::from_millis(300), "closed too early: {:?}", start.elapsed());
     assert!(start.elapsed() < Duration::from_secs(4), "not closed: {:?}", start.elapsed());
     // After a request, as in Envoy: drained; the next response closes the connection.
-    let s = TcpStream::connect(legate.listener).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
+    let (mut w, mut r) = keep_alive(legate.listener);
     w.write_all(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
     let first = read_response(&mut r).unwrap();
     assert_eq!((first.status, first.header("connection")), (200, None));

@@ -217,10 +217,7 @@ fn a_keep_alive_connections_later_request_times_out_at_its_own_deadline() {
     // for the first's deadline, which comes 0.3 s into the second's wait: not its timeout.
     let a = Upstream::start("alpha");
     let legate = Legate::start(&two_cluster_config(a.addr, answers_once_upstream()), &[]);
-    let s = TcpStream::connect(legate.listener).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
+    let (mut w, mut r) = keep_alive(legate.listener);
     w.write_all(b"GET /b/1 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
     let first = read_response(&mut r).unwrap();
     assert_eq!((first.status, first.text()), (200, "ok".to_string()));

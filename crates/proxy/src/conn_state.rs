@@ -229,7 +229,6 @@ impl<I: AsyncRead> AsyncRead for ClientCloseWatch<I> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        Self::note(this.state, &r);
         if ended {
             this.state.note_close(true);
         }

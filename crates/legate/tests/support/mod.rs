@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 
 pub mod pki;
@@ -14,28 +14,26 @@ use std::time::{Duration, Instant};
 /// The first port this test process hands out; ports below it are never picked.
 const FIRST_PICKABLE_PORT: u16 = 10240;
 
-/// The next port `free_port` tries, as an offset from `FIRST_PICKABLE_PORT` (0: not yet seeded).
-static NEXT_PORT_OFFSET: AtomicUsize = AtomicUsize::new(0);
-
-/// The first port of the kernel's ephemeral range, the source ports of outgoing connections.
-fn ephemeral_low() -> u16 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768)
-}
+/// How many ports `free_port` picks among (those from `FIRST_PICKABLE_PORT` up to the kernel's
+/// ephemeral range, the source ports of outgoing connections), and the offset of the next one
+/// it tries, first set by the process's PID.
+static PICKER: OnceLock<(usize, AtomicUsize)> = OnceLock::new();
 
 /// A free loopback port (bound then released), never handed out before by this process and
 /// below the kernel's ephemeral range: no outgoing connection on the machine can take it as its
 /// source port between the pick and the bind of the process it is meant for, and no two tests
-/// running at once get the same one. Each test process starts at a place set by its PID.
+/// running at once get the same one.
 pub fn free_port() -> u16 {
-    let span = usize::from(ephemeral_low().saturating_sub(FIRST_PICKABLE_PORT).max(1024));
-    let seed = 1 + (std::process::id() as usize * 7919) % span;
-    let _ = NEXT_PORT_OFFSET.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
-    for _ in 0..span {
-        let offset = NEXT_PORT_OFFSET.fetch_add(1, Ordering::Relaxed) % span;
-        let port = FIRST_PICKABLE_PORT + offset as u16;
+    let (span, next) = PICKER.get_or_init(|| {
+        let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32768u16);
+        let span = usize::from(ephemeral_low.saturating_sub(FIRST_PICKABLE_PORT).max(1024));
+        (span, AtomicUsize::new(std::process::id() as usize * 7919 % span))
+    });
+    for _ in 0..*span {
+        let port = FIRST_PICKABLE_PORT + (next.fetch_add(1, Ordering::Relaxed) % span) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
@@ -190,6 +188,14 @@ pub fn try_request(addr: SocketAddr, raw: &str) -> std::io::Result<Response> {
     s.write_all(raw.as_bytes())?;
     let mut r = BufReader::new(s);
     read_response(&mut r)
+}
+
+/// A keep-alive connection to `addr` whose reads time out after 5 s: its writing half and a
+/// buffered reader of its responses (for [`read_response`]).
+pub fn keep_alive(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    (s.try_clone().unwrap(), BufReader::new(s))
 }
 
 /// Reads one response from a buffered stream.
