@@ -154,7 +154,7 @@ impl RequestScanner {
         loop {
             kept += self.consume_body(&data[kept..]);
             let rest = &data[kept..];
-            if rest.is_empty() || self.state != State::Head || !self.head.is_empty() || !ends_head(rest) {
+            if rest.is_empty() || self.state != State::Head || !self.head.is_empty() || !ends_head(after_empty_lines(rest)) {
                 return kept;
             }
             match check_head(rest) {
@@ -182,7 +182,8 @@ impl RequestScanner {
                     let searched = self.head.len().saturating_sub(3);
                     self.head.extend_from_slice(data);
                     data = &[];
-                    if !ends_head(&self.head[searched..]) {
+                    let from = searched.max(self.head.len() - after_empty_lines(&self.head).len());
+                    if !ends_head(&self.head[from..]) {
                         if self.head.len() > self.max_head {
                             self.pass_through(out);
                         }
@@ -254,7 +255,16 @@ impl RequestScanner {
     }
 }
 
-/// Whether `tail` (the end of a head buffer) contains the blank line that ends a head.
+/// `buf` from its first byte that is not CR or LF: the empty lines a client may send before a
+/// request line (RFC 9112, 2.2) end no head. Looking for a head's end only after them keeps the
+/// verdict on a head independent of how its bytes were split into reads.
+fn after_empty_lines(buf: &[u8]) -> &[u8] {
+    let start = buf.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(buf.len());
+    &buf[start..]
+}
+
+/// Whether `tail` (the end of a head buffer, past any leading empty lines) contains the blank
+/// line that ends a head.
 fn ends_head(tail: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', tail).any(|i| match &tail[i + 1..] {
         [b'\n', ..] | [b'\r', b'\n', ..] => true,

@@ -99,6 +99,25 @@ fn what_the_guard_does_not_follow_goes_to_the_codec() {
     }
 }
 
+#[test]
+fn empty_lines_before_a_request_line_end_no_head() {
+    // Found by fuzzing: read whole, the leading empty line looked like the end of a head and the
+    // unfinished head was judged (400); read a byte at a time, it went to the codec at the end.
+    let unfinished = b"\n\r\no\xff";
+    for (seen, refused) in every_split(unfinished) {
+        assert_eq!((seen.as_slice(), refused), (&unfinished[..], None));
+    }
+    // Empty lines before whole heads do not change their verdicts.
+    let bad = b"\r\n\r\nPOST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n";
+    for (seen, refused) in every_split(bad) {
+        assert_eq!((seen.as_slice(), refused), (&b""[..], Some(501)));
+    }
+    let good = [&b"\r\n"[..], GET, b"\n", GET].concat();
+    for (seen, refused) in every_split(&good) {
+        assert_eq!((seen, refused), (good.clone(), None));
+    }
+}
+
 #[tokio::test]
 async fn a_refused_head_becomes_the_last_request_the_codec_reads() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
