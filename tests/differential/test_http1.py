@@ -29,6 +29,11 @@ MALFORMED = [
      b"POST /films HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
     ("bad-chunk-size", b"POST /films HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", 400),
     ("negative-content-length", b"POST /films HTTP/1.1\r\nhost: x\r\ncontent-length: -1\r\n\r\n", 400),
+    # Envoy's HTTP/1 codec knows http-parser's methods only, spelled exactly (found by fuzzing).
+    ("unknown-method", b"FOO /films HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("lower-case-method", b"get /films HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("m-search-method", b"M-SEARCH /films HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("unknown-method-http-1.0", b"FOO /films HTTP/1.0\r\nhost: x\r\n\r\n", 400),
 ]
 IDS = [m[0] for m in MALFORMED]
 CASES = [m[1:] for m in MALFORMED]
@@ -95,6 +100,21 @@ def test_listener_serves_after_malformed(pair, malformed):
     """After every malformed request above, the listener still serves new connections."""
     e, l = pair.both(lambda p: [p.get("/films/after").status for _ in range(3)])
     assert e == l == [200] * 3, show("statuses after the malformed requests", e, l)
+
+
+def test_known_methods_beyond_the_common_ones_are_proxied(pair):
+    """Methods of Envoy's HTTP/1 codec's list reach the upstream as sent."""
+    def methods(p):
+        out = []
+        for method in ("PURGE", "MSEARCH", "PROPFIND", "SOURCE"):
+            with p.connect() as c:
+                c.send(request_bytes(method, "/films/m"))
+                r = c.read_response()
+                out.append((method, r.status, r.upstream()["method"]))
+        return out
+    e, l = pair.both(methods)
+    assert l == e, show("methods proxied", e, l)
+    assert [s for _, s, _ in e] == [200] * 4, show("Envoy itself (harness check)", e, None)
 
 
 def test_keep_alive_serves_several_requests(pair):

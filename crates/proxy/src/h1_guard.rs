@@ -2,8 +2,9 @@
 //!
 //! hyper is lenient where Envoy 1.40 is strict: it merges two identical `Content-Length`
 //! headers, reads `Content-Length` + `Transfer-Encoding: chunked` as chunked, answers 400 to a
-//! `Transfer-Encoding` other than `chunked` (Envoy: 501), and answers its parse errors with an
-//! empty 400. [`RequestGuard`] wraps a downstream HTTP/1 connection: it holds every request
+//! `Transfer-Encoding` other than `chunked` (Envoy: 501), takes any method token (Envoy: only
+//! http-parser's methods, 400 for others), and answers its parse errors with an empty 400.
+//! [`RequestGuard`] wraps a downstream HTTP/1 connection: it holds every request
 //! head back until it is complete, checks it with [`check_head`], and releases it to the codec
 //! only when Envoy would accept it. In place of a refused head the codec reads a stand-in
 //! request (method [`REFUSED_METHOD`]) naming the rejection, which the connection manager
@@ -272,6 +273,19 @@ fn ends_head(tail: &[u8]) -> bool {
     })
 }
 
+/// Whether Envoy's HTTP/1 codec (Balsa, without `allow_custom_methods`) accepts `method`:
+/// http-parser's methods, exactly as written (`get`, `M-SEARCH` or `QUERY` are answered 400).
+/// HTTP/2 takes any method.
+fn known_method(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" | "COPY" | "LOCK"
+            | "MKCOL" | "MOVE" | "PROPFIND" | "PROPPATCH" | "SEARCH" | "UNLOCK" | "BIND" | "REBIND" | "UNBIND"
+            | "ACL" | "REPORT" | "MKACTIVITY" | "CHECKOUT" | "MERGE" | "MSEARCH" | "NOTIFY" | "SUBSCRIBE"
+            | "UNSUBSCRIBE" | "PURGE" | "MKCALENDAR" | "LINK" | "UNLINK" | "SOURCE"
+    )
+}
+
 /// The verdict on a head.
 enum Checked {
     /// Not complete yet.
@@ -294,7 +308,8 @@ fn check_head(head: &[u8]) -> Checked {
         Err(httparse::Error::TooManyHeaders) => return Checked::Accepted(head.len(), Framing::PassThrough),
         Err(_) => return Checked::Refused(Rejection::CODEC_ERROR),
     };
-    if req.method == Some(REFUSED_METHOD) {
+    // Envoy's HTTP/1 codec knows a fixed set of methods (the stand-in's is not one of them).
+    if !req.method.is_some_and(known_method) {
         return Checked::Refused(Rejection::CODEC_ERROR);
     }
     // HTTP/1.0 (426), CONNECT and upgrades leave HTTP/1 framing: the codec and the HCM judge.

@@ -87,6 +87,22 @@ fn envoys_framing_rules() {
 }
 
 #[test]
+fn methods_envoys_http1_codec_does_not_know_are_refused() {
+    for method in ["FOO", "get", "Get", "GETX", "M-SEARCH", "QUERY", "PRI", "X-CUSTOM"] {
+        for version in ["HTTP/1.1", "HTTP/1.0"] {
+            let input = format!("{method} / {version}\r\nhost: x\r\n\r\n");
+            for (seen, refused) in every_split(input.as_bytes()) {
+                assert_eq!((seen.as_slice(), refused), (&b""[..], Some(400)), "{input}");
+            }
+        }
+    }
+    for method in ["GET", "MSEARCH", "PURGE", "PROPFIND", "SOURCE", "LINK"] {
+        let input = format!("{method} / HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert_eq!(scan(input.as_bytes(), 5), (input.clone().into_bytes(), None));
+    }
+}
+
+#[test]
 fn what_the_guard_does_not_follow_goes_to_the_codec() {
     // A malformed chunk, an upgrade and a partial head at the end of the stream.
     let bad_chunk = b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n";
