@@ -265,6 +265,8 @@ REJECTED = [
     ("transfer-encoding-gzip", b"POST /films/1 HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
     ("length-and-chunked", b"POST /films/1 HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"),
     ("headers-too-large", b"GET /films/1 HTTP/1.1\r\nhost: a\r\nx-big: " + b"a" * 70000 + b"\r\n\r\n"),
+    ("unknown-method", b"FOO /films/1 HTTP/1.1\r\nhost: a\r\n\r\n"),
+    ("invalid-host", b"GET /films/1 HTTP/1.1\r\nhost: a{b\r\n\r\n"),
 ]
 
 

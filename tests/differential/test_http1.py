@@ -34,6 +34,17 @@ MALFORMED = [
     ("lower-case-method", b"get /films HTTP/1.1\r\nhost: x\r\n\r\n", 400),
     ("m-search-method", b"M-SEARCH /films HTTP/1.1\r\nhost: x\r\n\r\n", 400),
     ("unknown-method-http-1.0", b"FOO /films HTTP/1.0\r\nhost: x\r\n\r\n", 400),
+    # Request targets and Host values Envoy's codec refuses (found by the same fuzz).
+    ("relative-target", b"GET films HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("asterisk-target-not-options", b"GET * HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("authority-target-not-connect", b"GET x:80 HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("ftp-absolute-target", b"GET ftp://x/films HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("connect-without-port", b"CONNECT x HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("connect-port-out-of-range", b"CONNECT x:99999 HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("host-with-brace", b"GET /films HTTP/1.1\r\nhost: x{y\r\n\r\n", 400),
+    ("host-with-space", b"GET /films HTTP/1.1\r\nhost: x y\r\n\r\n", 400),
+    ("host-non-ascii", b"GET /films HTTP/1.1\r\nhost: x\xd8\r\n\r\n", 400),
+    ("relative-target-http-1.0", b"GET films HTTP/1.0\r\nhost: x\r\n\r\n", 400),
 ]
 IDS = [m[0] for m in MALFORMED]
 CASES = [m[1:] for m in MALFORMED]

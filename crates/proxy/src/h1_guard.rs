@@ -37,7 +37,8 @@ const MAX_HEADERS: usize = 128;
 pub const REFUSED_METHOD: &str = "LEGATE-REFUSED";
 
 /// The rejections a stand-in request can name, by index (its path is `/<index>`).
-const REJECTIONS: [Rejection; 3] = [Rejection::CODEC_ERROR, Rejection::LENGTH_AND_CHUNKED, Rejection::TRANSFER_ENCODING];
+const REJECTIONS: [Rejection; 4] =
+    [Rejection::CODEC_ERROR, Rejection::LENGTH_AND_CHUNKED, Rejection::TRANSFER_ENCODING, Rejection::INVALID_AUTHORITY];
 
 /// The stand-in request for `rejection`.
 fn stand_in(rejection: Rejection) -> String {
@@ -286,6 +287,31 @@ fn known_method(method: &str) -> bool {
     )
 }
 
+/// Whether Envoy's HTTP/1 codec takes `target` for `method`: an origin form (`/...`), an
+/// absolute form with scheme `http` or `https` (any case), `*` for OPTIONS, and for CONNECT only
+/// an authority form `host:port`.
+fn valid_target(method: &str, target: &str) -> bool {
+    if method == "CONNECT" {
+        let Some((host, port)) = target.rsplit_once(':') else { return false };
+        return !host.is_empty() && valid_authority(host.as_bytes()) && port.parse::<u16>().is_ok() && !port.starts_with('+');
+    }
+    if target == "*" {
+        return method == "OPTIONS";
+    }
+    if target.starts_with('/') {
+        return true;
+    }
+    target
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+}
+
+/// Whether Envoy takes `host` as a `Host` header: unreserved and sub-delimiter characters,
+/// `:`, `@`, `[`, `]` and `%` only (no space, `"#/<>?\^`{|}`, control or non-ASCII byte).
+fn valid_authority(host: &[u8]) -> bool {
+    host.iter().all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@[]%".contains(b))
+}
+
 /// The verdict on a head.
 enum Checked {
     /// Not complete yet.
@@ -308,12 +334,20 @@ fn check_head(head: &[u8]) -> Checked {
         Err(httparse::Error::TooManyHeaders) => return Checked::Accepted(head.len(), Framing::PassThrough),
         Err(_) => return Checked::Refused(Rejection::CODEC_ERROR),
     };
-    // Envoy's HTTP/1 codec knows a fixed set of methods (the stand-in's is not one of them).
-    if !req.method.is_some_and(known_method) {
+    // Envoy's HTTP/1 codec knows a fixed set of methods (the stand-in's is not one of them),
+    // takes the request targets of `valid_target` and hosts of `valid_authority` only.
+    let (Some(method), Some(target)) = (req.method, req.path) else { return Checked::Refused(Rejection::CODEC_ERROR) };
+    if !known_method(method) || !valid_target(method, target) {
         return Checked::Refused(Rejection::CODEC_ERROR);
     }
+    let mut upgrade = false;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("host") && !valid_authority(h.value) {
+            return Checked::Refused(Rejection::INVALID_AUTHORITY);
+        }
+        upgrade |= h.name.eq_ignore_ascii_case("upgrade");
+    }
     // HTTP/1.0 (426), CONNECT and upgrades leave HTTP/1 framing: the codec and the HCM judge.
-    let upgrade = req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
     if req.version != Some(1) || req.method == Some("CONNECT") || upgrade {
         return Checked::Accepted(len, Framing::PassThrough);
     }

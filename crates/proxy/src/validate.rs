@@ -25,6 +25,8 @@ impl Rejection {
     /// Content-Length together with Transfer-Encoding.
     pub(crate) const LENGTH_AND_CHUNKED: Self =
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", "http1.content_length_and_chunked_not_allowed");
+    /// A `Host` header with a character Envoy does not take in an authority.
+    pub(crate) const INVALID_AUTHORITY: Self = Self::new(StatusCode::BAD_REQUEST, "Bad Request", "http.invalid_authority");
     /// A Transfer-Encoding other than `chunked`.
     pub(crate) const TRANSFER_ENCODING: Self =
         Self::new(StatusCode::NOT_IMPLEMENTED, "Not Implemented", "http1.invalid_transfer_encoding");

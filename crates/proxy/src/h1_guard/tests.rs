@@ -103,6 +103,43 @@ fn methods_envoys_http1_codec_does_not_know_are_refused() {
 }
 
 #[test]
+fn request_targets_and_hosts_envoys_http1_codec_refuses() {
+    let refused = [
+        "GET films HTTP/1.1\r\nhost: x",
+        "GET * HTTP/1.1\r\nhost: x",
+        "GET x:80 HTTP/1.1\r\nhost: x",
+        "GET ftp://x/a HTTP/1.1\r\nhost: x",
+        "CONNECT x HTTP/1.1\r\nhost: x",
+        "CONNECT :443 HTTP/1.1\r\nhost: x",
+        "CONNECT x:99999 HTTP/1.1\r\nhost: x",
+        "CONNECT x{y:443 HTTP/1.1\r\nhost: x",
+        "GET / HTTP/1.1\r\nhost: x{y",
+        "GET / HTTP/1.1\r\nhost: x/y",
+        "GET / HTTP/1.1\r\nhost: x\u{e9}",
+        "GET films HTTP/1.0\r\nhost: x",
+    ];
+    for head in refused {
+        let input = format!("{head}\r\n\r\n").into_bytes();
+        assert_eq!(scan(&input, input.len()), (Vec::new(), Some(400)), "{head}");
+    }
+    let accepted = [
+        "OPTIONS * HTTP/1.1\r\nhost: x",
+        "GET HTTP://x/a HTTP/1.1\r\nhost: x",
+        "GET https://[::1]:8443/a HTTP/1.1\r\nhost: x",
+        "GET / HTTP/1.1\r\nhost: [::1]:80",
+        "GET / HTTP/1.1\r\nhost: a_b%20c@d",
+        "GET / HTTP/1.1\r\nhost: ",
+    ];
+    for head in accepted {
+        let input = format!("{head}\r\n\r\n").into_bytes();
+        assert_eq!(scan(&input, input.len()), (input.clone(), None), "{head}");
+    }
+    // CONNECT's authority form leaves HTTP/1 framing: it passes to the codec.
+    let connect = b"CONNECT [::1]:443 HTTP/1.1\r\nhost: x\r\n\r\n";
+    assert_eq!(scan(connect, connect.len()), (connect.to_vec(), None));
+}
+
+#[test]
 fn what_the_guard_does_not_follow_goes_to_the_codec() {
     // A malformed chunk, an upgrade and a partial head at the end of the stream.
     let bad_chunk = b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n";
