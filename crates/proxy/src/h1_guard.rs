@@ -309,8 +309,25 @@ fn valid_target(method: &str, target: &str) -> bool {
 /// Whether Envoy takes `host` as a `Host` header: unreserved and sub-delimiter characters,
 /// `:`, `@`, `[`, `]` and `%` only (no space, `"#/<>?\^`{|}`, control or non-ASCII byte).
 fn valid_authority(host: &[u8]) -> bool {
-    host.iter().all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@[]%".contains(b))
+    host.iter().all(|b| AUTHORITY_BYTES[usize::from(*b)])
 }
+
+/// [`valid_authority`]'s bytes, by value (one look-up per byte of every request's host).
+const AUTHORITY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let others = b"-._~!$&'()*+,;=:@[]%";
+    let mut i = 0;
+    while i < others.len() {
+        table[others[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The verdict on a head.
 enum Checked {
