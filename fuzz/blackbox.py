@@ -24,15 +24,14 @@ import time
 import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The differential suite's port picker: ports below the ephemeral range, none handed out twice.
+sys.path.insert(0, os.path.join(ROOT, "tests", "differential"))
+from upstreams import free_port  # noqa: E402
 DURATION = float(sys.argv[1]) if len(sys.argv) > 1 else 300
 SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 THREADS = 16
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- upstreams ---------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 //!
 //! hyper is lenient where Envoy 1.40 is strict: it merges two identical `Content-Length`
 //! headers, reads `Content-Length` + `Transfer-Encoding: chunked` as chunked, answers 400 to a
-//! `Transfer-Encoding` other than `chunked` (Envoy: 501), takes any method token (Envoy: only
-//! http-parser's methods, 400 for others), and answers its parse errors with an empty 400.
+//! `Transfer-Encoding` other than `chunked` (Envoy: 501), takes any method token, request target
+//! and `Host` value (Envoy: only http-parser's methods, origin, `http(s)` absolute, `OPTIONS *`
+//! and CONNECT `host:port` targets, and authority characters in `Host`; 400 for others), and
+//! answers its parse errors with an empty 400.
 //! [`RequestGuard`] wraps a downstream HTTP/1 connection: it holds every request
 //! head back until it is complete, checks it with [`check_head`], and releases it to the codec
 //! only when Envoy would accept it. In place of a refused head the codec reads a stand-in
@@ -365,7 +367,7 @@ fn check_head(head: &[u8]) -> Checked {
         upgrade |= h.name.eq_ignore_ascii_case("upgrade");
     }
     // HTTP/1.0 (426), CONNECT and upgrades leave HTTP/1 framing: the codec and the HCM judge.
-    if req.version != Some(1) || req.method == Some("CONNECT") || upgrade {
+    if req.version != Some(1) || method == "CONNECT" || upgrade {
         return Checked::Accepted(len, Framing::PassThrough);
     }
     match crate::validate::body_framing(req.headers.iter().map(|h| (h.name, h.value))) {
