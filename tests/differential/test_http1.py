@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import harness
 from harness import request_bytes, show
 
 BIG = b"v" * (70 * 1024)
@@ -45,6 +46,11 @@ MALFORMED = [
     ("host-with-space", b"GET /films HTTP/1.1\r\nhost: x y\r\n\r\n", 400),
     ("host-non-ascii", b"GET /films HTTP/1.1\r\nhost: x\xd8\r\n\r\n", 400),
     ("relative-target-http-1.0", b"GET films HTTP/1.0\r\nhost: x\r\n\r\n", 400),
+    # Envoy's path normalization refuses a fragment (also found by the fuzz).
+    ("fragment", b"GET /films/a#f HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("fragment-in-query", b"GET /films/a?q=1#f HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("fragment-absolute-form", b"GET http://x/films/a#f HTTP/1.1\r\nhost: x\r\n\r\n", 400),
+    ("fragment-http-1.0", b"GET /films/a#f HTTP/1.0\r\nhost: x\r\n\r\n", 426),
 ]
 IDS = [m[0] for m in MALFORMED]
 CASES = [m[1:] for m in MALFORMED]
@@ -253,3 +259,18 @@ def test_client_half_close_after_a_request(pair):
     e, l = pair.both(run)
     assert e is None, show("Envoy (harness check)", e, None)
     assert l == e, show("response after the client's half-close", e, l)
+
+
+def test_fragment_counted_like_envoy(pair):
+    """A target with a fragment: failed path normalization, not a protocol error. Legate closes at
+    once where Envoy waits its delayed_close_timeout (README, known differences)."""
+    def fragment(p):
+        with p.connect() as c:
+            c.send(b"GET /films/a#f HTTP/1.1\r\nhost: x\r\nx-request-id: r\r\n\r\n")
+            c.read_response()
+            c.is_closed()
+    busy = ("http.ingress_http.downstream_cx_active", "http.ingress_http.downstream_rq_active")
+    e, l = pair.both(lambda p: {k: v for k, v in harness.counted(p, fragment, ("http.ingress_http.",), busy).items()
+                                if not k.endswith("delayed_close_timeout")})
+    assert e.get("http.ingress_http.downstream_rq_failed_path_normalization") == 1, show("Envoy itself (harness check)", e, None)
+    assert l == e, show("counted", e, l)

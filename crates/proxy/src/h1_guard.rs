@@ -4,8 +4,9 @@
 //! headers, reads `Content-Length` + `Transfer-Encoding: chunked` as chunked, answers 400 to a
 //! `Transfer-Encoding` other than `chunked` (Envoy: 501), takes any method token, request target
 //! and `Host` value (Envoy: only http-parser's methods, origin, `http(s)` absolute, `OPTIONS *`
-//! and CONNECT `host:port` targets, and authority characters in `Host`; 400 for others), and
-//! answers its parse errors with an empty 400.
+//! and CONNECT `host:port` targets, and authority characters in `Host`; 400 for others), drops
+//! a target's fragment (Envoy: 400 `path_normalization_failed`), and answers its parse errors
+//! with an empty 400.
 //! [`RequestGuard`] wraps a downstream HTTP/1 connection: it holds every request
 //! head back until it is complete, checks it with [`check_head`], and releases it to the codec
 //! only when Envoy would accept it. In place of a refused head the codec reads a stand-in
@@ -38,15 +39,47 @@ const MAX_HEADERS: usize = 128;
 /// method is itself refused).
 pub const REFUSED_METHOD: &str = "LEGATE-REFUSED";
 
-/// The rejections a stand-in request can name, by index (its path is `/<index>`).
-const REJECTIONS: [Rejection; 4] =
-    [Rejection::CODEC_ERROR, Rejection::LENGTH_AND_CHUNKED, Rejection::TRANSFER_ENCODING, Rejection::INVALID_AUTHORITY];
+/// Header of a stand-in that carries the refused head's method and target (`GET /a#b`).
+pub const REFUSED_REQUEST: &str = "legate-refused-request";
 
-/// The stand-in request for `rejection`.
-fn stand_in(rejection: Rejection) -> String {
+/// The rejections a stand-in request can name, by index (its path is `/<index>`).
+const REJECTIONS: [Rejection; 5] = [
+    Rejection::CODEC_ERROR,
+    Rejection::LENGTH_AND_CHUNKED,
+    Rejection::TRANSFER_ENCODING,
+    Rejection::INVALID_AUTHORITY,
+    Rejection::PATH_WITH_FRAGMENT,
+];
+
+/// The stand-in request for `rejection` of `head`. A codec error names the rejection only.
+/// A rejection Envoy makes after its codec, with the request headers known, also carries the
+/// refused head's method and target ([`REFUSED_REQUEST`]) and its headers, for the access log;
+/// without the framing and connection headers, as the stand-in has no body and is the last
+/// request of its connection.
+fn stand_in(rejection: Rejection, head: &[u8]) -> Vec<u8> {
     let index = REJECTIONS.iter().position(|r| *r == rejection).unwrap_or(0);
-    format!("{REFUSED_METHOD} /{index} HTTP/1.1\r\nhost: refused\r\n\r\n")
+    let mut out = format!("{REFUSED_METHOD} /{index} HTTP/1.1\r\n").into_bytes();
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let parsed = !rejection.is_codec_error() && req.parse(head).is_ok_and(|s| s.is_complete());
+    match (parsed, req.method, req.path) {
+        (true, Some(method), Some(target)) => {
+            out.extend_from_slice(format!("{REFUSED_REQUEST}: {method} {target}\r\n").as_bytes());
+            for h in req.headers.iter().filter(|h| !FRAMING_HEADERS.iter().any(|f| h.name.eq_ignore_ascii_case(f))) {
+                out.extend_from_slice(h.name.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(h.value);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        _ => out.extend_from_slice(b"host: refused\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
+
+/// Headers a stand-in never copies from the head it replaces.
+const FRAMING_HEADERS: [&str; 6] = ["content-length", "transfer-encoding", "expect", "upgrade", "connection", REFUSED_REQUEST];
 
 /// The rejection a request stands in for, if it is the guard's stand-in.
 pub fn refused<B>(req: &http::Request<B>) -> Option<Rejection> {
@@ -55,6 +88,15 @@ pub fn refused<B>(req: &http::Request<B>) -> Option<Rejection> {
     }
     let index: usize = req.uri().path().trim_start_matches('/').parse().ok()?;
     REJECTIONS.get(index).copied()
+}
+
+/// The method and target of the head a stand-in replaces, when it carries them.
+pub fn refused_request<B>(req: &http::Request<B>) -> Option<(http::Method, &str)> {
+    if req.method().as_str() != REFUSED_METHOD {
+        return None;
+    }
+    let (method, target) = req.headers().get(REFUSED_REQUEST)?.to_str().ok()?.split_once(' ')?;
+    Some((http::Method::from_bytes(method.as_bytes()).ok()?, target))
 }
 
 /// How a request's body is framed, as far as the guard follows it.
@@ -197,8 +239,8 @@ impl RequestScanner {
                         Checked::Partial if self.head.len() > self.max_head => self.pass_through(out),
                         Checked::Partial => {}
                         Checked::Refused(rejection) => {
+                            // The head stays for `stand_in`; nothing is collected after it.
                             self.state = State::Refused;
-                            self.head = Vec::new();
                             return Some(rejection);
                         }
                         Checked::Accepted(len, framing) => {
@@ -224,6 +266,13 @@ impl RequestScanner {
         out.extend_from_slice(&self.head);
         self.head = Vec::new();
         self.state = State::PassThrough;
+    }
+
+    /// The request the codec reads in place of the head refused with `rejection` (what
+    /// [`RequestScanner::feed`] returned).
+    pub fn stand_in(&self, rejection: Rejection) -> Vec<u8> {
+        debug_assert_eq!(self.state, State::Refused, "stand_in before a refusal");
+        stand_in(rejection, &self.head)
     }
 
     /// The end of the stream: a partial head goes to the codec, which judges it.
@@ -367,7 +416,15 @@ fn check_head(head: &[u8]) -> Checked {
         upgrade |= h.name.eq_ignore_ascii_case("upgrade");
     }
     // HTTP/1.0 (426), CONNECT and upgrades leave HTTP/1 framing: the codec and the HCM judge.
-    if req.version != Some(1) || method == "CONNECT" || upgrade {
+    if req.version != Some(1) {
+        return Checked::Accepted(len, Framing::PassThrough);
+    }
+    // Envoy's path normalization refuses a fragment (its codec keeps it in the path; hyper's
+    // drops it).
+    if method != "CONNECT" && memchr::memchr(b'#', target.as_bytes()).is_some() {
+        return Checked::Refused(Rejection::PATH_WITH_FRAGMENT);
+    }
+    if method == "CONNECT" || upgrade {
         return Checked::Accepted(len, Framing::PassThrough);
     }
     match crate::validate::body_framing(req.headers.iter().map(|h| (h.name, h.value))) {
@@ -428,7 +485,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for RequestGuard<I> {
             let kept = this.scanner.accept_in_place(&buf.filled()[before..]);
             if kept < received {
                 if let Some(rejection) = this.scanner.feed(&buf.filled()[before + kept..], &mut this.ready) {
-                    this.ready.extend_from_slice(stand_in(rejection).as_bytes());
+                    this.ready.extend_from_slice(&this.scanner.stand_in(rejection));
                     this.refused = true;
                 }
                 buf.set_filled(before + kept);

@@ -112,7 +112,11 @@ impl Hcm {
                 return Ok(self.reject(rejection, &req, start, &peer));
             }
             if let Some(rejection) = crate::h1_guard::refused(&req).or_else(|| check_http1(&req)) {
-                stats.downstream_cx_protocol_error.inc();
+                if rejection == Rejection::PATH_WITH_FRAGMENT {
+                    stats.downstream_rq_failed_path_normalization.inc();
+                } else {
+                    stats.downstream_cx_protocol_error.inc();
+                }
                 return Ok(self.reject(rejection, &req, start, &peer));
             }
             let log = self.access_logs.as_ref().map(|l| l.record(start, req.version(), peer.remote, peer.local));
@@ -216,8 +220,12 @@ impl Hcm {
             if rejection.is_codec_error() {
                 log.fail(Some(ResponseFlags::DOWNSTREAM_PROTOCOL_ERROR), rejection.details);
             } else {
-                let path = req.uri().path_and_query().map_or("", |p| p.as_str());
-                log.capture_request(req.method(), path, req.headers(), true);
+                // A stand-in for a refused head logs that head's method and target.
+                let (method, path) = match crate::h1_guard::refused_request(req) {
+                    Some((method, target)) => (method, target),
+                    None => (req.method().clone(), req.uri().path_and_query().map_or("", |p| p.as_str())),
+                };
+                log.capture_request(&method, path, req.headers(), true);
                 log.details(rejection.details);
             }
             log.capture_response(rejection.status.as_u16(), resp.headers());

@@ -144,6 +144,8 @@ pub struct HcmStats {
     pub downstream_rq_tx_reset: Counter,
     /// `downstream_rq_non_relative_path`.
     pub downstream_rq_non_relative_path: Counter,
+    /// `downstream_rq_failed_path_normalization` (HTTP/1 targets with a fragment).
+    pub downstream_rq_failed_path_normalization: Counter,
     /// `no_route` (router).
     pub no_route: Counter,
     /// `no_cluster` (router).
@@ -204,6 +206,7 @@ impl HcmStats {
             downstream_rq_rx_reset: c("downstream_rq_rx_reset"),
             downstream_rq_tx_reset: c("downstream_rq_tx_reset"),
             downstream_rq_non_relative_path: c("downstream_rq_non_relative_path"),
+            downstream_rq_failed_path_normalization: c("downstream_rq_failed_path_normalization"),
             no_route: c("no_route"),
             no_cluster: c("no_cluster"),
             rq_total: c("rq_total"),

@@ -1,8 +1,8 @@
 //! HTTP/1 request validation beyond what the codec enforces, with Envoy's status codes:
-//! 426 for HTTP/1.0, 400 for a missing Host; and the body framing rules the request guard
-//! (`h1_guard`) applies to heads before the codec: 400 for duplicate or invalid
-//! Content-Length or Content-Length with Transfer-Encoding, 501 for a Transfer-Encoding other
-//! than chunked.
+//! 426 for HTTP/1.0, 400 for a missing Host; and the rules the request guard (`h1_guard`)
+//! applies to heads before the codec: 400 for duplicate or invalid Content-Length or
+//! Content-Length with Transfer-Encoding, 501 for a Transfer-Encoding other than chunked, 400
+//! (`path_normalization_failed`) for a target with a fragment.
 
 use http::header::HOST;
 use http::{Request, StatusCode, Version};
@@ -14,8 +14,9 @@ pub struct Rejection {
     pub status: StatusCode,
     /// Body text.
     pub body: &'static str,
-    /// Response code details; Envoy's codec rejects every case but a missing Host with the
-    /// `DPE` flag and before the request headers exist (verified against Envoy 1.40).
+    /// Response code details; Envoy's codec rejects every case but a missing Host and a path
+    /// with a fragment with the `DPE` flag and before the request headers exist (verified
+    /// against Envoy 1.40).
     pub details: &'static str,
 }
 
@@ -27,6 +28,9 @@ impl Rejection {
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", "http1.content_length_and_chunked_not_allowed");
     /// A `Host` header with a character Envoy does not take in an authority.
     pub(crate) const INVALID_AUTHORITY: Self = Self::new(StatusCode::BAD_REQUEST, "Bad Request", "http.invalid_authority");
+    /// A request target with a fragment (`#`): Envoy's path normalization refuses it after the
+    /// codec, with the request headers known and no flag.
+    pub(crate) const PATH_WITH_FRAGMENT: Self = Self::new(StatusCode::BAD_REQUEST, "", PATH_NORMALIZATION_FAILED);
     /// A Transfer-Encoding other than `chunked`.
     pub(crate) const TRANSFER_ENCODING: Self =
         Self::new(StatusCode::NOT_IMPLEMENTED, "Not Implemented", "http1.invalid_transfer_encoding");
@@ -37,12 +41,13 @@ impl Rejection {
 
     /// Whether Envoy's codec rejected the request (flag `DPE`, no request headers logged).
     pub fn is_codec_error(&self) -> bool {
-        self.details != MISSING_HOST
+        self.details != MISSING_HOST && self.details != PATH_NORMALIZATION_FAILED
     }
 }
 
-/// Details of the one rejection Envoy makes after the codec (headers known, no flag).
+/// Details of the rejections Envoy makes after the codec (headers known, no flag).
 const MISSING_HOST: &str = "missing_host_header";
+const PATH_NORMALIZATION_FAILED: &str = "path_normalization_failed";
 
 /// Checks a request against `max_request_headers_kb` (as `max_header_bytes`): names plus values
 /// of all headers, like Envoy's accounting. Oversized heads get 431.

@@ -103,6 +103,40 @@ fn methods_envoys_http1_codec_does_not_know_are_refused() {
 }
 
 #[test]
+fn a_target_with_a_fragment_is_refused_with_its_request_kept_for_the_log() {
+    let input = b"POST /a?q=1#f HTTP/1.1\r\nhost: x\r\nx-request-id: r\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nab";
+    for (seen, refused) in every_split(input) {
+        assert_eq!((seen.as_slice(), refused), (&b""[..], Some(400)));
+    }
+    let mut scanner = RequestScanner::new(4096);
+    let rejection = scanner.feed(input, &mut BytesMut::new()).expect("refused");
+    assert_eq!((rejection, rejection.is_codec_error()), (Rejection::PATH_WITH_FRAGMENT, false));
+    let stand_in = scanner.stand_in(rejection);
+    assert_eq!(
+        String::from_utf8(stand_in.clone()).unwrap(),
+        format!("{REFUSED_METHOD} /4 HTTP/1.1\r\n{REFUSED_REQUEST}: POST /a?q=1#f\r\nhost: x\r\nx-request-id: r\r\n\r\n")
+    );
+    let req = http::Request::builder()
+        .method(REFUSED_METHOD)
+        .uri("/4")
+        .header(REFUSED_REQUEST, "POST /a?q=1#f")
+        .body(())
+        .unwrap();
+    assert_eq!(refused(&req), Some(Rejection::PATH_WITH_FRAGMENT));
+    assert_eq!(refused_request(&req), Some((http::Method::POST, "/a?q=1#f")));
+    // HTTP/1.0 goes to the codec, and the connection manager answers 426 first, as Envoy does.
+    let http10 = b"GET /a#f HTTP/1.0\r\nhost: x\r\n\r\n";
+    assert_eq!(scan(http10, 3), (http10.to_vec(), None));
+}
+
+#[test]
+fn a_codec_error_stand_in_names_the_rejection_only() {
+    let mut scanner = RequestScanner::new(4096);
+    let rejection = scanner.feed(b"FOO /a HTTP/1.1\r\nhost: x\r\nuser-agent: u\r\n\r\n", &mut BytesMut::new()).expect("refused");
+    assert_eq!(scanner.stand_in(rejection), format!("{REFUSED_METHOD} /0 HTTP/1.1\r\nhost: refused\r\n\r\n").into_bytes());
+}
+
+#[test]
 fn request_targets_and_hosts_envoys_http1_codec_refuses() {
     let refused = [
         "GET films HTTP/1.1\r\nhost: x",
