@@ -267,6 +267,7 @@ REJECTED = [
     ("headers-too-large", b"GET /films/1 HTTP/1.1\r\nhost: a\r\nx-big: " + b"a" * 70000 + b"\r\n\r\n"),
     ("unknown-method", b"FOO /films/1 HTTP/1.1\r\nhost: a\r\n\r\n"),
     ("invalid-host", b"GET /films/1 HTTP/1.1\r\nhost: a{b\r\n\r\n"),
+    ("upgrade-refused", b"GET /films/1 HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"),
     ("fragment", b"GET /films/1?q=1#frag HTTP/1.1\r\nhost: a\r\nuser-agent: ua\r\nx-request-id: rid\r\n\r\n"),
 ]
 

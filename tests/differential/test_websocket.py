@@ -1,8 +1,10 @@
 """HTTP/1.1 upgrades through Envoy and Legate: with upgrade_configs websocket, the 101 and then
-bytes both ways over the spliced connections; an upgrade type that is not configured reaches the
-upstream as a plain request."""
+bytes both ways over the spliced connections; an upgrade of a type that is not configured is
+refused with 403 once a route matches (h2c is no upgrade: it reaches the upstream as a plain
+request)."""
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -78,7 +80,7 @@ def test_websocket_upgrade_and_bytes_both_ways(wpair):
     assert l == e, show("upgrade", e, l)
 
 
-def test_unconfigured_upgrade_type_reaches_upstream_as_plain_request(wpair):
+def test_h2c_upgrade_reaches_upstream_as_plain_request(wpair):
     def run(p):
         r = p.get("/films/u", headers=[("connection", "upgrade"), ("upgrade", "h2c")])
         h = r.upstream()["headers"]
@@ -90,3 +92,63 @@ def test_unconfigured_upgrade_type_reaches_upstream_as_plain_request(wpair):
 def test_upgrade_stats(wpair):
     e, l = wpair.both(lambda p: p.stats().get("http.ingress_http.downstream_cx_upgrades_total"))
     assert l == e, show("downstream_cx_upgrades_total", e, l)
+
+
+def _upgrade(raw):
+    return (b"%s HTTP/1.1\r\nhost: x\r\nconnection: %s\r\nupgrade: %s\r\n" % raw[:3]) + raw[3]
+
+
+# (id, pair, (method + target, connection, upgrade, rest of head and body), Envoy 1.40's status)
+REFUSED_UPGRADES = [
+    ("other-type", "wpair", (b"GET /films/a", b"upgrade", b"foo", b"\r\n"), 403),
+    ("token-among-others", "wpair", (b"GET /films/a", b"keep-alive, Upgrade", b"foo", b"\r\n"), 403),
+    ("two-types", "wpair", (b"GET /films/a", b"upgrade", b"foo, websocket", b"\r\n"), 403),
+    ("empty-type", "wpair", (b"GET /films/a", b"upgrade", b"", b"\r\n"), 403),
+    ("with-a-body", "wpair", (b"POST /films/a", b"upgrade", b"foo", b"content-length: 3\r\n\r\nabc"), 403),
+    ("websocket-not-configured", "pair", (b"GET /films/a", b"upgrade", b"websocket", b"\r\n"), 403),
+    ("direct-response-route", "pair", (b"GET /direct", b"upgrade", b"websocket", b"\r\n"), 403),
+    ("redirect-route", "pair", (b"GET /old/a", b"upgrade", b"websocket", b"\r\n"), 403),
+    ("no-route", "pair", (b"GET /a", b"upgrade\r\nhost: nowhere.example", b"websocket", b"\r\n"), 404),
+]
+
+
+def _exchange(p, raw):
+    """(status, header names, body, closed afterwards) of `raw` on a fresh connection."""
+    with p.connect() as c:
+        c.send(raw)
+        r = c.read_response()
+        return r.status, r.header_names(), r.body, c.is_closed()
+
+
+@pytest.fixture(scope="module")
+def refused_upgrades(request):
+    """{id: (envoy, legate)} for every REFUSED_UPGRADES case, run at once (telling a close apart
+    from an idle connection waits out Envoy's delayed_close_timeout)."""
+    jobs = [(case_id, p, _upgrade(raw)) for case_id, fixture, raw, _ in REFUSED_UPGRADES
+            for p in request.getfixturevalue(fixture)]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(lambda job: _exchange(job[1], job[2]), jobs))
+    out = {}
+    for (case_id, p, _), result in zip(jobs, results):
+        out.setdefault(case_id, {})[p.kind] = result
+    return {case_id: (r["envoy"], r["legate"]) for case_id, r in out.items()}
+
+
+@pytest.mark.parametrize("case_id,status", [(c[0], c[3]) for c in REFUSED_UPGRADES], ids=[c[0] for c in REFUSED_UPGRADES])
+def test_refused_upgrade_answered_like_envoy(refused_upgrades, case_id, status):
+    e, l = refused_upgrades[case_id]
+    assert e[0] == status and e[3], show("Envoy itself (harness check)", e, None)
+    assert l == e, show("(status, header names, body, closed)", e, l)
+
+
+def test_refused_upgrades_counted_like_envoy(wpair):
+    def refused(p):
+        with p.connect() as c:
+            c.send(_upgrade((b"GET /films/a", b"upgrade", b"foo", b"\r\n")))
+            c.read_response()
+    keep = ("downstream_rq_ws_on_non_ws_route", "downstream_rq_4xx", "downstream_rq_total", "downstream_cx_upgrades_total")
+    busy = ("http.ingress_http.downstream_cx_active", "http.ingress_http.downstream_rq_active")
+    e, l = wpair.both(lambda p: {k: v for k, v in harness.counted(p, refused, ("http.ingress_http.",), busy).items()
+                                 if k.endswith(keep)})
+    assert e.get("http.ingress_http.downstream_rq_ws_on_non_ws_route") == 1, show("Envoy itself (harness check)", e, None)
+    assert l == e, show("counted", e, l)

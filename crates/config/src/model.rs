@@ -219,7 +219,7 @@ pub struct HttpConnectionManager {
     /// `http2_protocol_options` of downstream HTTP/2 connections.
     pub http2: Http2Options,
     /// `upgrade_configs`: the enabled `upgrade_type`s, lower-cased (`websocket`); an HTTP/1.1
-    /// `Upgrade` request of another type has its upgrade headers removed.
+    /// `Upgrade` request of another type (but `h2c`) is answered 403 once a route matches.
     pub upgrade_types: Vec<String>,
     /// `stream_idle_timeout` (default 5 min; `None` = disabled).
     pub stream_idle_timeout: Option<Duration>,

@@ -103,6 +103,11 @@ impl StreamGuard {
         self.connection.timers()
     }
 
+    /// Marks the stream's connection as closing after this response (`connection: close`).
+    pub fn close_connection(&self) {
+        self.connection.close();
+    }
+
     /// Attaches upstream accounting.
     pub fn set_upstream(&mut self, completion: UpstreamCompletion) {
         self.upstream = Some(completion);

@@ -21,7 +21,7 @@ use crate::conn_state::ConnectionState;
 use crate::forwarding::{ForwardingPolicy, Peer};
 use crate::local_reply::{local_reply, protocol_error, ResponseFlags};
 use crate::route::RouteTable;
-use crate::router::{self, RouteContext};
+use crate::router::{self, RouteContext, UpgradeRequest};
 use crate::stats::HcmStats;
 use crate::validate::{check_header_size, check_http1, Rejection};
 
@@ -184,12 +184,20 @@ impl Hcm {
                     return local_reply(StatusCode::NOT_FOUND, "", Some(guard));
                 }
             };
-            let upgrade = self.allowed_upgrade(&parts);
+            let upgrade = self.upgrade_request(&parts);
+            if upgrade == UpgradeRequest::Refused {
+                // Envoy answers it and closes: the upgrade request's stream never ended.
+                guard.close_connection();
+            }
+            let protocol = match upgrade {
+                UpgradeRequest::Allowed => parts.headers.get(http::header::UPGRADE).cloned(),
+                _ => None,
+            };
             let classified = self.forwarding.mutate(&mut parts.headers, &peer);
             // An allowed upgrade keeps the headers the hop-by-hop removal just took.
-            if let Some(protocol) = &upgrade {
+            if let Some(protocol) = protocol {
                 parts.headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
-                parts.headers.insert(http::header::UPGRADE, protocol.clone());
+                parts.headers.insert(http::header::UPGRADE, protocol);
             }
             if let Some(log) = guard.log() {
                 log.capture_request(&parts.method, &path_and_query, &parts.headers, http_body::Body::is_end_stream(&body));
@@ -200,7 +208,7 @@ impl Hcm {
                 peer,
                 classified,
                 path_and_query,
-                upgrade: upgrade.is_some(),
+                upgrade,
                 start,
             };
             router::route_and_forward(ctx, parts, body, guard).await
@@ -235,16 +243,24 @@ impl Hcm {
         resp
     }
 
-    /// The `Upgrade` value of an HTTP/1.1 upgrade request whose type `upgrade_configs` enables.
-    fn allowed_upgrade(&self, parts: &http::request::Parts) -> Option<HeaderValue> {
-        if self.config.upgrade_types.is_empty() || parts.version != http::Version::HTTP_11 {
-            return None;
+    /// Whether the request is an HTTP/1.1 upgrade (an `Upgrade` header and the `upgrade`
+    /// token in `Connection`, as Envoy's `isUpgrade`), and whether `upgrade_configs` enables its
+    /// type (the whole `Upgrade` value, any case). `h2c` is no upgrade: Envoy's HTTP/1 codec
+    /// drops it, and its headers go as hop-by-hop ones.
+    fn upgrade_request(&self, parts: &http::request::Parts) -> UpgradeRequest {
+        let Some(protocol) = parts.headers.get(http::header::UPGRADE) else { return UpgradeRequest::None };
+        if parts.version != http::Version::HTTP_11
+            || protocol.as_bytes().eq_ignore_ascii_case(b"h2c")
+            || !header_tokens(&parts.headers, &http::header::CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"))
+        {
+            return UpgradeRequest::None;
         }
-        let connection_upgrade =
-            header_tokens(&parts.headers, &http::header::CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"));
-        let protocol = parts.headers.get(http::header::UPGRADE)?;
-        let name = protocol.to_str().ok()?.trim().to_ascii_lowercase();
-        (connection_upgrade && self.config.upgrade_types.contains(&name)).then(|| protocol.clone())
+        let name = String::from_utf8_lossy(protocol.as_bytes()).trim().to_ascii_lowercase();
+        if self.config.upgrade_types.contains(&name) {
+            UpgradeRequest::Allowed
+        } else {
+            UpgradeRequest::Refused
+        }
     }
 
     /// The `server` header a locally generated response carries (none with PASS_THROUGH).

@@ -33,14 +33,29 @@ pub struct RouteContext<'a> {
     pub classified: Classified,
     /// Path and query as received.
     pub path_and_query: String,
-    /// Whether this is an HTTP/1.1 upgrade (WebSocket...) that `upgrade_configs` allows.
-    pub upgrade: bool,
+    /// Whether this is an HTTP/1.1 upgrade (WebSocket...), and whether `upgrade_configs`
+    /// allows it.
+    pub upgrade: UpgradeRequest,
     /// When the request was received (its stream's deadlines count from then).
     pub start: Instant,
 }
 
+/// What the request asks of an HTTP/1.1 upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeRequest {
+    /// Not an upgrade request.
+    None,
+    /// An upgrade of a type `upgrade_configs` enables.
+    Allowed,
+    /// An upgrade of another type: Envoy answers 403 (`upgrade_failed`) once a route matches.
+    Refused,
+}
+
 /// `%RESPONSE_CODE_DETAILS%` of direct responses and redirects.
 const DIRECT_RESPONSE: &str = "direct_response";
+
+/// `%RESPONSE_CODE_DETAILS%` of a refused upgrade.
+const UPGRADE_FAILED: &str = "upgrade_failed";
 
 /// `x-envoy-attempt-count`: which attempt an upstream request is, or how many a response took.
 const ATTEMPT_COUNT: http::header::HeaderName = http::header::HeaderName::from_static("x-envoy-attempt-count");
@@ -73,6 +88,41 @@ pub fn route_and_forward<'a>(
             scheme,
             is_internal: ctx.classified.internal,
         };
+        let format_ctx = FormatContext {
+            downstream_remote: ctx.peer.remote,
+            downstream_local: ctx.peer.local,
+            protocol: protocol_name(parts.version),
+            hostname: &hcm.hostname,
+            upstream_remote: None,
+        };
+        if ctx.upgrade == UpgradeRequest::Refused {
+            // Envoy refuses the upgrade once a route (or require_tls's redirect) matches, before
+            // the route acts; without a route the request gets its 404 (NR) below.
+            let route = match hcm.routes.tls_redirect(&view) {
+                Some(_) => Some(None),
+                None => hcm.routes.route(&view).map(Some),
+            };
+            if let Some(mut route) = route {
+                stats.downstream_rq_ws_on_non_ws_route.inc();
+                if let Some(log) = guard.log() {
+                    if let Some(matched) = route.as_mut() {
+                        log.route(matched.name());
+                        // The route's cluster is known (and logged) once the route is.
+                        let cluster = matched.select_cluster(&parts.headers, rand::random::<u64>());
+                        if let Some(cluster) = cluster.and_then(|name| hcm.clusters.get(name)) {
+                            log.cluster(&cluster.config.name);
+                        }
+                    }
+                    log.details(UPGRADE_FAILED);
+                }
+                let mut resp = local_reply(StatusCode::FORBIDDEN, "", Some(guard));
+                // Only a forwarding route's response header mutations apply (as in Envoy 1.40).
+                if let Some(matched) = route.filter(|m| matches!(m.action(), RouteAction::Forward(_))) {
+                    matched.apply_response_mutations(resp.headers_mut(), &format_ctx, &parts.headers);
+                }
+                return resp;
+            }
+        }
         // require_tls answers before route matching, as Envoy does (even when no route matches).
         if let Some(location) = hcm.routes.tls_redirect(&view) {
             stats.rq_redirect.inc();
@@ -98,13 +148,6 @@ pub fn route_and_forward<'a>(
                 log.details(DIRECT_RESPONSE);
             }
         }
-        let format_ctx = FormatContext {
-            downstream_remote: ctx.peer.remote,
-            downstream_local: ctx.peer.local,
-            protocol: protocol_name(parts.version),
-            hostname: &hcm.hostname,
-            upstream_remote: None,
-        };
         let forward = match matched.action() {
             RouteAction::DirectResponse { status, body } => {
                 stats.rq_direct_response.inc();
@@ -232,7 +275,7 @@ pub fn route_and_forward<'a>(
         }
         let downstream_version = parts.version;
         let downstream_upgrade =
-            if ctx.upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
+            if ctx.upgrade == UpgradeRequest::Allowed { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
         parts.version = http::Version::HTTP_11;
         // Response mutations may read request headers (%REQ()%); keep them only when needed.
         let request_headers_for_response =

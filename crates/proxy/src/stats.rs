@@ -146,6 +146,8 @@ pub struct HcmStats {
     pub downstream_rq_non_relative_path: Counter,
     /// `downstream_rq_failed_path_normalization` (HTTP/1 targets with a fragment).
     pub downstream_rq_failed_path_normalization: Counter,
+    /// `downstream_rq_ws_on_non_ws_route`: upgrades of a type `upgrade_configs` does not enable.
+    pub downstream_rq_ws_on_non_ws_route: Counter,
     /// `no_route` (router).
     pub no_route: Counter,
     /// `no_cluster` (router).
@@ -207,6 +209,7 @@ impl HcmStats {
             downstream_rq_tx_reset: c("downstream_rq_tx_reset"),
             downstream_rq_non_relative_path: c("downstream_rq_non_relative_path"),
             downstream_rq_failed_path_normalization: c("downstream_rq_failed_path_normalization"),
+            downstream_rq_ws_on_non_ws_route: c("downstream_rq_ws_on_non_ws_route"),
             no_route: c("no_route"),
             no_cluster: c("no_cluster"),
             rq_total: c("rq_total"),
