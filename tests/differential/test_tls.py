@@ -152,6 +152,23 @@ def test_ssl_stats_after_the_requests_above(tls_pair, mtls_pair, san_pair, pins_
         assert l == e, show(f"listener ssl.{name}", e, l)
 
 
+def test_hcm_counts_tls_connections(tls_pair, pki):
+    """Two HTTPS requests on their own connections: the connection manager counts two TLS
+    connections, none left active (Envoy also counts connections whose handshake never ends,
+    such as the harness's readiness probe: README, known differences)."""
+    keys = ("downstream_cx_total", "downstream_cx_ssl_total", "downstream_cx_ssl_active", "downstream_cx_active")
+
+    def two_requests(p):
+        for _ in range(2):
+            assert curl(p, pki, "--http1.1")[0] == 0
+    busy = ("http.ingress_https.downstream_cx_active", "http.ingress_https.downstream_rq_active")
+    e, l = tls_pair.both(lambda p: {k: v for k, v in harness.counted(p, two_requests, ("http.ingress_https.",), busy).items()
+                                    if k.endswith(keys)})
+    assert e == {"http.ingress_https.downstream_cx_total": 2, "http.ingress_https.downstream_cx_ssl_total": 2}, \
+        show("Envoy itself (harness check)", e, None)
+    assert l == e, show("connection manager TLS connection counts", e, l)
+
+
 class _TlsHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 

@@ -75,6 +75,10 @@ async fn serve_http<I>(
     let start = Instant::now();
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
+    if peer.tls {
+        stats.downstream_cx_ssl_total.inc();
+        stats.downstream_cx_ssl_active.inc();
+    }
     // Shared with the streams: drain state, active streams, and who ends the connection.
     let connection = Arc::new(ConnectionState::default());
     let mut io = ClientCloseWatch::new(io, connection.clone());
@@ -86,7 +90,7 @@ async fn serve_http<I>(
             if matches!(reason, NoCodec::IdleTimeout) {
                 stats.downstream_cx_idle_timeout.inc();
             }
-            return connection_closed(&stats, start, &connection);
+            return connection_closed(&stats, start, &connection, peer.tls);
         }
     };
     let detected = match (cfg.codec_type, alpn) {
@@ -98,7 +102,7 @@ async fn serve_http<I>(
     };
     if detected == Detected::Http1 && unsupported_http_version(&head) {
         reply_upgrade_required(&hcm, &mut io).await;
-        return connection_closed(&stats, start, &connection);
+        return connection_closed(&stats, start, &connection, peer.tls);
     }
     let io = Prefixed::new(head, io);
     // hyper's read buffer bound: the listener's per-connection buffer limit, but never below what
@@ -151,7 +155,7 @@ async fn serve_http<I>(
         }
         tracing::debug!("downstream connection {}: {e}", peer.remote);
     }
-    connection_closed(&stats, start, &connection);
+    connection_closed(&stats, start, &connection, peer.tls);
 }
 
 /// Envoy's HCM `drain_timeout` and `delayed_close_timeout` (their defaults; setting either is
@@ -219,8 +223,11 @@ where
 }
 
 /// Connection-level accounting at close.
-fn connection_closed(stats: &HcmStats, start: Instant, state: &ConnectionState) {
+fn connection_closed(stats: &HcmStats, start: Instant, state: &ConnectionState, tls: bool) {
     stats.downstream_cx_active.dec();
+    if tls {
+        stats.downstream_cx_ssl_active.dec();
+    }
     stats.downstream_cx_destroy.inc();
     state.count_close(stats);
     stats.downstream_cx_length_ms.record(ms_since(start));

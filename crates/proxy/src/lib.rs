@@ -132,6 +132,8 @@ impl DataPlane {
         let mut workers = Vec::with_capacity(concurrency);
         for (index, worker_sockets) in sockets.into_iter().enumerate() {
             workers.push(worker::spawn_worker(index, listeners.clone(), worker_sockets, rx.clone(), stop_rx.clone(), drain.clone())?);
+            // Workers share the cluster manager: each has every cluster from its start.
+            clusters.worker_started(index);
         }
         store_listener_gauges(store, listeners.len());
         Ok(Self { listeners, workers, shutdown, stop_listening: Arc::new(stop_listening), store: store.clone() })
@@ -156,7 +158,8 @@ impl DataPlane {
     }
 }
 
-/// `listener_manager.*` gauges and counters for statically configured listeners.
+/// `listener_manager.*` gauges and counters for statically configured listeners, once the
+/// workers have started.
 fn store_listener_gauges(store: &Store, count: usize) {
     use legate_stats::GaugeMode;
     let count = count as u64;
@@ -165,4 +168,12 @@ fn store_listener_gauges(store: &Store, count: usize) {
     store.gauge("listener_manager.total_listeners_active", GaugeMode::NeverImport).set(count);
     store.gauge("listener_manager.total_listeners_warming", GaugeMode::NeverImport).set(0);
     store.gauge("listener_manager.total_listeners_draining", GaugeMode::NeverImport).set(0);
+    // Static listeners only (no LDS): none is ever updated, modified or removed, and no filter
+    // chain drains; a listener that cannot be created stops the start. `/drain_listeners`
+    // counts `listener_stopped`.
+    for name in ["listener_create_failure", "listener_in_place_updated", "listener_modified", "listener_removed", "listener_stopped"] {
+        store.counter(&format!("listener_manager.{name}"));
+    }
+    store.gauge("listener_manager.total_filter_chains_draining", GaugeMode::NeverImport).set(0);
+    store.gauge("listener_manager.workers_started", GaugeMode::NeverImport).set(1);
 }

@@ -24,6 +24,47 @@ impl ResponseClassCounters {
     }
 }
 
+/// Listener counters of features Legate refuses in config or does not have (runtime and overload
+/// manager connection limits, `transport_socket_connect_timeout`, extension config discovery):
+/// created under Envoy's names, and 0, their true value here.
+const LISTENER_ABSENT_FEATURE_COUNTERS: [&str; 6] = [
+    "downstream_cx_overflow",
+    "downstream_cx_overload_reject",
+    "downstream_global_cx_overflow",
+    "downstream_cx_transport_socket_connect_timeout",
+    "extension_config_missing",
+    "network_extension_config_missing",
+];
+
+/// HCM and router stats of features Legate refuses in config or does not have: HTTP/3,
+/// `max_connection_duration`, `max_requests_per_connection` and `request_headers_timeout` of
+/// the HCM, the overload manager, `original_ip_detection_extensions`, path normalization
+/// redirects, internal redirects, tracing and filters that buffer responses. Created under
+/// Envoy's names (as Envoy creates them all), and 0, their true value here.
+const HCM_ABSENT_FEATURE_COUNTERS: [&str; 21] = [
+    "downstream_cx_http3_total",
+    "downstream_rq_http3_total",
+    "downstream_cx_max_duration_reached",
+    "downstream_cx_max_requests_reached",
+    "downstream_rq_header_timeout",
+    "downstream_rq_overload_close",
+    "downstream_cx_overload_disable_keepalive",
+    "rq_overload_local_reply",
+    "downstream_rq_rejected_via_ip_detection",
+    "downstream_rq_redirected_with_normalized_path",
+    "passthrough_internal_redirect_bad_location",
+    "passthrough_internal_redirect_no_route",
+    "passthrough_internal_redirect_predicate",
+    "passthrough_internal_redirect_too_many_redirects",
+    "passthrough_internal_redirect_unsafe_scheme",
+    "rs_too_large",
+    "tracing.client_enabled",
+    "tracing.health_check",
+    "tracing.not_traceable",
+    "tracing.random_sampling",
+    "tracing.service_forced",
+];
+
 /// Stats of one listener: `listener.<address>.*`.
 #[derive(Clone)]
 pub struct ListenerStats {
@@ -37,11 +78,16 @@ pub struct ListenerStats {
     pub downstream_cx_length_ms: Histogram,
     /// `no_filter_chain_match`.
     pub no_filter_chain_match: Counter,
+    /// `server.total_connections`: open connections of every listener.
+    pub server_total_connections: Gauge,
 }
 
 impl ListenerStats {
     /// Creates the stats of the listener whose stat scope is `listener.<addr>.`.
     pub fn new(store: &Store, scope: &str) -> Self {
+        for name in LISTENER_ABSENT_FEATURE_COUNTERS {
+            store.counter(&format!("{scope}{name}"));
+        }
         Self {
             downstream_cx_total: store.counter(&format!("{scope}downstream_cx_total")),
             downstream_cx_active: store.gauge(&format!("{scope}downstream_cx_active"), GaugeMode::Accumulate),
@@ -49,8 +95,10 @@ impl ListenerStats {
             no_filter_chain_match: store.counter(&format!("{scope}no_filter_chain_match")),
             downstream_cx_length_ms: store
                 .histogram(&format!("{scope}downstream_cx_length_ms"), HistogramUnit::Milliseconds),
+            server_total_connections: store.gauge("server.total_connections", GaugeMode::NeverImport),
         }
     }
+
 }
 
 /// Per-worker listener stats: `listener.<address>.worker_<n>.*`.
@@ -89,6 +137,10 @@ pub struct HcmStats {
     pub downstream_cx_http2_total: Counter,
     /// `downstream_cx_http2_active`.
     pub downstream_cx_http2_active: Gauge,
+    /// `downstream_cx_ssl_total`: connections over TLS.
+    pub downstream_cx_ssl_total: Counter,
+    /// `downstream_cx_ssl_active`.
+    pub downstream_cx_ssl_active: Gauge,
     /// `downstream_cx_destroy`.
     pub downstream_cx_destroy: Counter,
     /// `downstream_cx_destroy_local`: connections Legate closed.
@@ -174,6 +226,10 @@ impl HcmStats {
         let g = |n: &str| store.gauge(&format!("{p}{n}"), GaugeMode::Accumulate);
         let h = |n: &str| store.histogram(&format!("{p}{n}"), HistogramUnit::Milliseconds);
         let lp = format!("{listener_scope}http.{stat_prefix}.");
+        for name in HCM_ABSENT_FEATURE_COUNTERS {
+            c(name);
+        }
+        g("downstream_cx_http3_active");
         Self {
             downstream_cx_total: c("downstream_cx_total"),
             downstream_cx_active: g("downstream_cx_active"),
@@ -181,6 +237,8 @@ impl HcmStats {
             downstream_cx_http1_active: g("downstream_cx_http1_active"),
             downstream_cx_http2_total: c("downstream_cx_http2_total"),
             downstream_cx_http2_active: g("downstream_cx_http2_active"),
+            downstream_cx_ssl_total: c("downstream_cx_ssl_total"),
+            downstream_cx_ssl_active: g("downstream_cx_ssl_active"),
             downstream_cx_destroy: c("downstream_cx_destroy"),
             downstream_cx_destroy_local: c("downstream_cx_destroy_local"),
             downstream_cx_destroy_remote: c("downstream_cx_destroy_remote"),

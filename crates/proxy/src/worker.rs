@@ -112,6 +112,7 @@ async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 listener.stats.downstream_cx_total.inc();
                 listener.stats.downstream_cx_active.inc();
+                listener.stats.server_total_connections.inc();
                 wstats.downstream_cx_total.inc();
                 wstats.downstream_cx_active.inc();
                 let listener = listener.clone();
@@ -121,6 +122,7 @@ async fn accept_loop(
                     let start = std::time::Instant::now();
                     serve_connection(&listener, worker, stream, remote).await;
                     listener.stats.downstream_cx_active.dec();
+                    listener.stats.server_total_connections.dec();
                     listener.stats.downstream_cx_destroy.inc();
                     listener.stats.downstream_cx_length_ms.record(crate::body::ms_since(start));
                     wstats.downstream_cx_active.dec();

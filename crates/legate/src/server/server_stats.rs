@@ -21,6 +21,16 @@ impl ServerStats {
         let g = |n: &str| store.gauge(n, GaugeMode::NeverImport);
         g("server.concurrency").set(concurrency as u64);
         g("server.hot_restart_epoch").set(0);
+        // Hot restart is disabled: the first generation, without a parent or its connections.
+        g("server.hot_restart_generation").set(1);
+        g("server.parent_connections").set(0);
+        // aws-lc-rs is built without its FIPS module.
+        g("server.compilation_settings.fips_mode").set(0);
+        // The bootstrap refuses unknown and work-in-progress fields, there is no xDS, and
+        // debug assertions are not compiled into release builds: zero, as Envoy shows then.
+        for name in ["static_unknown_fields", "dynamic_unknown_fields", "wip_protos", "debug_assertion_failures"] {
+            store.counter(&format!("server.{name}"));
+        }
         let state = g("server.state");
         state.set(2);
         Self {
