@@ -8,6 +8,7 @@ import json
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -286,3 +287,58 @@ def test_several_certificates_chosen_by_server_name_and_key_type(multi_pair, sni
     e, l = multi_pair.both(lambda p: served_certificate(p, sni, rsa_only))
     assert "no certificate" not in e or (sni, rsa_only) == ("x.b.test", True), show("Envoy (harness check)", e, None)
     assert l == e, show(f"certificate for SNI {sni}, {'RSA-only' if rsa_only else 'any'} client", e, l)
+
+
+@pytest.fixture(scope="module")
+def expiry_pki(tmp_path_factory):
+    """A leaf valid 30 days, signed by a CA valid 400 days; and a CA valid 10 days."""
+    d = str(tmp_path_factory.mktemp("expiry"))
+    from conftest import openssl
+    for name, days in (("long-ca", "400"), ("short-ca", "10")):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                f"{name}.key", "-out", f"{name}.pem", "-days", days, "-subj", f"/CN={name}", cwd=d)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
+            "-out", "leaf.csr", "-subj", "/CN=localhost", cwd=d)
+    with open(f"{d}/leaf.ext", "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "long-ca.pem", "-CAkey", "long-ca.key", "-CAcreateserial",
+            "-out", "leaf.pem", "-days", "30", "-extfile", "leaf.ext", cwd=d)
+    for first, second in (("long-ca", "short-ca"), ("short-ca", "long-ca")):
+        with open(f"{d}/{first}+{second}.pem", "w") as out:
+            out.write(open(f"{d}/{first}.pem").read() + open(f"{d}/{second}.pem").read())
+    # The proxies start at least a second after the certificates: 29 and 9 whole days remain
+    # (in the second they were made, 30 and 10).
+    time.sleep(1.1)
+    return d
+
+
+def days_until_first_cert_expiring(pair):
+    return pair.both(lambda p: p.stats().get("server.days_until_first_cert_expiring"))
+
+
+@pytest.mark.parametrize("template,ca", [("tls.yaml", None), ("tls_mtls.yaml", "long-ca+short-ca"),
+                                         ("tls_mtls.yaml", "short-ca+long-ca")])
+def test_days_until_first_cert_expiring(make_pair, values, expiry_pki, template, ca):
+    """The leaf of each certificate chain and every CA of trusted_ca count, as in Envoy."""
+    d = expiry_pki
+    subs = dict(values, cert=f"{d}/leaf.pem", key=f"{d}/leaf.key", ca=f"{d}/{ca}.pem" if ca else "")
+    pair = make_pair(harness.load_template(template), subs)
+    e, l = days_until_first_cert_expiring(pair)
+    assert e in (9, 29), show("Envoy itself (harness check)", e, None)
+    assert l == e, show("server.days_until_first_cert_expiring", e, l)
+
+
+def test_days_until_first_cert_expiring_counts_clusters(make_pair, values, expiry_pki, tls_upstream, pki):
+    """The clusters' TLS contexts count too: one cluster trusts the 400-day CA, another the
+    10-day one."""
+    d = expiry_pki
+    pair = make_pair(harness.load_template("tls_upstream.yaml"),
+                     dict(values, tls_port=tls_upstream, ca=f"{d}/long-ca.pem", other_ca=f"{d}/short-ca.pem",
+                          server_spki=spki_sha256(f"{pki}/server.pem"), ca_hash=cert_sha256(f"{pki}/ca.pem")))
+    e, l = days_until_first_cert_expiring(pair)
+    assert e == 9, show("Envoy itself (harness check)", e, None)
+    assert l == e, show("server.days_until_first_cert_expiring", e, l)
+
+
+def test_days_until_first_cert_expiring_without_certificates(pair):
+    assert days_until_first_cert_expiring(pair) == (2**32 - 1, 2**32 - 1)

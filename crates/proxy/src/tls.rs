@@ -10,7 +10,8 @@ use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use legate_upstream::tls::{
-    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, verify_failure_stat, CertificateSelector, ClientVerifier,
+    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, verify_failure_stat, CertExpiries, CertificateSelector,
+    ClientVerifier, ContextExpiry,
 };
 use rustls::sign::CertifiedKey;
 use rustls::{ProtocolVersion, RootCertStore, ServerConfig};
@@ -47,12 +48,14 @@ impl TlsTerminator {
     /// Builds the terminator of a filter chain; certificate files are read now, and watched
     /// from then on when a runtime is running (the data plane's start).
     pub fn new(config: &DownstreamTls, store: &Store, listener_scope: &str) -> Result<Self, ProxyError> {
-        let server = server_config(config)?;
+        let expiry = CertExpiries::global().register();
+        let server = server_config(config, &expiry)?;
         let acceptor = Arc::new(ArcSwap::from_pointee(tokio_rustls::TlsAcceptor::from(Arc::new(server))));
         let files = watched_files(config);
         if !files.is_empty() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(reload_on_change(Arc::downgrade(&acceptor), config.clone(), files, store.clone(), listener_scope.to_string()));
+                let scope = listener_scope.to_string();
+                runtime.spawn(reload_on_change(Arc::downgrade(&acceptor), config.clone(), files, store.clone(), scope, expiry));
             }
         }
         Ok(Self { acceptor, stats: SslStats::new(store, listener_scope) })
@@ -110,6 +113,7 @@ async fn reload_on_change(
     files: Vec<std::path::PathBuf>,
     store: Store,
     scope: String,
+    expiry: ContextExpiry,
 ) {
     let updated = store.counter(&format!("{scope}ssl.context_updated"));
     let failed = store.counter(&format!("{scope}ssl.context_update_failed"));
@@ -122,7 +126,7 @@ async fn reload_on_change(
             continue;
         }
         seen = now;
-        match server_config(&config) {
+        match server_config(&config, &expiry) {
             Ok(server) => {
                 acceptor.store(Arc::new(tokio_rustls::TlsAcceptor::from(Arc::new(server))));
                 updated.inc();
@@ -136,18 +140,22 @@ async fn reload_on_change(
     }
 }
 
-/// Builds the rustls server configuration.
-fn server_config(config: &DownstreamTls) -> Result<ServerConfig, ProxyError> {
+/// Builds the rustls server configuration; once it is built, `expiry` notes its certificates.
+fn server_config(config: &DownstreamTls, expiry: &ContextExpiry) -> Result<ServerConfig, ProxyError> {
     let provider = Arc::new(crypto_provider(&config.params.cipher_suites));
     let versions = protocol_versions(&config.params);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| tls_error("TLS parameters", e))?;
     let validation = &config.validation;
+    // The certificates whose expiry Envoy watches: each chain's leaf and every trusted CA.
+    let mut watched = Vec::new();
     let chain = match &validation.trusted_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in certificates(ca, "trusted_ca")? {
+            let cas = certificates(ca, "trusted_ca")?;
+            watched.extend(cas.iter().cloned());
+            for cert in cas {
                 roots.add(cert).map_err(|e| tls_error("trusted_ca", e))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).allow_unauthenticated();
@@ -164,12 +172,14 @@ fn server_config(config: &DownstreamTls) -> Result<ServerConfig, ProxyError> {
     let mut keys = Vec::new();
     for certificate in &config.certificates {
         let chain = certificates(&certificate.certificate_chain, "certificate_chain")?;
+        watched.extend(chain.first().cloned());
         let key = PrivateKeyDer::from_pem_slice(&read(&certificate.private_key, "private_key")?)
             .map_err(|e| tls_error("private_key", e))?;
         keys.push(Arc::new(CertifiedKey::from_der(chain, key, &provider).map_err(|e| tls_error("tls_certificates", e))?));
     }
     let mut server = builder.with_cert_resolver(Arc::new(CertificateSelector::new(keys)));
     server.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+    expiry.set(watched.iter().map(|c| c.as_ref()));
     Ok(server)
 }
 

@@ -16,10 +16,12 @@ use tokio_rustls::client::TlsStream;
 
 use crate::UpstreamError;
 
+mod expiry;
 pub mod peer;
 mod select;
 mod x509;
 
+pub use expiry::{CertExpiries, ContextExpiry};
 pub use peer::{verify_failure_stat, ClientVerifier};
 pub use select::CertificateSelector;
 
@@ -52,10 +54,14 @@ impl UpstreamTlsConnector {
         };
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions = protocol_versions(&config.params);
+        // The certificates whose expiry Envoy watches: the client chain's leaf, every trusted CA.
+        let mut watched = Vec::new();
         let chain = match &config.validation.trusted_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
-                for cert in certificates(ca, "trusted_ca")? {
+                let cas = certificates(ca, "trusted_ca")?;
+                watched.extend(cas.iter().cloned());
+                for cert in cas {
                     roots.add(cert).map_err(|e| invalid("trusted_ca", e))?;
                 }
                 let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -81,6 +87,7 @@ impl UpstreamTlsConnector {
         let mut client = match &config.client_certificate {
             Some(cert) => {
                 let chain = certificates(&cert.certificate_chain, "certificate_chain")?;
+                watched.extend(chain.first().cloned());
                 let key = PrivateKeyDer::from_pem_slice(&read(&cert.private_key, "private_key")?)
                     .map_err(|e| invalid("private_key", e))?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| invalid("tls_certificates", e))?
@@ -92,6 +99,7 @@ impl UpstreamTlsConnector {
         if config.alpn_protocols.is_empty() {
             client.alpn_protocols = fallback.iter().map(|p| p.to_vec()).collect();
         }
+        CertExpiries::global().register().set(watched.iter().map(|c| c.as_ref()));
         let sni = match &config.sni {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| invalid("sni", e))?),
             None => None,

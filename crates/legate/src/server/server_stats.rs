@@ -1,4 +1,4 @@
-//! `server.*` stats: liveness, uptime, concurrency, memory.
+//! `server.*` stats: liveness, uptime, concurrency, memory, certificate expiry.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ pub struct ServerStats {
     memory_allocated: Gauge,
     memory_heap_size: Gauge,
     memory_physical_size: Gauge,
+    days_until_first_cert_expiring: Gauge,
     start: Instant,
 }
 
@@ -33,15 +34,18 @@ impl ServerStats {
         }
         let state = g("server.state");
         state.set(2);
-        Self {
+        let stats = Self {
             live: g("server.live"),
             uptime: g("server.uptime"),
             state,
             memory_allocated: g("server.memory_allocated"),
             memory_heap_size: g("server.memory_heap_size"),
             memory_physical_size: g("server.memory_physical_size"),
+            days_until_first_cert_expiring: g("server.days_until_first_cert_expiring"),
             start: Instant::now(),
-        }
+        };
+        stats.refresh_certificate_expiry();
+        stats
     }
 
     /// Marks the server live (state LIVE = 0).
@@ -53,6 +57,7 @@ impl ServerStats {
 
     fn refresh(&self) {
         self.uptime.set(self.start.elapsed().as_secs());
+        self.refresh_certificate_expiry();
         let (allocated, heap) = malloc_usage();
         self.memory_allocated.set(allocated);
         self.memory_heap_size.set(heap);
@@ -61,7 +66,13 @@ impl ServerStats {
         }
     }
 
-    /// Refreshes uptime and memory every `period`, forever.
+    /// Days until the first certificate of a TLS context expires (`u32::MAX` without any).
+    fn refresh_certificate_expiry(&self) {
+        let days = legate_upstream::tls::CertExpiries::global().days_until_first(std::time::SystemTime::now());
+        self.days_until_first_cert_expiring.set(days);
+    }
+
+    /// Refreshes uptime, memory and certificate expiry every `period`, forever.
     pub async fn run(self, period: Duration) {
         let mut tick = tokio::time::interval(period);
         loop {

@@ -1,6 +1,6 @@
-//! Just enough DER to read what certificate verification looks at in a leaf certificate: its
-//! SubjectPublicKeyInfo and its subject alternative names. Malformed input yields nothing,
-//! never a panic.
+//! Just enough DER to read what certificate verification looks at in a leaf certificate (its
+//! SubjectPublicKeyInfo and its subject alternative names) and when a certificate expires.
+//! Malformed input yields nothing, never a panic.
 
 use std::net::IpAddr;
 
@@ -129,6 +129,55 @@ pub(crate) fn leaf_facts(der: &[u8]) -> LeafFacts<'_> {
     LeafFacts { spki, has_san_extension: names.is_some(), names: names.unwrap_or_default(), common_name }
 }
 
+/// When a DER certificate expires: its validity's notAfter, in seconds since the Unix epoch
+/// (`None` when it cannot be parsed).
+pub(crate) fn not_after(der: &[u8]) -> Option<i64> {
+    let (cert, _) = tlv(der).filter(|(c, _)| c.tag == SEQUENCE)?;
+    let tbs = children(cert.contents).next().filter(|t| t.tag == SEQUENCE)?;
+    let mut fields = children(tbs.contents).peekable();
+    if fields.peek().is_some_and(|f| f.tag == 0xa0) {
+        fields.next();
+    }
+    // serial, signature, issuer, then validity: notBefore, notAfter.
+    let validity = fields.nth(3).filter(|f| f.tag == SEQUENCE)?;
+    let not_after = children(validity.contents).nth(1)?;
+    asn1_time(not_after.tag, not_after.contents)
+}
+
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
+
+/// A certificate's `Time` (RFC 5280, 4.1.2.5: UTCTime `YYMMDDHHMMSSZ`, years 1950–2049, or
+/// GeneralizedTime `YYYYMMDDHHMMSSZ`) in seconds since the Unix epoch.
+fn asn1_time(tag: u8, text: &[u8]) -> Option<i64> {
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0i64, |n, d| d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0')))
+    };
+    let (year, rest) = match (tag, text.len()) {
+        (UTC_TIME, 13) => {
+            let yy = number(&text[..2])?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        (GENERALIZED_TIME, 15) => (number(&text[..4])?, &text[4..]),
+        _ => return None,
+    };
+    let [month, day, hour, minute, second] = [0, 2, 4, 6, 8].map(|i| number(&rest[i..i + 2]));
+    let (month, day, hour, minute, second) = (month?, day?, hour?, minute?, second?);
+    let valid = rest[10] == b'Z' && (1..=12).contains(&month) && (1..=31).contains(&day) && hour < 24 && minute < 60 && second < 61;
+    valid.then(|| days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    // Years start in March, so the leap day ends them.
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// The value of an `AttributeTypeAndValue` when it is commonName.
 fn common_name(attribute: Tlv<'_>) -> Option<&[u8]> {
     let mut parts = children(attribute.contents);
@@ -206,9 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn reads_when_a_certificate_expires() {
+        for (date, unix) in [((2030, 1, 2), 1_893_542_400), ((2049, 12, 31), 2_524_521_600), ((2050, 3, 1), 2_529_705_600)] {
+            let mut params = rcgen::CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+            params.not_after = rcgen::date_time_ymd(date.0, date.1, date.2);
+            let cert = params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
+            assert_eq!(not_after(cert.der()), Some(unix), "{date:?}");
+        }
+        assert_eq!(asn1_time(UTC_TIME, b"700101000001Z"), Some(1));
+        assert_eq!(asn1_time(UTC_TIME, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(asn1_time(GENERALIZED_TIME, b"20000229120000Z"), Some(951_825_600));
+        for bad in [&b"700101000001"[..], b"7001010000Z", b"701301000000Z", b"70010100000xZ"] {
+            assert_eq!(asn1_time(UTC_TIME, bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn malformed_input_yields_nothing() {
         for der in [&[][..], &[0x30], &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], &[0x30, 0x03, 0x30, 0x01, 0x02], &[0x04, 0x00]] {
             assert_eq!(leaf_facts(der), LeafFacts::default());
+            assert_eq!(not_after(der), None);
         }
     }
 }
