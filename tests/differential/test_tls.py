@@ -342,3 +342,18 @@ def test_days_until_first_cert_expiring_counts_clusters(make_pair, values, expir
 
 def test_days_until_first_cert_expiring_without_certificates(pair):
     assert days_until_first_cert_expiring(pair) == (2**32 - 1, 2**32 - 1)
+
+
+def certs(p):
+    """/certs as JSON, its contexts in a stable order (Envoy keeps them in a hash set)."""
+    listed = json.loads(p.admin("/certs")[1])["certificates"]
+    return sorted(listed, key=lambda c: json.dumps(c, sort_keys=True))
+
+
+@pytest.mark.parametrize("fixture", ["pair", "tls_pair", "mtls_pair", "san_pair", "up_pair"])
+def test_admin_certs(request, fixture):
+    """Every TLS context (listeners and clusters) with its trusted CAs and chain leaves: path,
+    serial number, SANs, validity and days until expiration."""
+    e, l = request.getfixturevalue(fixture).both(certs)
+    assert fixture == "pair" or e, show("Envoy itself (harness check)", e, None)
+    assert l == e, show("/certs", json.dumps(e, indent=1), json.dumps(l, indent=1))

@@ -192,7 +192,7 @@ pub(crate) async fn handle(state: &AdminState, req: Request<Incoming>) -> (Reply
             )
         }
         "/runtime" => json_reply(&json!({"entries": {}, "layers": []})),
-        "/certs" => json_reply(&json!({"certificates": []})),
+        "/certs" => json_reply(&state.certificates.as_ref().map_or_else(|| json!({"certificates": []}), |hook| hook())),
         "/hot_restart_version" => text(StatusCode::OK, state.info.hot_restart_version.clone()),
         _ => text(
             StatusCode::NOT_FOUND,

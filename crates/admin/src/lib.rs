@@ -39,6 +39,9 @@ pub struct DrainRequest {
 /// Starts a listener drain (`POST /drain_listeners`).
 pub type DrainHook = Box<dyn Fn(DrainRequest) + Send + Sync>;
 
+/// The body of `/certs`: Envoy's `{"certificates": [...]}` for every TLS context.
+pub type CertificatesHook = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// Facts about this process shown by `/server_info`.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
@@ -68,6 +71,8 @@ pub struct AdminState {
     pub info: ServerInfo,
     loggers: logging::Loggers,
     drain: Option<DrainHook>,
+    /// `/certs`; without it the list is empty (no TLS context).
+    certificates: Option<CertificatesHook>,
     loaded_at: String,
     live: AtomicBool,
     failing_health_checks: Arc<AtomicBool>,
@@ -93,6 +98,7 @@ impl AdminState {
             info,
             loggers,
             drain: None,
+            certificates: None,
             loaded_at: now_rfc3339(),
             live: AtomicBool::new(false),
             failing_health_checks: Arc::default(),
@@ -106,6 +112,12 @@ impl AdminState {
     /// connections after their current response, as Envoy does).
     pub fn with_health_check_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.failing_health_checks = flag;
+        self
+    }
+
+    /// Makes `/certs` list what `hook` returns (Envoy's JSON: `{"certificates": [...]}`).
+    pub fn with_certificates(mut self, hook: CertificatesHook) -> Self {
+        self.certificates = Some(hook);
         self
     }
 
@@ -179,10 +191,15 @@ fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let (secs, millis) = (now.as_secs(), now.subsec_millis());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
+    rfc3339(i64::try_from(now.as_secs()).unwrap_or(i64::MAX), Some(now.subsec_millis()))
+}
+
+/// A time in seconds since the Unix epoch as RFC 3339 in UTC, with milliseconds when given
+/// (`2026-11-22T17:35:44.123Z`, `2026-11-22T17:35:44Z`), as protobuf's JSON writes timestamps.
+pub fn rfc3339(unix_secs: i64, millis: Option<u32>) -> String {
+    let (days, rem) = (unix_secs.div_euclid(86_400), unix_secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -191,12 +208,8 @@ fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let fraction = millis.map(|ms| format!(".{ms:03}")).unwrap_or_default();
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// RE2-style wording for a regex error (`missing ): (`), as Envoy's messages quote RE2.

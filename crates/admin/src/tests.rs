@@ -581,3 +581,11 @@ async fn admin_requests_are_counted_under_http_admin() {
     assert_eq!(v("http.admin.downstream_rq_2xx"), 1);
     assert_eq!(v("http.admin.downstream_rq_4xx"), 1);
 }
+
+#[test]
+fn rfc3339_writes_protobuf_timestamps() {
+    assert_eq!(crate::rfc3339(0, None), "1970-01-01T00:00:00Z");
+    assert_eq!(crate::rfc3339(951_825_600, Some(7)), "2000-02-29T12:00:00.007Z");
+    assert_eq!(crate::rfc3339(2_524_607_999, None), "2049-12-31T23:59:59Z");
+    assert_eq!(crate::rfc3339(-1, None), "1969-12-31T23:59:59Z");
+}

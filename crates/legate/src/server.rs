@@ -147,6 +147,44 @@ fn admin_state(
         Box::new(logging::set_level),
     )
     .with_drain_listeners(Box::new(move |request| drain.drain_listeners(request)))
+    .with_certificates(Box::new(certificates_json))
+}
+
+/// `/certs`: every TLS context's trusted CAs and chain leaves, in Envoy's JSON
+/// (`admin.v3.Certificates`).
+fn certificates_json() -> serde_json::Value {
+    use legate_upstream::tls::{days_until, CertificateFacts, CertificateRegistry, SubjectAltName};
+    let now = std::time::SystemTime::now();
+    let details = |certs: &[CertificateFacts]| -> Vec<serde_json::Value> {
+        certs
+            .iter()
+            .map(|c| {
+                let names: Vec<serde_json::Value> = c
+                    .subject_alt_names
+                    .iter()
+                    .map(|name| match name {
+                        SubjectAltName::Dns(dns) => serde_json::json!({"dns": dns}),
+                        SubjectAltName::Uri(uri) => serde_json::json!({"uri": uri}),
+                        SubjectAltName::IpAddress(ip) => serde_json::json!({"ip_address": ip.to_string()}),
+                    })
+                    .collect();
+                serde_json::json!({
+                    "path": c.path,
+                    "serial_number": c.serial_number,
+                    "subject_alt_names": names,
+                    "days_until_expiration": days_until(c.expiration_time, now).to_string(),
+                    "valid_from": legate_admin::rfc3339(c.valid_from, None),
+                    "expiration_time": legate_admin::rfc3339(c.expiration_time, None),
+                })
+            })
+            .collect()
+    };
+    let contexts: Vec<serde_json::Value> = CertificateRegistry::global()
+        .contexts()
+        .iter()
+        .map(|c| serde_json::json!({"ca_cert": details(&c.ca_cert), "cert_chain": details(&c.cert_chain)}))
+        .collect();
+    serde_json::json!({ "certificates": contexts })
 }
 
 /// What `POST /drain_listeners` acts on: the drain manager and the listeners (known once the

@@ -10,8 +10,8 @@ use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use legate_upstream::tls::{
-    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, verify_failure_stat, CertExpiries, CertificateSelector,
-    ClientVerifier, ContextExpiry,
+    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, source_path, verify_failure_stat, CertificateRegistry,
+    CertificateSelector, ClientVerifier, ContextCertificates,
 };
 use rustls::sign::CertifiedKey;
 use rustls::{ProtocolVersion, RootCertStore, ServerConfig};
@@ -48,14 +48,14 @@ impl TlsTerminator {
     /// Builds the terminator of a filter chain; certificate files are read now, and watched
     /// from then on when a runtime is running (the data plane's start).
     pub fn new(config: &DownstreamTls, store: &Store, listener_scope: &str) -> Result<Self, ProxyError> {
-        let expiry = CertExpiries::global().register();
-        let server = server_config(config, &expiry)?;
+        let registered = CertificateRegistry::global().register();
+        let server = server_config(config, &registered)?;
         let acceptor = Arc::new(ArcSwap::from_pointee(tokio_rustls::TlsAcceptor::from(Arc::new(server))));
         let files = watched_files(config);
         if !files.is_empty() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let scope = listener_scope.to_string();
-                runtime.spawn(reload_on_change(Arc::downgrade(&acceptor), config.clone(), files, store.clone(), scope, expiry));
+                runtime.spawn(reload_on_change(Arc::downgrade(&acceptor), config.clone(), files, store.clone(), scope, registered));
             }
         }
         Ok(Self { acceptor, stats: SslStats::new(store, listener_scope) })
@@ -113,7 +113,7 @@ async fn reload_on_change(
     files: Vec<std::path::PathBuf>,
     store: Store,
     scope: String,
-    expiry: ContextExpiry,
+    registered: ContextCertificates,
 ) {
     let updated = store.counter(&format!("{scope}ssl.context_updated"));
     let failed = store.counter(&format!("{scope}ssl.context_update_failed"));
@@ -126,7 +126,7 @@ async fn reload_on_change(
             continue;
         }
         seen = now;
-        match server_config(&config, &expiry) {
+        match server_config(&config, &registered) {
             Ok(server) => {
                 acceptor.store(Arc::new(tokio_rustls::TlsAcceptor::from(Arc::new(server))));
                 updated.inc();
@@ -140,21 +140,22 @@ async fn reload_on_change(
     }
 }
 
-/// Builds the rustls server configuration; once it is built, `expiry` notes its certificates.
-fn server_config(config: &DownstreamTls, expiry: &ContextExpiry) -> Result<ServerConfig, ProxyError> {
+/// Builds the rustls server configuration; once it is built, `registered` notes its
+/// certificates (for `/certs` and `server.days_until_first_cert_expiring`).
+fn server_config(config: &DownstreamTls, registered: &ContextCertificates) -> Result<ServerConfig, ProxyError> {
     let provider = Arc::new(crypto_provider(&config.params.cipher_suites));
     let versions = protocol_versions(&config.params);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| tls_error("TLS parameters", e))?;
     let validation = &config.validation;
-    // The certificates whose expiry Envoy watches: each chain's leaf and every trusted CA.
-    let mut watched = Vec::new();
+    // What `/certs` shows of the context: every trusted CA and each chain's leaf.
+    let (mut ca_certs, mut leaves) = (Vec::new(), Vec::new());
     let chain = match &validation.trusted_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             let cas = certificates(ca, "trusted_ca")?;
-            watched.extend(cas.iter().cloned());
+            ca_certs.extend(cas.iter().map(|c| (source_path(ca), c.clone())));
             for cert in cas {
                 roots.add(cert).map_err(|e| tls_error("trusted_ca", e))?;
             }
@@ -172,14 +173,17 @@ fn server_config(config: &DownstreamTls, expiry: &ContextExpiry) -> Result<Serve
     let mut keys = Vec::new();
     for certificate in &config.certificates {
         let chain = certificates(&certificate.certificate_chain, "certificate_chain")?;
-        watched.extend(chain.first().cloned());
+        leaves.extend(chain.first().map(|c| (source_path(&certificate.certificate_chain), c.clone())));
         let key = PrivateKeyDer::from_pem_slice(&read(&certificate.private_key, "private_key")?)
             .map_err(|e| tls_error("private_key", e))?;
         keys.push(Arc::new(CertifiedKey::from_der(chain, key, &provider).map_err(|e| tls_error("tls_certificates", e))?));
     }
     let mut server = builder.with_cert_resolver(Arc::new(CertificateSelector::new(keys)));
     server.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
-    expiry.set(watched.iter().map(|c| c.as_ref()));
+    registered.set(
+        ca_certs.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
+        leaves.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
+    );
     Ok(server)
 }
 

@@ -16,12 +16,14 @@ use tokio_rustls::client::TlsStream;
 
 use crate::UpstreamError;
 
-mod expiry;
 pub mod peer;
+mod registry;
 mod select;
 mod x509;
 
-pub use expiry::{CertExpiries, ContextExpiry};
+pub use registry::{
+    days_until, CertificateFacts, CertificateRegistry, ContextCertificates, ContextFacts, SourcedCertificate, SubjectAltName,
+};
 pub use peer::{verify_failure_stat, ClientVerifier};
 pub use select::CertificateSelector;
 
@@ -54,13 +56,13 @@ impl UpstreamTlsConnector {
         };
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions = protocol_versions(&config.params);
-        // The certificates whose expiry Envoy watches: the client chain's leaf, every trusted CA.
-        let mut watched = Vec::new();
+        // What `/certs` shows of the context: every trusted CA, the client chain's leaf.
+        let (mut ca_certs, mut leaf) = (Vec::new(), None);
         let chain = match &config.validation.trusted_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
                 let cas = certificates(ca, "trusted_ca")?;
-                watched.extend(cas.iter().cloned());
+                ca_certs.extend(cas.iter().map(|c| (source_path(ca), c.clone())));
                 for cert in cas {
                     roots.add(cert).map_err(|e| invalid("trusted_ca", e))?;
                 }
@@ -87,7 +89,7 @@ impl UpstreamTlsConnector {
         let mut client = match &config.client_certificate {
             Some(cert) => {
                 let chain = certificates(&cert.certificate_chain, "certificate_chain")?;
-                watched.extend(chain.first().cloned());
+                leaf = chain.first().map(|c| (source_path(&cert.certificate_chain), c.clone()));
                 let key = PrivateKeyDer::from_pem_slice(&read(&cert.private_key, "private_key")?)
                     .map_err(|e| invalid("private_key", e))?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| invalid("tls_certificates", e))?
@@ -99,7 +101,10 @@ impl UpstreamTlsConnector {
         if config.alpn_protocols.is_empty() {
             client.alpn_protocols = fallback.iter().map(|p| p.to_vec()).collect();
         }
-        CertExpiries::global().register().set(watched.iter().map(|c| c.as_ref()));
+        CertificateRegistry::global().register().set(
+            ca_certs.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
+            leaf.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
+        );
         let sni = match &config.sni {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| invalid("sni", e))?),
             None => None,
@@ -239,6 +244,14 @@ pub fn pem_certificates(source: &DataSource, what: &str, prefix: &str) -> Result
         return Err(format!("{what}: no PEM certificate found"));
     }
     Ok(certs)
+}
+
+/// Where `/certs` says a certificate comes from: its file, or `<inline>`.
+pub fn source_path(source: &DataSource) -> String {
+    match source {
+        DataSource::File(path) => path.display().to_string(),
+        DataSource::Inline(_) => "<inline>".to_string(),
+    }
 }
 
 fn read(source: &DataSource, what: &str) -> Result<Vec<u8>, UpstreamError> {

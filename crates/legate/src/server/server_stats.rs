@@ -68,7 +68,7 @@ impl ServerStats {
 
     /// Days until the first certificate of a TLS context expires (`u32::MAX` without any).
     fn refresh_certificate_expiry(&self) {
-        let days = legate_upstream::tls::CertExpiries::global().days_until_first(std::time::SystemTime::now());
+        let days = legate_upstream::tls::CertificateRegistry::global().days_until_first(std::time::SystemTime::now());
         self.days_until_first_cert_expiring.set(days);
     }
 

@@ -107,17 +107,9 @@ fn children(mut contents: &[u8]) -> impl Iterator<Item = Tlv<'_>> {
 
 /// Reads the SPKI and SANs of a DER certificate (empty facts when it cannot be parsed).
 pub(crate) fn leaf_facts(der: &[u8]) -> LeafFacts<'_> {
-    let Some((cert, _)) = tlv(der).filter(|(c, _)| c.tag == SEQUENCE) else {
+    let Some(mut fields) = tbs_fields(der) else {
         return LeafFacts::default();
     };
-    let Some(tbs) = children(cert.contents).next().filter(|t| t.tag == SEQUENCE) else {
-        return LeafFacts::default();
-    };
-    let mut fields = children(tbs.contents).peekable();
-    // [0] version is optional; then serial, signature, issuer, validity, subject, SPKI.
-    if fields.peek().is_some_and(|f| f.tag == 0xa0) {
-        fields.next();
-    }
     // serial, signature, issuer, validity, then subject and SPKI.
     let subject = fields.nth(4).filter(|f| f.tag == SEQUENCE);
     let common_name = subject.and_then(|s| children(s.contents).flat_map(|set| children(set.contents)).find_map(common_name));
@@ -129,20 +121,34 @@ pub(crate) fn leaf_facts(der: &[u8]) -> LeafFacts<'_> {
     LeafFacts { spki, has_san_extension: names.is_some(), names: names.unwrap_or_default(), common_name }
 }
 
-/// When a DER certificate expires: its validity's notAfter, in seconds since the Unix epoch
-/// (`None` when it cannot be parsed).
-pub(crate) fn not_after(der: &[u8]) -> Option<i64> {
+/// The fields of a DER certificate's TBSCertificate from its serial number on (past the
+/// optional version): serial, signature, issuer, validity, subject, SPKI, extensions.
+fn tbs_fields(der: &[u8]) -> Option<impl Iterator<Item = Tlv<'_>>> {
     let (cert, _) = tlv(der).filter(|(c, _)| c.tag == SEQUENCE)?;
     let tbs = children(cert.contents).next().filter(|t| t.tag == SEQUENCE)?;
     let mut fields = children(tbs.contents).peekable();
     if fields.peek().is_some_and(|f| f.tag == 0xa0) {
         fields.next();
     }
-    // serial, signature, issuer, then validity: notBefore, notAfter.
-    let validity = fields.nth(3).filter(|f| f.tag == SEQUENCE)?;
-    let not_after = children(validity.contents).nth(1)?;
-    asn1_time(not_after.tag, not_after.contents)
+    Some(fields)
 }
+
+/// A DER certificate's serial number: the INTEGER's bytes, without leading zero bytes.
+pub(crate) fn serial_number(der: &[u8]) -> Option<&[u8]> {
+    let serial = tbs_fields(der)?.next().filter(|f| f.tag == INTEGER)?.contents;
+    let start = serial.iter().position(|b| *b != 0).unwrap_or(serial.len());
+    Some(&serial[start..])
+}
+
+/// A DER certificate's validity, notBefore and notAfter, in seconds since the Unix epoch
+/// (`None` when it cannot be parsed).
+pub(crate) fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let validity = tbs_fields(der)?.nth(3).filter(|f| f.tag == SEQUENCE)?;
+    let mut times = children(validity.contents).map(|t| asn1_time(t.tag, t.contents));
+    Some((times.next()??, times.next()??))
+}
+
+const INTEGER: u8 = 0x02;
 
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
@@ -255,13 +261,20 @@ mod tests {
     }
 
     #[test]
-    fn reads_when_a_certificate_expires() {
+    fn reads_the_validity_and_serial_number() {
         for (date, unix) in [((2030, 1, 2), 1_893_542_400), ((2049, 12, 31), 2_524_521_600), ((2050, 3, 1), 2_529_705_600)] {
             let mut params = rcgen::CertificateParams::new(vec!["a.test".to_string()]).unwrap();
             params.not_after = rcgen::date_time_ymd(date.0, date.1, date.2);
             let cert = params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
-            assert_eq!(not_after(cert.der()), Some(unix), "{date:?}");
+            assert_eq!(validity(cert.der()).map(|v| v.1), Some(unix), "{date:?}");
         }
+        let mut params = rcgen::CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(1975, 6, 1);
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x8a, 0x01, 0x02]));
+        let cert = params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
+        assert_eq!(validity(cert.der()).map(|v| v.0), Some(170_812_800));
+        // The INTEGER has a leading zero byte (the serial's high bit is set); it is left out.
+        assert_eq!(serial_number(cert.der()), Some(&[0x8a, 0x01, 0x02][..]));
         assert_eq!(asn1_time(UTC_TIME, b"700101000001Z"), Some(1));
         assert_eq!(asn1_time(UTC_TIME, b"491231235959Z"), Some(2_524_607_999));
         assert_eq!(asn1_time(GENERALIZED_TIME, b"20000229120000Z"), Some(951_825_600));
@@ -274,7 +287,7 @@ mod tests {
     fn malformed_input_yields_nothing() {
         for der in [&[][..], &[0x30], &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], &[0x30, 0x03, 0x30, 0x01, 0x02], &[0x04, 0x00]] {
             assert_eq!(leaf_facts(der), LeafFacts::default());
-            assert_eq!(not_after(der), None);
+            assert_eq!((validity(der), serial_number(der)), (None, None));
         }
     }
 }
