@@ -153,7 +153,7 @@ NOT_CREATED = [
     (r"(^|\.)http1\.", "HTTP/1 codec stats (downstream and cluster.<name>.http1.*)"),
     (r"^listener\.PORT\.downstream_(listener_filter_error|listener_filter_remote_close|pre_cx_active|pre_cx_timeout)$",
      "the listener filter phase is not accounted"),
-    (r"^server\.(seconds_until_first_ocsp_response_expiring|version|"
+    (r"^server\.(version|"
      r"stats_recent_lookups|dropped_stat_flushes|envoy_bug_failures|envoy_notifications)$", "not kept"),
     (r"^listener_manager\.workers_pinned$", "not kept"),
 ]

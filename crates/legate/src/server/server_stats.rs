@@ -27,6 +27,8 @@ impl ServerStats {
         g("server.parent_connections").set(0);
         // aws-lc-rs is built without its FIPS module.
         g("server.compilation_settings.fips_mode").set(0);
+        // OCSP stapling is refused: no OCSP response ever expires (Envoy leaves it 0 then).
+        g("server.seconds_until_first_ocsp_response_expiring").set(0);
         // The bootstrap refuses unknown and work-in-progress fields, there is no xDS, and
         // debug assertions are not compiled into release builds: zero, as Envoy shows then.
         for name in ["static_unknown_fields", "dynamic_unknown_fields", "wip_protos", "debug_assertion_failures"] {
