@@ -10,8 +10,8 @@ use legate_stats::{Counter, Store};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use legate_upstream::tls::{
-    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, source_path, verify_failure_stat, CertificateRegistry,
-    CertificateSelector, ClientVerifier, ContextCertificates,
+    cipher_name, curve_name, pem_certificates, protocol_versions, read_pem, verify_failure_stat, CertificateFacts, CertificateRegistry,
+    CertificateSelector, ClientVerifier, ContextCertificates, ContextFacts,
 };
 use rustls::sign::CertifiedKey;
 use rustls::{ProtocolVersion, RootCertStore, ServerConfig};
@@ -150,12 +150,12 @@ fn server_config(config: &DownstreamTls, registered: &ContextCertificates) -> Re
         .map_err(|e| tls_error("TLS parameters", e))?;
     let validation = &config.validation;
     // What `/certs` shows of the context: every trusted CA and each chain's leaf.
-    let (mut ca_certs, mut leaves) = (Vec::new(), Vec::new());
+    let mut facts = ContextFacts::default();
     let chain = match &validation.trusted_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             let cas = certificates(ca, "trusted_ca")?;
-            ca_certs.extend(cas.iter().map(|c| (source_path(ca), c.clone())));
+            facts.ca_cert.extend(cas.iter().filter_map(|c| CertificateFacts::read(ca, c)));
             for cert in cas {
                 roots.add(cert).map_err(|e| tls_error("trusted_ca", e))?;
             }
@@ -173,17 +173,14 @@ fn server_config(config: &DownstreamTls, registered: &ContextCertificates) -> Re
     let mut keys = Vec::new();
     for certificate in &config.certificates {
         let chain = certificates(&certificate.certificate_chain, "certificate_chain")?;
-        leaves.extend(chain.first().map(|c| (source_path(&certificate.certificate_chain), c.clone())));
+        facts.cert_chain.extend(chain.first().and_then(|c| CertificateFacts::read(&certificate.certificate_chain, c)));
         let key = PrivateKeyDer::from_pem_slice(&read(&certificate.private_key, "private_key")?)
             .map_err(|e| tls_error("private_key", e))?;
         keys.push(Arc::new(CertifiedKey::from_der(chain, key, &provider).map_err(|e| tls_error("tls_certificates", e))?));
     }
     let mut server = builder.with_cert_resolver(Arc::new(CertificateSelector::new(keys)));
     server.alpn_protocols = config.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
-    registered.set(
-        ca_certs.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
-        leaves.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
-    );
+    registered.set(facts);
     Ok(server)
 }
 

@@ -21,9 +21,7 @@ mod registry;
 mod select;
 mod x509;
 
-pub use registry::{
-    days_until, CertificateFacts, CertificateRegistry, ContextCertificates, ContextFacts, SourcedCertificate, SubjectAltName,
-};
+pub use registry::{days_until, CertificateFacts, CertificateRegistry, ContextCertificates, ContextFacts, SubjectAltName};
 pub use peer::{verify_failure_stat, ClientVerifier};
 pub use select::CertificateSelector;
 
@@ -57,12 +55,12 @@ impl UpstreamTlsConnector {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions = protocol_versions(&config.params);
         // What `/certs` shows of the context: every trusted CA, the client chain's leaf.
-        let (mut ca_certs, mut leaf) = (Vec::new(), None);
+        let mut facts = ContextFacts::default();
         let chain = match &config.validation.trusted_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
                 let cas = certificates(ca, "trusted_ca")?;
-                ca_certs.extend(cas.iter().map(|c| (source_path(ca), c.clone())));
+                facts.ca_cert.extend(cas.iter().filter_map(|c| CertificateFacts::read(ca, c)));
                 for cert in cas {
                     roots.add(cert).map_err(|e| invalid("trusted_ca", e))?;
                 }
@@ -89,7 +87,7 @@ impl UpstreamTlsConnector {
         let mut client = match &config.client_certificate {
             Some(cert) => {
                 let chain = certificates(&cert.certificate_chain, "certificate_chain")?;
-                leaf = chain.first().map(|c| (source_path(&cert.certificate_chain), c.clone()));
+                facts.cert_chain.extend(chain.first().and_then(|c| CertificateFacts::read(&cert.certificate_chain, c)));
                 let key = PrivateKeyDer::from_pem_slice(&read(&cert.private_key, "private_key")?)
                     .map_err(|e| invalid("private_key", e))?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| invalid("tls_certificates", e))?
@@ -101,10 +99,7 @@ impl UpstreamTlsConnector {
         if config.alpn_protocols.is_empty() {
             client.alpn_protocols = fallback.iter().map(|p| p.to_vec()).collect();
         }
-        CertificateRegistry::global().register().set(
-            ca_certs.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
-            leaf.iter().map(|(path, der)| (path.as_str(), der.as_ref())),
-        );
+        CertificateRegistry::global().register().set(facts);
         let sni = match &config.sni {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| invalid("sni", e))?),
             None => None,
@@ -244,14 +239,6 @@ pub fn pem_certificates(source: &DataSource, what: &str, prefix: &str) -> Result
         return Err(format!("{what}: no PEM certificate found"));
     }
     Ok(certs)
-}
-
-/// Where `/certs` says a certificate comes from: its file, or `<inline>`.
-pub fn source_path(source: &DataSource) -> String {
-    match source {
-        DataSource::File(path) => path.display().to_string(),
-        DataSource::Inline(_) => "<inline>".to_string(),
-    }
 }
 
 fn read(source: &DataSource, what: &str) -> Result<Vec<u8>, UpstreamError> {

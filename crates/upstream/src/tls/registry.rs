@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use legate_config::model::DataSource;
+
 use super::x509;
 
 /// What `/certs` shows of one certificate.
@@ -43,9 +45,6 @@ pub struct ContextFacts {
     pub cert_chain: Vec<CertificateFacts>,
 }
 
-/// A certificate as read from its source: where from (a path or `<inline>`) and its DER.
-pub type SourcedCertificate<'a> = (&'a str, &'a [u8]);
-
 /// One TLS context's entry, set again when the context reloads.
 #[derive(Debug, Clone, Default)]
 pub struct ContextCertificates(Arc<Mutex<ContextFacts>>);
@@ -54,10 +53,8 @@ pub struct ContextCertificates(Arc<Mutex<ContextFacts>>);
 
 impl ContextCertificates {
     /// Notes the certificates the context now uses: its trusted CAs and the leaves of its
-    /// chains. Certificates whose validity cannot be read are left out.
-    pub fn set<'a>(&self, ca: impl IntoIterator<Item = SourcedCertificate<'a>>, chain: impl IntoIterator<Item = SourcedCertificate<'a>>) {
-        let facts = |certs: &mut dyn Iterator<Item = SourcedCertificate<'a>>| certs.filter_map(certificate_facts).collect();
-        let facts = ContextFacts { ca_cert: facts(&mut ca.into_iter()), cert_chain: facts(&mut chain.into_iter()) };
+    /// chains.
+    pub fn set(&self, facts: ContextFacts) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = facts;
     }
 
@@ -66,26 +63,37 @@ impl ContextCertificates {
     }
 }
 
-/// What `/certs` shows of the certificate `der` read from `path`.
-fn certificate_facts((path, der): SourcedCertificate<'_>) -> Option<CertificateFacts> {
-    let (valid_from, expiration_time) = x509::validity(der)?;
-    let serial_number = x509::serial_number(der).unwrap_or_default().iter().map(|b| format!("{b:02x}")).collect();
-    let names = x509::leaf_facts(der).names;
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    let dns = names.iter().filter_map(|n| match n {
-        x509::GeneralName::Dns(d) => Some(SubjectAltName::Dns(text(d))),
-        _ => None,
-    });
-    let uri = names.iter().filter_map(|n| match n {
-        x509::GeneralName::Uri(u) => Some(SubjectAltName::Uri(text(u))),
-        _ => None,
-    });
-    let ip = names.iter().filter_map(|n| match n {
-        x509::GeneralName::Ip(ip) => Some(SubjectAltName::IpAddress(*ip)),
-        _ => None,
-    });
-    let subject_alt_names = dns.chain(uri).chain(ip).collect();
-    Some(CertificateFacts { path: path.to_string(), serial_number, subject_alt_names, valid_from, expiration_time })
+// === impl CertificateFacts ===
+
+impl CertificateFacts {
+    /// What `/certs` shows of the DER certificate `der` read from `source`; `None` when its
+    /// validity cannot be read.
+    pub fn read(source: &DataSource, der: &[u8]) -> Option<Self> {
+        let (valid_from, expiration_time) = x509::validity(der)?;
+        let serial_number = x509::serial_number(der).unwrap_or_default().iter().map(|b| format!("{b:02x}")).collect();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let mut subject_alt_names: Vec<SubjectAltName> = x509::leaf_facts(der)
+            .names
+            .iter()
+            .filter_map(|name| match name {
+                x509::GeneralName::Dns(d) => Some(SubjectAltName::Dns(text(d))),
+                x509::GeneralName::Uri(u) => Some(SubjectAltName::Uri(text(u))),
+                x509::GeneralName::Ip(ip) => Some(SubjectAltName::IpAddress(*ip)),
+                x509::GeneralName::Email(_) => None,
+            })
+            .collect();
+        // Envoy lists them by kind; the sort is stable, so certificate order holds within one.
+        subject_alt_names.sort_by_key(|name| match name {
+            SubjectAltName::Dns(_) => 0,
+            SubjectAltName::Uri(_) => 1,
+            SubjectAltName::IpAddress(_) => 2,
+        });
+        let path = match source {
+            DataSource::File(path) => path.display().to_string(),
+            DataSource::Inline(_) => "<inline>".to_string(),
+        };
+        Some(Self { path, serial_number, subject_alt_names, valid_from, expiration_time })
+    }
 }
 
 /// Whole days from `now` until `expiration_time`, 0 once it has passed (Envoy's
@@ -126,9 +134,15 @@ impl CertificateRegistry {
     /// Envoy's `days_until_first_cert_expiring` at `now`: whole days until the earliest expiry
     /// of any context's certificate, 0 once it has passed, `u32::MAX` without any certificate.
     pub fn days_until_first(&self, now: SystemTime) -> u64 {
-        let contexts = self.contexts();
-        let certificates = contexts.iter().flat_map(|c| c.ca_cert.iter().chain(&c.cert_chain));
-        certificates.map(|c| days_until(c.expiration_time, now)).min().unwrap_or(u64::from(u32::MAX))
+        let contexts = self.contexts.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = contexts
+            .iter()
+            .filter_map(|context| {
+                let facts = context.0.lock().unwrap_or_else(|e| e.into_inner());
+                facts.ca_cert.iter().chain(&facts.cert_chain).map(|c| c.expiration_time).min()
+            })
+            .min();
+        earliest.map_or(u64::from(u32::MAX), |expiration| days_until(expiration, now))
     }
 }
 
@@ -156,15 +170,17 @@ mod tests {
         let first = registry.register();
         assert_eq!(registry.days_until_first(at(0, 0)), u64::from(u32::MAX), "no certificate yet");
         let (early, late) = (certificate((2030, 1, 2)), certificate((2031, 1, 2)));
-        first.set([("/ca.pem", &late[..]), ("<inline>", &b"not a certificate"[..])], []);
+        let read = |der: &[u8]| CertificateFacts::read(&DataSource::File("/c.pem".into()), der).unwrap();
+        assert_eq!(CertificateFacts::read(&DataSource::Inline(Vec::new()), b"not a certificate"), None);
+        first.set(ContextFacts { ca_cert: vec![read(&late)], cert_chain: vec![] });
         let second = registry.register();
-        second.set([], [("/a.pem", &late[..]), ("/b.pem", &early[..])]);
+        second.set(ContextFacts { ca_cert: vec![], cert_chain: vec![read(&late), read(&early)] });
         assert_eq!(registry.days_until_first(at(10, 0)), 10);
         assert_eq!(registry.days_until_first(at(10, 1)), 10);
         assert_eq!(registry.days_until_first(at(0, 86_399)), 0);
         assert_eq!(registry.days_until_first(UNIX_EPOCH + Duration::from_secs(1_900_000_000)), 0, "expired");
         // A reload that drops the early certificate.
-        second.set([], [("/a.pem", &late[..])]);
+        second.set(ContextFacts { ca_cert: vec![], cert_chain: vec![read(&late)] });
         assert_eq!(registry.days_until_first(at(10, 0)), 10 + 365);
     }
 
@@ -172,7 +188,11 @@ mod tests {
     fn what_certs_shows_of_each_context() {
         let registry = CertificateRegistry::default();
         let cert = certificate((2030, 1, 2));
-        registry.register().set([("/ca.pem", &cert[..])], [("<inline>", &cert[..])]);
+        let (file, inline) = (DataSource::File("/ca.pem".into()), DataSource::Inline(Vec::new()));
+        registry.register().set(ContextFacts {
+            ca_cert: CertificateFacts::read(&file, &cert).into_iter().collect(),
+            cert_chain: CertificateFacts::read(&inline, &cert).into_iter().collect(),
+        });
         let facts = CertificateFacts {
             path: "/ca.pem".to_string(),
             serial_number: "0abc".to_string(),
